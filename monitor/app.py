@@ -1,0 +1,45 @@
+"""Wiring: settings -> backend -> state store -> pipeline, shared by the CLI and the daemon."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from monitor.backends import Backend, open_backend
+from monitor.config import Settings
+from monitor.pipeline import Pipeline
+from monitor.state import StateStore
+
+
+@dataclass
+class App:
+    """Everything one process needs to load files."""
+
+    settings: Settings
+    backend: Backend
+    state: StateStore
+    pipeline: Pipeline
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.backend.dispose()
+
+
+def build_app(settings: Settings, *, instance: str | None = None, init_db: bool = True) -> App:
+    """Open the database (creating what the daemon needs) and assemble the pipeline.
+
+    The instance name identifies who holds a file's lease: the daemon uses the
+    configured name or the host name, one-off commands a per-process name.
+    """
+    backend = open_backend(settings.database_url)
+    if init_db:
+        backend.init_db()
+    name = instance or settings.instance or socket.gethostname()
+    state = StateStore(backend, name, settings.lease_seconds)
+    return App(settings, backend, state, Pipeline(settings, backend, state))
+
+
+def one_off_instance() -> str:
+    """A lease holder name for a short-lived command (never the daemon's)."""
+    return f"{socket.gethostname()}:cli:{os.getpid()}"

@@ -1,0 +1,199 @@
+"""The one narrow interface every database backend implements.
+
+A backend owns everything dialect-specific: how to connect, how to create
+schemas and tables, how rows travel fast (COPY, executemany, bulk copy), and how
+a staging table is swapped into place keeping the old one in `bkp`.
+Strategies and the pipeline speak only this interface.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import ClassVar
+
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, Table, inspect, text
+from sqlalchemy.types import TypeEngine
+
+from monitor import catalog
+from monitor.naming import LOAD_ID_COLUMN
+
+REF_SCHEMA = "ref"
+BKP_SCHEMA = "bkp"
+STAGING_MARK = "__stg_"
+BACKUP_MARK = "__load_"
+
+
+class Backend(ABC):
+    """A database the daemon loads into and keeps its state in."""
+
+    name: ClassVar[str]
+    default_schema: ClassVar[str]
+    supports_leases: ClassVar[bool] = True
+    write_options: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.quote = engine.dialect.identifier_preparer.quote_identifier
+        self._write_lock: threading.Lock | nullcontext[None] = nullcontext()
+
+    # -- connections -------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execution_options(**self.write_options)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for queries that change nothing."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def schema_for(self, reference: bool) -> str:
+        """`ref` for reference data, else the database's default schema."""
+        return REF_SCHEMA if reference else self.default_schema
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        with self.reading() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # -- schema ------------------------------------------------------------------------
+    def init_db(self) -> None:
+        """Create the `ref` and `bkp` schemas and the daemon's own tables (idempotent;
+        takes no write lock when they are all there)."""
+        if self._initialised():
+            return
+        with self.transaction() as conn:
+            self.lock_target(conn, None, "ingest-monitor init")
+            self.create_schemas(conn)
+            catalog.metadata.create_all(conn, checkfirst=True)
+
+    def _initialised(self) -> bool:
+        with self.reading() as conn:
+            names = set(inspect(conn).get_table_names())
+            schemas = set(inspect(conn).get_schema_names())
+        return {REF_SCHEMA, BKP_SCHEMA} <= schemas and set(catalog.metadata.tables) <= names
+
+    @abstractmethod
+    def create_schemas(self, conn: Connection) -> None:
+        """Create `ref` and `bkp` (or the backend's documented equivalent)."""
+
+    def text_type(self) -> TypeEngine:
+        """The column type a CSV value lands in before typing rules exist."""
+        from sqlalchemy import Text
+
+        return Text()
+
+    def qualified(self, schema: str | None, table: str) -> str:
+        """`schema.table`, each part quoted whatever it holds."""
+        return f"{self.quote(schema)}.{self.quote(table)}" if schema else self.quote(table)
+
+    def table_exists(self, conn: Connection, schema: str | None, table: str) -> bool:
+        """True when the table exists."""
+        return inspect(conn).has_table(table, schema=schema)
+
+    def columns_of(self, conn: Connection, schema: str | None, table: str) -> list[str]:
+        """The table's column names, in order."""
+        return [col["name"] for col in inspect(conn).get_columns(table, schema=schema)]
+
+    def tables_in(self, conn: Connection, schema: str | None) -> list[str]:
+        """Every table name in a schema."""
+        return inspect(conn).get_table_names(schema=schema)
+
+    def create_table(self, conn: Connection, schema: str | None, table: str, columns: list[str]) -> None:
+        """Create a table of text columns plus the load-id lineage column."""
+        cols = [Column(name, self.text_type()) for name in columns]
+        Table(table, MetaData(), *cols, Column(LOAD_ID_COLUMN, BigInteger()), schema=schema).create(conn)
+
+    def add_columns(self, conn: Connection, schema: str | None, table: str, columns: list[str]) -> None:
+        """Add nullable text columns to an existing table."""
+        type_sql = self.text_type().compile(dialect=self.engine.dialect)
+        for name in columns:
+            conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} ADD {self.quote(name)} {type_sql}"))
+
+    def drop_table(self, conn: Connection, schema: str | None, table: str) -> None:
+        """Drop a table if it exists."""
+        if self.table_exists(conn, schema, table):
+            conn.execute(text(f"DROP TABLE {self.qualified(schema, table)}"))
+
+    def lock_target(self, conn: Connection, schema: str | None, table: str) -> None:
+        """Serialise DDL on one target across processes until the transaction ends
+        (nothing where the database already serialises writers)."""
+        return None
+
+    # -- data --------------------------------------------------------------------------
+    @abstractmethod
+    def bulk_insert(
+        self,
+        conn: Connection,
+        schema: str | None,
+        table: str,
+        columns: list[str],
+        batches: Iterable[list[list[str]]],
+        load_id: int,
+        null_values: list[str],
+    ) -> int:
+        """Insert every row of every batch (each row as wide as `columns`), tagging each
+        with `load_id`; values listed in `null_values` become NULL. Returns rows inserted."""
+
+    def rows_of_load(self, conn: Connection, schema: str | None, table: str, load_id: int) -> int:
+        """How many rows of `table` came from `load_id` (0 when the table is missing)."""
+        if not self.table_exists(conn, schema, table):
+            return 0
+        sql = f"SELECT COUNT(*) FROM {self.qualified(schema, table)} WHERE {self.quote(LOAD_ID_COLUMN)} = :lid"
+        return int(conn.execute(text(sql), {"lid": load_id}).scalar_one())
+
+    def load_id_of(self, conn: Connection, schema: str | None, table: str) -> int | None:
+        """The load id of any one row of `table` (a fullload table holds one load)."""
+        sql = f"SELECT MAX({self.quote(LOAD_ID_COLUMN)}) FROM {self.qualified(schema, table)}"
+        value = conn.execute(text(sql)).scalar()
+        return int(value) if value is not None else None
+
+    # -- fullload ----------------------------------------------------------------------
+    @staticmethod
+    def staging_name(table: str, load_id: int) -> str:
+        """The staging table a fullload fills before the swap."""
+        return f"{table}{STAGING_MARK}{load_id}"
+
+    def backup_names(self, conn: Connection, table: str) -> list[tuple[int, str]]:
+        """Older backups of `table` in `bkp` as (load id, name), newest first."""
+        pattern = re.compile(re.escape(table + BACKUP_MARK) + r"(\d+)$")
+        found = []
+        for name in self.tables_in(conn, BKP_SCHEMA):
+            match = pattern.match(name)
+            if match:
+                found.append((int(match.group(1)), name))
+        return sorted(found, reverse=True)
+
+    def archive_backup_name(self, conn: Connection, table: str) -> str:
+        """The name `bkp.<table>` takes when a newer backup arrives: `<table>__load_<id>`."""
+        load_id = self.load_id_of(conn, BKP_SCHEMA, table) or 0
+        taken = {name for _, name in self.backup_names(conn, table)}
+        name, suffix = f"{table}{BACKUP_MARK}{load_id}", 2
+        while name in taken:
+            name = f"{table}{BACKUP_MARK}{load_id}{suffix}"
+            suffix += 1
+        return name
+
+    def prune_backups(self, conn: Connection, table: str, keep: int) -> None:
+        """Keep `bkp.<table>` plus the newest `keep - 1` older versions."""
+        for _, name in self.backup_names(conn, table)[max(keep - 1, 0) :]:
+            self.drop_table(conn, BKP_SCHEMA, name)
+
+    @abstractmethod
+    def replace_table(
+        self, conn: Connection, schema: str, table: str, staging: str, keep_backups: int
+    ) -> None:
+        """Atomically (within `conn`'s transaction) make `staging` the new `schema.table`,
+        keeping the previous version as `bkp.<table>` and `keep_backups` versions in all."""

@@ -1,0 +1,102 @@
+"""The daemon's own tables: one audit/state row per file, its transitions, its rejects.
+
+Defined once with SQLAlchemy Core; every backend creates them from here and
+`sql/<dialect>/schema.sql` is generated from here (`ingest-monitor ddl`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Unicode,
+    UnicodeText,
+    text,
+)
+from sqlalchemy.dialects import mssql
+
+metadata = MetaData()
+
+# SQLite gives an auto-increment rowid only to INTEGER PRIMARY KEY columns.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# UTC timestamps; DATETIME2 on SQL Server (DATETIME rounds to 3 ms).
+Timestamp = DateTime().with_variant(mssql.DATETIME2(), "mssql")
+String = Unicode
+Text = UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")  # NVARCHAR(max), not NTEXT
+
+IN_FLIGHT_OR_LOADED = "status IN ('claimed', 'loading', 'loaded') AND replay_of IS NULL"
+
+files = Table(
+    "ingest_files",
+    metadata,
+    Column("load_id", Id, primary_key=True, autoincrement=True),
+    Column("file_name", String(400), nullable=False),
+    Column("source_path", String(2000), nullable=False),
+    Column("current_path", String(2000)),
+    Column("pending_move_to", String(2000)),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("target_schema", String(128), nullable=False),
+    Column("target_table", String(128), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rows_read", BigInteger),
+    Column("rows_loaded", BigInteger),
+    Column("rows_rejected", BigInteger),
+    Column("column_map", Text),
+    Column("error", Text),
+    Column("discovered_at", Timestamp),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("duration_ms", BigInteger),
+    Column("host", String(255)),
+    Column("os_user", String(128)),
+    Column("claimed_by", String(255)),
+    Column("lease_expires", Timestamp),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+    Column("duplicate_of", BigInteger),
+    Column("replay_of", BigInteger),
+)
+
+# Exactly-once: one file content per target may be in flight or loaded, whatever its name.
+Index(
+    "ux_ingest_files_content",
+    files.c.target_schema,
+    files.c.target_table,
+    files.c.sha256,
+    unique=True,
+    sqlite_where=text(IN_FLIGHT_OR_LOADED),
+    postgresql_where=text(IN_FLIGHT_OR_LOADED),
+    mssql_where=text(IN_FLIGHT_OR_LOADED),
+)
+Index("ix_ingest_files_status", files.c.status, files.c.started_at)
+Index("ix_ingest_files_target", files.c.target_schema, files.c.target_table, files.c.started_at)
+
+events = Table(
+    "ingest_events",
+    metadata,
+    Column("event_id", Id, primary_key=True, autoincrement=True),
+    Column("load_id", BigInteger, nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text),
+    Column("instance", String(255)),
+)
+Index("ix_ingest_events_load", events.c.load_id)
+
+rejects = Table(
+    "ingest_rejects",
+    metadata,
+    Column("reject_id", Id, primary_key=True, autoincrement=True),
+    Column("load_id", BigInteger, nullable=False),
+    Column("line_number", BigInteger),
+    Column("column_name", String(400)),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text),
+)
+Index("ix_ingest_rejects_load", rejects.c.load_id)

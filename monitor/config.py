@@ -1,0 +1,137 @@
+"""Configuration: one validated pydantic model, loaded once from JSON plus `.env`."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from dotenv import load_dotenv
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH = "config/monitor.json"
+DEFAULT_DATABASE_URL = "sqlite:///data/ingest.db"
+IGNORED_NAME_PATTERNS = ("*.tmp", "*.part", "*.partial", "*.crdownload", "~$*", ".*")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+class FolderRule(BaseModel):
+    """One watched folder and what to do with the files dropped into it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    pattern: str = "*.csv"
+    table: str = Field(min_length=1, max_length=100)
+    mode: Literal["fullload", "append"] = "append"
+    reference: bool = False
+    delimiter: str | None = Field(default=None, description="None: detect from the header")
+    encoding: str = "auto"
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    backups: int = Field(default=1, ge=0, le=100, description="fullload: bkp versions kept")
+    observer: Literal["native", "polling"] = "native"
+    poll_interval: float = Field(default=2.0, gt=0)
+
+    @field_validator("table")
+    @classmethod
+    def _table_is_plain(cls, value: str) -> str:
+        if value != value.strip() or "\x00" in value:
+            raise ValueError("table name must not start or end with spaces or hold NUL")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError("delimiter must be exactly one character")
+        return value
+
+    @property
+    def schema_name(self) -> str | None:
+        """`ref` for reference data, None (the database's default schema) otherwise."""
+        return "ref" if self.reference else None
+
+    @property
+    def target(self) -> str:
+        """The target as an operator writes it, e.g. `ref.companies`."""
+        return f"ref.{self.table}" if self.reference else self.table
+
+    def matches(self, name: str) -> bool:
+        """True when a file name matches this rule's pattern."""
+        return fnmatch.fnmatch(name, self.pattern)
+
+
+class Settings(BaseModel):
+    """The whole daemon configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    folders: list[FolderRule] = Field(min_length=1)
+    settle_seconds: float = Field(default=2.0, ge=0)
+    workers: int = Field(default=4, ge=1, le=64)
+    queue_size: int = Field(default=1000, ge=1)
+    batch_rows: int = Field(default=5_000, ge=1)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    rescan_seconds: float = Field(default=30.0, gt=0)
+    shutdown_timeout: float = Field(default=30.0, gt=0)
+    instance: str | None = None
+    log_format: Literal["plain", "json"] = "plain"
+    log_level: str = "INFO"
+    base_dir: Path = Path(".")
+
+    def rule_for(self, path: Path) -> FolderRule | None:
+        """The first rule whose folder holds `path` and whose pattern matches its name;
+        failing that, the first rule whose pattern matches the name."""
+        resolved = path.resolve().parent
+        for rule in self.folders:
+            if rule.path.resolve() == resolved and rule.matches(path.name):
+                return rule
+        for rule in self.folders:
+            if rule.matches(path.name):
+                return rule
+        return None
+
+
+def is_ignored_name(name: str) -> bool:
+    """Temporary or hidden names that are never loaded until renamed."""
+    return any(fnmatch.fnmatch(name, pattern) for pattern in IGNORED_NAME_PATTERNS)
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(config_path: str | Path | None = None, env_file: str | Path | None = None) -> Settings:
+    """Load `.env`, then the JSON config; environment variables override the file.
+
+    The config path is `config_path`, else `INGEST_MONITOR_CONFIG`, else
+    `config/monitor.json`. Relative folder paths and SQLite files are resolved
+    against the current directory.
+    """
+    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    path = Path(config_path or os.environ.get("INGEST_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a JSON object")
+    for key, env in (("database_url", "INGEST_DATABASE_URL"), ("instance", "INGEST_INSTANCE")):
+        if os.environ.get(env):
+            raw[key] = os.environ[env]
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from exc

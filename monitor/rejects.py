@@ -1,0 +1,63 @@
+"""Rejected records: written aside as they come (bounded memory), then stored with the load."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, insert
+
+from monitor.catalog import rejects
+from monitor.reader import Reject
+
+REJECTS_HEADER = ["line", "column", "reason", "raw"]
+INSERT_CHUNK = 1000
+
+
+class RejectSink:
+    """Collects a load's rejects in `<file>.rejects.csv` and copies them to `ingest_rejects`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._handle = None
+        self._writer = None
+
+    def add(self, items: Iterable[Reject]) -> None:
+        """Write rejects to the side file as they are found."""
+        for item in items:
+            if self._writer is None:
+                self._handle = self.path.open("w", encoding="utf-8", newline="")
+                self._writer = csv.writer(self._handle)
+                self._writer.writerow(REJECTS_HEADER)
+            self._writer.writerow([item.line, item.column or "", item.reason, item.raw])
+            self.count += 1
+
+    def close(self) -> None:
+        """Flush and close the side file."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self._writer = None
+
+    def _read(self) -> Iterator[dict[str, object]]:
+        with self.path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            for line, column, reason, raw in reader:
+                yield {"line_number": int(line), "column_name": column or None, "reason": reason, "raw": raw}
+
+    def store(self, conn: Connection, load_id: int) -> None:
+        """Insert every reject into `ingest_rejects` inside the load's transaction."""
+        self.close()
+        if not self.count:
+            return
+        chunk: list[dict[str, object]] = []
+        for item in self._read():
+            chunk.append({"load_id": load_id, **item})
+            if len(chunk) >= INSERT_CHUNK:
+                conn.execute(insert(rejects), chunk)
+                chunk = []
+        if chunk:
+            conn.execute(insert(rejects), chunk)

@@ -1,0 +1,212 @@
+"""Shared fixtures: real databases (SQLite files, a fresh PostgreSQL database per test),
+real folders, and the real `ingest-monitor` command run as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "backend_url" in getattr(item, "fixturenames", ()) and "[postgresql" in item.nodeid:
+            item.add_marker(pytest.mark.postgres)
+
+
+def _pg_connect(dbname: str | None = None) -> psycopg.Connection:
+    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+    if dbname:
+        info["dbname"] = dbname
+    try:
+        return psycopg.connect(**info, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # a test that needs PostgreSQL fails, never skips
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; its SQLAlchemy URL."""
+    name = f"im_test_{uuid.uuid4().hex[:12]}"
+    with _pg_connect() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+    host, port, user = info.get("host", "127.0.0.1"), info.get("port", "5432"), info.get("user", "postgres")
+    yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+    with _pg_connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'db' / 'ingest.db').as_posix()}"
+    return request.getfixturevalue("pg_database")
+
+
+@dataclass
+class Workspace:
+    """A config file, its watched folders and a database."""
+
+    root: Path
+    url: str
+    config: Path
+    rules: list[dict[str, Any]] = field(default_factory=list)
+
+    def folder(self, table: str) -> Path:
+        rule = next(r for r in self.rules if r["table"] == table)
+        return Path(rule["path"])
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run `ingest-monitor --config <this> ARGS...` for real."""
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "--config", str(self.config), *args],
+            capture_output=True, text=True, timeout=timeout, cwd=self.root, env=cli_env(),
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"ingest-monitor {' '.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every audit record, oldest first, via `status --json`."""
+        return list(reversed(json.loads(self.cli("status", "--json", "--limit", "100000").stdout)))
+
+    def query(self, sql: str, **params: Any) -> list[tuple]:
+        """Run SQL against the workspace database (SQLite gets `ref` and `bkp` attached)."""
+        engine = create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                if self.url.startswith("sqlite"):
+                    db = Path(engine.url.database)
+                    for schema in ("ref", "bkp"):
+                        attached = db.with_name(f"{db.stem}.{schema}{db.suffix}")
+                        conn.exec_driver_sql(f"ATTACH DATABASE '{attached}' AS {schema}")
+                return [tuple(row) for row in conn.execute(text(sql), params)]
+        finally:
+            engine.dispose()
+
+    def daemon(self, *extra: str) -> DaemonProcess:
+        """Start `ingest-monitor run` as a real process."""
+        return DaemonProcess(self, list(extra))
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class DaemonProcess:
+    """A running daemon; stopped with SIGTERM (or killed) by the test."""
+
+    def __init__(self, workspace: Workspace, extra: list[str], env: dict[str, str] | None = None) -> None:
+        self.workspace = workspace
+        self.log = workspace.root / f"daemon-{uuid.uuid4().hex[:6]}.log"
+        self._log_handle = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "--config", str(workspace.config), "run", *extra],
+            stdout=self._log_handle, stderr=subprocess.STDOUT, cwd=workspace.root,
+            env=env or cli_env(),
+        )
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        self._log_handle.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._log_handle.close()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def __enter__(self) -> DaemonProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def make_workspace(tmp_path: Path, backend_url: str) -> Callable[..., Workspace]:
+    """Build a workspace on the test's backend from folder rules (paths relative to it)."""
+
+    def build(*rules: dict[str, Any], **settings: Any) -> Workspace:
+        root = tmp_path / "ws"
+        resolved = []
+        for rule in rules:
+            rule = dict(rule)
+            rule["path"] = str(root / rule["path"])
+            Path(rule["path"]).mkdir(parents=True, exist_ok=True)
+            resolved.append(rule)
+        config = {"database_url": backend_url, "settle_seconds": 0.5, "folders": resolved, **settings}
+        path = root / "config" / "monitor.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2))
+        return Workspace(root, backend_url, path, resolved)
+
+    return build
+
+
+COMPANIES = {"path": "incoming/companies", "pattern": "BasicCompanyData*", "table": "companies",
+             "mode": "fullload", "reference": True}
+CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts",
+            "mode": "append", "reference": False}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.2) -> Any:
+    """Poll until `predicate()` is truthy (errors count as not yet); fail on timeout."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as exc:  # not ready yet (e.g. the database is still being created)
+            last_error, value = exc, None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}; last error: {last_error}")
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], *, newline: str = "\n") -> Path:
+    """A small CSV written in place (tests drop files with `drop`)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator=newline)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def drop(source: Path, folder: Path, name: str | None = None) -> Path:
+    """Drop a file the way a careful copier does: write aside, then rename in."""
+    target = folder / (name or source.name)
+    staged = folder / f".{target.name}.part"
+    staged.write_bytes(source.read_bytes())
+    staged.rename(target)
+    return target
