@@ -1,25 +1,34 @@
-"""`ingest-monitor`: the one command-line tool (run, ingest, status, show, init-db, ...)."""
+"""`ingest-monitor`: the one command-line tool (run, ingest, status, show, retry, replay, ...)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitor import audit
 from monitor.app import App, build_app, one_off_instance
 from monitor.config import ConfigError, FolderRule, Settings, load_settings
 from monitor.logs import setup_logging
 from monitor.pipeline import Outcome
+from monitor.progress import ProgressBar
+from monitor.state import utcnow
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "finished_at", "error"]
 SUMMARY_COLUMNS = ["file", "target", "status", "read", "loaded", "rejected", "duplicate", "seconds"]
+STATUSES = ["claimed", "loading", "loaded", "duplicate", "failed"]
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -29,15 +38,19 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM / SIGINT."""
     from monitor.daemon import Daemon
+    from monitor.web import start_status_server
 
     settings = _settings(args)
     setup_logging(settings.log_format, settings.log_level)
     app = build_app(settings)
     daemon = Daemon(app)
     daemon.install_signal_handlers()
+    server = start_status_server(daemon)
     try:
         daemon.run()
     finally:
+        if server is not None:
+            server.stop()
         app.close()
     return 0
 
@@ -51,7 +64,56 @@ def _summary_row(outcome: Outcome) -> dict[str, object]:
     }
 
 
-def ingest_files(app: App, paths: list[Path]) -> list[Outcome]:
+def summary(outcomes: list[Outcome]) -> str:
+    """The load summary: one line per file, then the totals."""
+    ok = sum(1 for o in outcomes if o.ok)
+    total = {
+        "file": f"total: {len(outcomes)} file(s)", "target": "",
+        "status": f"{ok} ok" + (f", {len(outcomes) - ok} not" if ok < len(outcomes) else ""),
+        "read": sum(o.rows_read for o in outcomes), "loaded": sum(o.rows_loaded for o in outcomes),
+        "rejected": sum(o.rows_rejected for o in outcomes),
+        "duplicate": str(sum(1 for o in outcomes if o.status == "duplicate")),
+        "seconds": f"{sum(o.seconds for o in outcomes):.2f}",
+    }
+    return audit.table([_summary_row(o) for o in outcomes], SUMMARY_COLUMNS, footer=total, width=80)
+
+
+@contextmanager
+def keeping_leases(app: App) -> Iterator[None]:
+    """Renew this process's leases while it loads, so a daemon never takes a live load over."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(app.settings.lease_seconds / 3):
+            with suppress(Exception):  # the load itself reports database trouble
+                app.state.renew(sorted(app.pipeline.handling))
+
+    thread = threading.Thread(target=renew, name="leases", daemon=True)
+    if app.backend.supports_leases:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+
+
+def _with_bar(app: App, path: Path, show: bool, run: Callable[[], Outcome]) -> Outcome:
+    """Run one load, drawing a progress bar on standard error when it is a terminal."""
+    if not show or not ProgressBar.wanted(sys.stderr, path):
+        return run()
+    bar = ProgressBar(sys.stderr, path.name, path)
+    bar.start(lambda: sum(p.rows + p.rejected for p in list(app.pipeline.active.values())))
+    outcome = None
+    try:
+        outcome = run()
+    finally:
+        bar.finish(outcome.rows_read if outcome is not None else 0)
+    return outcome
+
+
+def ingest_files(app: App, paths: list[Path], progress: bool = False) -> list[Outcome]:
     """Run the pipeline once for each path, as if dropped into its rule's folder."""
     outcomes = []
     for path in paths:
@@ -62,33 +124,95 @@ def ingest_files(app: App, paths: list[Path]) -> list[Outcome]:
             outcomes.append(Outcome(path.name, "failed", error=f"{path.name}: no folder rule matches"))
         else:
             in_watched = rule.path.resolve() == path.resolve().parent
-            outcomes.append(app.pipeline.process(path, rule, keep_source=not in_watched))
+            outcomes.append(_with_bar(app, path, progress, lambda p=path, r=rule, k=not in_watched:
+                                      app.pipeline.process(p, r, keep_source=k)))
     return outcomes
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    """Load the given files now; exit 0 when every file ended loaded or duplicate."""
-    settings = _settings(args)
-    setup_logging(settings.log_format, "WARNING" if not args.verbose else settings.log_level)
-    app = build_app(settings, instance=one_off_instance())
-    try:
-        outcomes = ingest_files(app, [Path(p) for p in args.files])
-    finally:
-        app.close()
-    print(audit.table([_summary_row(o) for o in outcomes], SUMMARY_COLUMNS))
+def _report(outcomes: list[Outcome]) -> int:
+    print(summary(outcomes))
     for outcome in outcomes:
         if outcome.error and not outcome.ok:
             print(f"error: {outcome.error}", file=sys.stderr)
     return 0 if all(o.ok for o in outcomes) else 1
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Load the given files now, as if dropped into the folder whose rule matches each;
+    print a summary. Exit 0 when every file ended loaded or duplicate."""
+    settings = _settings(args)
+    setup_logging(settings.log_format, "WARNING" if not args.verbose else settings.log_level)
+    app = build_app(settings, instance=one_off_instance())
+    try:
+        with keeping_leases(app):
+            outcomes = ingest_files(app, [Path(p) for p in args.files], progress=not args.no_progress)
+    finally:
+        app.close()
+    return _report(outcomes)
+
+
+def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> int:
+    from monitor.reruns import RerunRefused
+
+    settings = _settings(args)
+    setup_logging(settings.log_format, "WARNING" if not args.verbose else settings.log_level)
+    app = build_app(settings, instance=one_off_instance())
+    try:
+        with keeping_leases(app):
+            outcome = action(app, args.load_id)
+    except RerunRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    if outcome.load_id is not None:
+        print(f"load {outcome.load_id}: {outcome.status}")
+    return _report([outcome])
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Load a failed file again, from failed/: a new load (the failed one stays failed).
+    Refused unless the load failed and its file is still in failed/."""
+    from monitor.reruns import retry
+
+    return _rerun(args, retry)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Load an archived file again on purpose: a new load marked as a replay (replay_of), so
+    duplicate detection lets it through. The archived file stays where it is."""
+    from monitor.reruns import replay
+
+    return _rerun(args, replay)
+
+
+def parse_since(value: str) -> datetime:
+    """`today`, `yesterday`, an age such as `90m`, `6h`, `2d`, `1w`, or an ISO date or time (UTC)."""
+    text = value.strip().lower()
+    now = utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if text == "today":
+        return midnight
+    if text == "yesterday":
+        return midnight - timedelta(days=1)
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: expected today, yesterday, an age like 90m / 6h / 2d / 1w, or an ISO date or time"
+        ) from exc
+    return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    """Recent loads, newest first."""
+    """Recent loads, newest first, filtered by target, status and time."""
     settings = _settings(args)
     app = build_app(settings, instance=one_off_instance())
     try:
-        since = datetime.fromisoformat(args.since) if args.since else None
-        rows = audit.recent(app.backend, limit=args.limit, target=args.target, status=args.status, since=since)
+        rows = audit.recent(app.backend, limit=args.limit, target=args.target, status=args.status, since=args.since)
     finally:
         app.close()
     if args.json:
@@ -98,8 +222,51 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _field(label: str, value: Any) -> str:
+    return f"  {label:<14}{'-' if value in (None, '') else value}"
+
+
+def describe(item: dict[str, Any]) -> str:
+    """One audit record as an operator reads it: the record, column mapping, events, rejects."""
+    size = item.get("size_bytes")
+    lines = [
+        f"load {item['load_id']}: {item['file_name']} -> {item['target']} ({item['mode']}): {item['status']}",
+        _field("sha256", item.get("sha256")),
+        _field("size", f"{size:,} bytes" if isinstance(size, int) else size),
+        _field("rows", f"read {item.get('rows_read')}, loaded {item.get('rows_loaded')}, "
+                       f"rejected {item.get('rows_rejected')}"),
+        _field("discovered", item.get("discovered_at")),
+        _field("started", item.get("started_at")),
+        _field("finished", item.get("finished_at")),
+        _field("duration", None if item.get("duration_ms") is None else f"{item['duration_ms'] / 1000:.2f} s"),
+        _field("source", item.get("source_path")),
+        _field("now at", item.get("current_path")),
+        _field("host / user", f"{item.get('host')} / {item.get('os_user')}"),
+        _field("claimed by", item.get("claimed_by")),
+        _field("attempts", item.get("attempts")),
+        _field("duplicate of", item.get("duplicate_of")),
+        _field("replay of", item.get("replay_of")),
+        _field("error", item.get("error")),
+    ]
+
+    def section(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+        lines.append("")
+        lines.append(f"{title} ({len(rows)}):" if rows else f"{title}: none")
+        if rows:
+            lines.extend("  " + line for line in audit.table(rows, columns, width=100).splitlines())
+
+    section("column mapping", item.get("column_map") or [], ["header", "column"])
+    section("events", item.get("events") or [], ["at", "status", "detail", "instance"])
+    section("rejects by reason", item.get("rejects") or [], ["reason", "count"])
+    samples = item.get("reject_samples") or []
+    if samples:
+        section("first rejected records", samples, ["line_number", "column_name", "reason", "raw"])
+    return "\n".join(lines)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    """The whole audit record of a load (by load id, file name or SHA-256 prefix)."""
+    """The whole audit record of a load (by load id, file name or path, or SHA-256 prefix): its
+    fields, column mapping, state changes and rejects. --json prints the records as JSON."""
     app = build_app(_settings(args), instance=one_off_instance())
     try:
         found = audit.find(app.backend, args.key)
@@ -108,7 +275,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if not found:
         print(f"no load matches {args.key!r}", file=sys.stderr)
         return 1
-    print(json.dumps(found, indent=2, default=str))
+    if args.json:
+        print(json.dumps(found, indent=2, default=str))
+    else:
+        print("\n\n".join(describe(item) for item in found))
     return 0
 
 
@@ -122,14 +292,17 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate the config and reach the database."""
-    settings = _settings(args)
-    app = build_app(settings, instance=one_off_instance(), init_db=False)
-    try:
-        app.backend.ping()
-    finally:
-        app.close()
-    print(f"config ok: {len(settings.folders)} folder rule(s); database answers ({app.backend.name})")
+    """Validate the config and reach the database; name every problem found (folders missing
+    or not writable, rules that overlap, a database that does not answer, ...). Exit 1 if any."""
+    from monitor.checks import check
+
+    problems, notes = check(args.config, args.env_file)
+    if problems:
+        print(f"{len(problems)} problem(s):" + (f" ({'; '.join(notes)})" if notes else ""))
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print("config ok: " + "; ".join(notes))
     return 0
 
 
@@ -173,47 +346,67 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if len(rows) == len(dropped) and all(r["status"] == "loaded" for r in rows) else 1
 
 
+EPILOG = """examples:
+  ingest-monitor run                       the daemon; status page on http://127.0.0.1:8765/
+  ingest-monitor ingest exports/*.csv      load files now and print a summary
+  ingest-monitor status --status failed --since 1d
+  ingest-monitor show 42                   one load in full (--json for JSON)
+  ingest-monitor retry 42                  load a failed file again from failed/
+  ingest-monitor replay 41                 load an archived file again, on purpose
+  ingest-monitor check-config              every problem with the config and the database
+"""
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
-    top = argparse.ArgumentParser(prog="ingest-monitor", description=__doc__)
+    top = argparse.ArgumentParser(prog="ingest-monitor", description=__doc__, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--config", help="config file (default: $INGEST_MONITOR_CONFIG or config/monitor.json)")
     top.add_argument("--env-file", help=".env file (default: ./.env)")
-    sub = top.add_subparsers(dest="command", required=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the daemon", description=cmd_run.__doc__).set_defaults(func=cmd_run)
+    def command(name: str, func: Callable[[argparse.Namespace], int], summary: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=summary, description=func.__doc__)
+        cmd.set_defaults(func=func)
+        return cmd
 
-    ingest = sub.add_parser("ingest", help="load files now", description=cmd_ingest.__doc__)
-    ingest.add_argument("files", nargs="+", help="CSV, .gz or .zip files")
+    command("run", cmd_run, "run the daemon (status page, /metrics, /health on http_port)")
+
+    ingest = command("ingest", cmd_ingest, "load files now and print a summary")
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="CSV, .gz or .zip files")
     ingest.add_argument("-v", "--verbose", action="store_true", help="log every stage")
-    ingest.set_defaults(func=cmd_ingest)
+    ingest.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it shows only on a terminal, for files of 1 MB or more)")
 
-    status = sub.add_parser("status", help="recent loads", description=cmd_status.__doc__)
+    status = command("status", cmd_status, "recent loads as a table (or JSON)")
     status.add_argument("--json", action="store_true", help="print JSON audit records")
     status.add_argument("--target", help="table or schema.table")
-    status.add_argument("--status", choices=["claimed", "loading", "loaded", "duplicate", "failed"])
-    status.add_argument("--since", help="ISO date or time (UTC)")
-    status.add_argument("--limit", type=int, default=50)
-    status.set_defaults(func=cmd_status)
+    status.add_argument("--status", choices=STATUSES)
+    status.add_argument("--since", type=parse_since, metavar="WHEN",
+                        help="started at or after: today, yesterday, 90m, 6h, 2d, 1w or an ISO date/time (UTC)")
+    status.add_argument("--limit", type=int, default=50, help="at most this many loads (default 50)")
 
-    show = sub.add_parser("show", help="one load in full", description=cmd_show.__doc__)
-    show.add_argument("key", help="load id, file name or SHA-256 prefix")
-    show.set_defaults(func=cmd_show)
+    show = command("show", cmd_show, "one load in full: record, column mapping, events, rejects")
+    show.add_argument("key", metavar="LOAD_ID|FILE|SHA256", help="load id, file name or path, or SHA-256 prefix")
+    show.add_argument("--json", action="store_true", help="print the records as JSON")
 
-    sub.add_parser("init-db", help="create schemas and tables",
-                   description=cmd_init_db.__doc__).set_defaults(func=cmd_init_db)
-    sub.add_parser("check-config", help="validate config and database",
-                   description=cmd_check_config.__doc__).set_defaults(func=cmd_check_config)
+    for name, func, summary in (("retry", cmd_retry, "load a failed file again from failed/"),
+                                ("replay", cmd_replay, "load an archived file again, audited as a replay")):
+        rerun = command(name, func, summary)
+        rerun.add_argument("load_id", type=int, metavar="LOAD_ID", help="the load to re-run")
+        rerun.add_argument("-v", "--verbose", action="store_true", help="log every stage")
 
-    ddl = sub.add_parser("ddl", help="print the DDL for a dialect", description=cmd_ddl.__doc__)
+    command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
+    command("check-config", cmd_check_config, "validate the config and the database; list every problem")
+
+    ddl = command("ddl", cmd_ddl, "print the DDL of the daemon's tables for a dialect")
     ddl.add_argument("--dialect", choices=["sqlite", "postgresql", "mssql"], default="sqlite")
     ddl.add_argument("--out", help="write to this file instead of standard output")
-    ddl.set_defaults(func=cmd_ddl)
 
-    demo = sub.add_parser("demo", help="run the daemon on sample files", description=cmd_demo.__doc__)
+    demo = command("demo", cmd_demo, "make a demo workspace and load sample files with the daemon")
     demo.add_argument("--dir", default="demo", help="workspace folder (default: demo)")
     demo.add_argument("--rows", type=int, default=20_000, help="rows in the sample snapshot")
-    demo.add_argument("--timeout", type=float, default=300)
-    demo.set_defaults(func=cmd_demo)
+    demo.add_argument("--timeout", type=float, default=300, help="seconds to wait for the loads")
     return top
 
 
@@ -225,6 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import json
 import os
@@ -10,6 +11,8 @@ from typing import Literal
 
 from dotenv import load_dotenv
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.types import ColumnSpec
 
 DEFAULT_CONFIG_PATH = "config/monitor.json"
 DEFAULT_DATABASE_URL = "sqlite:///data/ingest.db"
@@ -36,6 +39,25 @@ class FolderRule(BaseModel):
     backups: int = Field(default=1, ge=0, le=100, description="fullload: bkp versions kept")
     observer: Literal["native", "polling"] = "native"
     poll_interval: float = Field(default=2.0, gt=0)
+    # bad input (README "Bad input"; monitor/policies.py, monitor/types.py)
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict, description="declared column types")
+    key_columns: list[str] = Field(default_factory=list, description="a row with one empty is rejected")
+    required_columns: list[str] = Field(default_factory=list)
+    new_columns: Literal["add", "ignore", "fail"] = "add"
+    duplicate_columns: Literal["rename", "fail"] = "rename"
+    on_error: Literal["continue", "skip_file", "abort"] = "continue"
+    max_rejects: int | None = Field(default=None, ge=0, description="skip_file: more rejects fail the file")
+    max_reject_percent: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError as exc:
+                raise ValueError(f"unknown encoding {value!r}") from exc
+        return value
 
     @field_validator("table")
     @classmethod
@@ -83,6 +105,9 @@ class Settings(BaseModel):
     instance: str | None = None
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
+    mssql_bcp: bool = Field(default=False, description="SQL Server: bulk load with bcp when it is on the PATH")
+    http_host: str = Field(default="127.0.0.1", description="status page, /metrics and /health")
+    http_port: int = Field(default=8765, ge=0, le=65535, description="0: no HTTP server")
     base_dir: Path = Path(".")
 
     def rule_for(self, path: Path) -> FolderRule | None:

@@ -1,8 +1,10 @@
 """The long-running daemon: watch, hand ready files to a bounded worker pool, recover.
 
-Threads: observers (watchdog) -> tracker; one scheduler thread turns stable
-candidates into queued work and sweeps for recovery; N workers run the pipeline.
-The queue is bounded, so a burst of files waits in the folder, not in memory.
+Threads: observers (watchdog) -> tracker; the main loop turns stable candidates
+into queued work every tick, rescans the folders and pings the service manager's
+watchdog; a sweeper thread renews leases, finishes interrupted moves and queues
+in-flight files this instance may take over; N workers run the pipeline. The queue
+and the tracker are bounded, so a burst of files waits in the folder, not in memory.
 """
 
 from __future__ import annotations
@@ -11,22 +13,28 @@ import logging
 import queue
 import random
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Row
 
 from monitor.app import App
 from monitor.config import FolderRule
-from monitor.pipeline import is_transient
-from monitor.state import utcnow
+from monitor.notify import Notifier
+from monitor.pipeline import Outcome, is_transient
+from monitor.state import IN_FLIGHT, TransitionError, utcnow
 from monitor.watcher import FolderWatcher, StabilityTracker
 
 log = logging.getLogger("monitor.daemon")
 TICK_SECONDS = 0.2
+MOVE_SWEEP_SECONDS = 300.0  # interrupted moves are finished at start, after outages and this often
+BUSY_RETRY_SECONDS = 5.0  # a file whose content is being loaded elsewhere is looked at again after this
 
 
 @dataclass
@@ -36,154 +44,289 @@ class Work:
     rule: FolderRule
     path: Path | None = None
     row: Row | None = None
+    discovered_at: datetime | None = None
+
+
+def _brief(exc: BaseException) -> str:
+    """The first line of an exception's message (driver errors run over several lines)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _where(thread: threading.Thread) -> str:
+    """`name at file:line in function`, the innermost frame of a running thread."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return thread.name
+    stack = traceback.extract_stack(frame)
+    inner = next((f for f in reversed(stack) if "/monitor/" in f.filename.replace("\\", "/")), stack[-1])
+    return f"{thread.name} at {Path(inner.filename).name}:{inner.lineno} in {inner.name}"
 
 
 class DatabaseGate:
-    """A circuit breaker: after a connection failure, wait with exponential backoff and
-    jitter, probing with one ping at a time, before letting work through again."""
+    """A circuit breaker for the database.
+
+    After a connection failure the circuit opens: work waits while exactly one thread
+    probes with a ping after an exponentially growing delay with jitter (half to all of
+    `base * 2**n`, capped), so a database that is down is not hammered. The first
+    successful probe closes the circuit and lets every waiting worker through.
+    """
 
     def __init__(self, ping: Callable[[], None], base: float = 0.5, cap: float = 30.0) -> None:
         self._ping = ping
         self.base, self.cap = base, cap
         self.failures = 0
-        self.up = True
-        self._lock = threading.Lock()
+        self._up = True
+        self._probing = False
+        self._next_probe = 0.0
+        self._down_since = 0.0
+        self._cond = threading.Condition()
+
+    @property
+    def up(self) -> bool:
+        """False while the circuit is open."""
+        return self._up
+
+    def backoff(self, failures: int) -> float:
+        """The delay before probe number `failures + 1`: exponential, capped, jittered."""
+        delay = min(self.cap, self.base * 2 ** min(failures, 20))
+        return random.uniform(delay / 2, delay)
 
     def failed(self, exc: BaseException) -> None:
-        """Record a connection failure (opens the circuit)."""
-        with self._lock:
-            if self.up:
-                log.error("database unavailable: %s", exc)
-            self.up = False
+        """Record a connection failure (opens the circuit; said once per outage)."""
+        with self._cond:
+            if not self._up:
+                return
+            self._up, self.failures = False, 0
+            self._down_since = time.monotonic()
+            self._next_probe = self._down_since + self.backoff(0)
+        log.error("database unavailable (%s); loads paused, retrying with backoff", _brief(exc))
 
     def wait_until_up(self, stop: threading.Event) -> bool:
         """Block until the database answers (True) or `stop` is set (False)."""
-        while not self.up and not stop.is_set():
-            with self._lock:
-                if self.up:
-                    break
-                try:
-                    self._ping()
-                except Exception as exc:  # the probe itself reports any failure
+        while not stop.is_set():
+            with self._cond:
+                if self._up:
+                    return True
+                now = time.monotonic()
+                if self._probing or now < self._next_probe:
+                    self._cond.wait(timeout=min(1.0, max(0.05, self._next_probe - now)))
+                    continue
+                self._probing = True
+            try:
+                self._ping()
+            except Exception as exc:  # the probe's failure is the answer: still down
+                with self._cond:
                     self.failures += 1
-                    delay = min(self.cap, self.base * 2 ** min(self.failures, 10))
-                    log.warning("database still unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
-                else:
-                    self.up, self.failures = True, 0
-                    log.info("database available again")
-                    break
-            stop.wait(delay * random.uniform(0.5, 1.0))
-        return not stop.is_set()
+                    delay = self.backoff(self.failures)
+                    self._next_probe = time.monotonic() + delay
+                    self._probing = False
+                    self._cond.notify_all()
+                log.warning("database still unavailable (%s); retry %d in %.1fs", _brief(exc), self.failures, delay)
+            else:
+                with self._cond:
+                    self._up, self._probing = True, False
+                    retries, self.failures = self.failures, 0
+                    downtime = time.monotonic() - self._down_since
+                    self._cond.notify_all()
+                log.info("database available again after %.1fs (%d retries); resuming loads", downtime, retries)
+                return True
+        return False
 
 
 class Daemon:
     """Watches the configured folders and loads every stable file exactly once."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, notifier: Notifier | None = None) -> None:
         self.app = app
         self.settings = app.settings
         self.stop_event = threading.Event()
-        self.tracker = StabilityTracker(self.settings.settle_seconds)
+        self.tracker = StabilityTracker(self.settings.settle_seconds,
+                                        max_candidates=max(100, 2 * self.settings.queue_size))
         self.watcher = FolderWatcher(self.settings, self.tracker)
         self.queue: queue.Queue[Work] = queue.Queue(maxsize=self.settings.queue_size)
         self.gate = DatabaseGate(app.backend.ping)
-        self.queued_paths: set[Path] = set()
+        self.notifier = notifier or Notifier()
+        self.queued_paths: set[Path] = set()  # queued or being worked on
         self.queued_loads: set[int] = set()
+        self._processing: set[Path] = set()  # paths a worker is hashing or claiming now
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
+        self._sweeper: threading.Thread | None = None
+        self._next_move_sweep = 0.0
+        self._reported_orphans: set[int] = set()
+        self._next_waiting_note = 0.0
+        self._overflow_noted = False
+        self._waiting_noted = 0
         self.started_at = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT ask for a clean stop."""
+        """SIGTERM and SIGINT ask for a clean stop; a second one rolls back loads at once."""
+        def handle(signum: int, _frame: object) -> None:
+            name = signal.Signals(signum).name
+            if self.stop_event.is_set():
+                log.warning("%s again: rolling back the loads in flight now", name)
+                self.app.pipeline.cancel.set()
+            else:
+                log.info("%s received: stopping", name)
+                self.stop_event.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop_event.set())
+            signal.signal(sig, handle)
+
+    def request_stop(self) -> None:
+        """Ask `run` to stop (from any thread, e.g. a Windows service's SvcStop)."""
+        self.stop_event.set()
 
     def run(self) -> None:
-        """Run until `stop_event` is set, then drain within the shutdown timeout."""
+        """Run until `stop_event` is set, then finish or roll back within the shutdown timeout."""
+        settings = self.settings
+        url = self.app.backend.engine.url.render_as_string(hide_password=True)
+        log.info("ingest-monitor starting: instance %s, database %s, %d folder rule(s), %d worker(s), "
+                 "settle %.1fs", self.app.state.instance, url, len(settings.folders), settings.workers,
+                 settings.settle_seconds)
+        self.notifier.status("recovering")
+        self._sweep(moves=True)  # interrupted moves first, and own in-flight files queued
         self.watcher.start()
-        for index in range(self.settings.workers):
+        for index in range(settings.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
             worker.start()
             self._workers.append(worker)
-        log.info("ingest-monitor running: %d folder rule(s), %d worker(s), database %s",
-                 len(self.settings.folders), self.settings.workers, self.app.backend.name)
-        next_sweep = next_rescan = time.monotonic()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
+        self._sweeper.start()
+        self.notifier.ready(f"watching {len(settings.folders)} folder rule(s)")
+        log.info("ingest-monitor running")
+        next_rescan = time.monotonic() + settings.rescan_seconds
         try:
             while not self.stop_event.is_set():
+                self.notifier.watchdog()
                 now = time.monotonic()
-                if now >= next_sweep:
-                    self._sweep()
-                    next_sweep = now + max(1.0, self.settings.lease_seconds / 3)
-                if now >= next_rescan:
-                    self.watcher.rescan()
-                    next_rescan = now + self.settings.rescan_seconds
+                if self.tracker.overflowed and not self._overflow_noted:
+                    self._overflow_noted = True
+                    log.info("%d files settling (the most tracked at once); the rest wait in their folder "
+                             "for the next rescan", len(self.tracker))
+                drained = self.tracker.overflowed and len(self.tracker) < self.tracker.max_candidates // 2
+                if now >= next_rescan or drained:
+                    self._overflow_noted = False
+                    try:
+                        self.watcher.check()
+                        self.watcher.rescan()
+                    except OSError as exc:  # a share that went away: say so, try again next time
+                        log.error("rescan failed: %s", exc)
+                    next_rescan = now + settings.rescan_seconds
                 self._schedule_ready()
                 self.stop_event.wait(TICK_SECONDS)
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop watching, let workers finish their file within the timeout."""
-        log.info("stopping: finishing files in flight (timeout %.0fs)", self.settings.shutdown_timeout)
+        """Stop watching; let workers finish their file, roll back what is still loading
+        near the timeout (it resumes on the next start), and return within the timeout."""
         self.stop_event.set()
+        timeout = self.settings.shutdown_timeout
+        deadline = time.monotonic() + timeout
+        in_flight = len(self.app.pipeline.handling)
+        self.notifier.stopping(f"finishing {in_flight} load(s) in flight")
+        log.info("stopping: finishing %d load(s) in flight (timeout %.0fs)", in_flight, timeout)
         self.watcher.stop()
-        deadline = time.monotonic() + self.settings.shutdown_timeout
+        finish_by = deadline - min(10.0, timeout / 3)
         for worker in self._workers:
-            worker.join(timeout=max(0.0, deadline - time.monotonic()))
-        unfinished = [w.name for w in self._workers if w.is_alive()]
-        if unfinished:
-            log.warning("shutdown timeout: %d load(s) left in flight; they resume on restart",
-                        len(unfinished))
+            worker.join(timeout=max(0.0, finish_by - time.monotonic()))
+        if any(worker.is_alive() for worker in self._workers):
+            log.warning("stopping: rolling back %d load(s) still in flight; they resume on the next start",
+                        len(self.app.pipeline.handling))
+            self.app.pipeline.cancel.set()
+        for thread in [*self._workers, *([self._sweeper] if self._sweeper else [])]:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        left = [thread for thread in self._workers if thread.is_alive()]
+        if left:
+            log.warning("shutdown timeout: %d worker(s) still busy (%s); their files resume on the next start",
+                        len(left), "; ".join(_where(thread) for thread in left))
         log.info("stopped")
 
     # -- scheduling --------------------------------------------------------------------
     def _schedule_ready(self) -> None:
         if not self.gate.up:
+            self._note_waiting()
             return
-        for candidate in self.tracker.ready():
+        self._waiting_noted = 0
+        free = self.queue.maxsize - self.queue.qsize()
+        if free <= 0:
+            return
+        now_mono, now = time.monotonic(), utcnow()
+        for candidate in self.tracker.ready(limit=free):
             with self._lock:
-                if candidate.path in self.queued_paths:
-                    self.tracker.forget(candidate.path)
-                    continue
-            if not self._offer(Work(candidate.rule, path=candidate.path)):
-                return
+                already = candidate.path in self.queued_paths
+            if not already:
+                seen = now - timedelta(seconds=now_mono - candidate.first_seen)
+                if not self._offer(Work(candidate.rule, path=candidate.path, discovered_at=seen)):
+                    return
             self.tracker.forget(candidate.path)
 
+    def _note_waiting(self) -> None:
+        """While the database is down, say (now and then) how many files are ready and waiting."""
+        now = time.monotonic()
+        if now < self._next_waiting_note:
+            return
+        self._next_waiting_note = now + 10.0
+        waiting = len(self.tracker.ready()) + self.queue.qsize()
+        if waiting > self._waiting_noted:
+            log.warning("database unavailable: %d file(s) detected and waiting for it", waiting)
+            self._waiting_noted = waiting
+
     def _offer(self, work: Work) -> bool:
-        try:
-            self.queue.put_nowait(work)
-        except queue.Full:
-            return False
         with self._lock:
+            try:
+                self.queue.put_nowait(work)
+            except queue.Full:
+                return False
             if work.path is not None:
                 self.queued_paths.add(work.path)
             if work.row is not None:
                 self.queued_loads.add(work.row.load_id)
         return True
 
-    def _sweep(self) -> None:
-        """Finish interrupted moves; queue in-flight files whose lease is ours or expired."""
+    def _sweep_loop(self) -> None:
+        interval = max(0.5, min(self.settings.lease_seconds / 3, 10.0))
+        while not self.stop_event.wait(interval):
+            was_down = not self.gate.up
+            if not self.gate.wait_until_up(self.stop_event):
+                return
+            moves = was_down or time.monotonic() >= self._next_move_sweep
+            self._sweep(moves=moves)
+
+    def _sweep(self, *, moves: bool = False) -> None:
+        """Renew our leases; finish interrupted moves; queue in-flight files whose lease is
+        ours (after a restart) or has expired (another instance died)."""
+        pipeline, state = self.app.pipeline, self.app.state
         try:
-            for row in self.app.state.unfinished_moves():
-                if row.load_id not in self.app.pipeline.handling:
-                    self.app.pipeline.finish_move(row)
-            if self.app.backend.supports_leases:
-                self.app.state.renew(sorted(self.app.pipeline.handling))
-            for row in self.app.state.unfinished():
+            if self.app.backend.supports_leases and pipeline.handling:
+                state.renew(sorted(pipeline.handling))
+            if moves:
+                for row in state.unfinished_moves():
+                    if row.load_id not in pipeline.handling:
+                        pipeline.finish_move(row)
+                self._next_move_sweep = time.monotonic() + MOVE_SWEEP_SECONDS
+            for row in state.unfinished():
                 with self._lock:
-                    if row.load_id in self.queued_loads or row.load_id in self.app.pipeline.handling:
-                        continue
+                    busy = (row.load_id in self.queued_loads or row.load_id in pipeline.handling
+                            or Path(row.source_path) in self._processing)
+                if busy:
+                    continue
                 rule = self._rule_of(row)
                 if rule is None:
-                    log.error("load %s: no rule for %s.%s any more", row.load_id, row.target_schema,
-                              row.target_table)
+                    if row.load_id not in self._reported_orphans:
+                        self._reported_orphans.add(row.load_id)
+                        log.error("load %s (%s): no folder rule loads into %s.%s any more; left as %s",
+                                  row.load_id, row.file_name, row.target_schema, row.target_table, row.status)
                     continue
                 if not self._offer(Work(rule, row=row)):
                     return
         except Exception as exc:
             if not is_transient(exc):
-                raise
+                log.exception("recovery sweep failed")
+                return
             self.gate.failed(exc)
 
     def _rule_of(self, row: Row) -> FolderRule | None:
@@ -207,9 +350,8 @@ class Daemon:
                     return
                 continue
             try:
-                if self.stop_event.is_set() or not self.gate.wait_until_up(self.stop_event):
-                    continue
-                self._handle(work)
+                if not self.stop_event.is_set() and self.gate.wait_until_up(self.stop_event):
+                    self._handle(work)
             finally:
                 with self._lock:
                     if work.path is not None:
@@ -219,18 +361,14 @@ class Daemon:
                 self.queue.task_done()
 
     def _handle(self, work: Work) -> None:
-        pipeline = self.app.pipeline
         try:
             if work.row is not None:
-                if self.app.state.take_over(work.row.load_id):
-                    fresh = self.app.state.get(work.row.load_id)
-                    outcome = pipeline.resume(fresh, work.rule)
-                    log.info("resumed load %s: %s", work.row.load_id, outcome.status)
-                return
-            assert work.path is not None
-            outcome = pipeline.process(work.path, work.rule, discovered_at=utcnow())
-            if outcome.status == "busy" and work.path.exists():
-                self.tracker.offer(work.path, work.rule)
+                self._resume(work.row, work.rule)
+            elif work.path is not None:
+                self._process(work.path, work.rule, work.discovered_at)
+        except TransitionError as exc:
+            log.warning("%s: %s (another instance took it over); leaving it to that instance",
+                        work.path.name if work.path else work.row.file_name, exc)
         except Exception as exc:
             if is_transient(exc):
                 self.gate.failed(exc)
@@ -238,3 +376,33 @@ class Daemon:
                     self.tracker.offer(work.path, work.rule)
             else:
                 log.exception("unexpected error on %s", work.path or work.row.file_name)
+
+    def _process(self, path: Path, rule: FolderRule, discovered_at: datetime | None) -> None:
+        with self._lock:
+            self._processing.add(path)
+        try:
+            outcome = self.app.pipeline.process(path, rule, discovered_at=discovered_at)
+        finally:
+            with self._lock:
+                self._processing.discard(path)
+        self._report(outcome)
+        if outcome.status == "busy" and path.exists():  # look again later, not at once
+            self.tracker.offer(path, rule, delay=BUSY_RETRY_SECONDS)
+
+    def _resume(self, row: Row, rule: FolderRule) -> None:
+        state = self.app.state
+        if row.load_id in self.app.pipeline.handling or not state.take_over(row.load_id):
+            return
+        fresh = state.get(row.load_id)
+        if fresh is None or fresh.status not in IN_FLIGHT:
+            return
+        log.info("resuming load %s (%s, %s, attempt %d, last held by %s)", fresh.load_id, fresh.file_name,
+                 row.status, fresh.attempts, row.claimed_by)
+        self._report(self.app.pipeline.resume(fresh, rule))
+
+    @staticmethod
+    def _report(outcome: Outcome) -> None:
+        if outcome.status == "busy":
+            log.debug("%s: %s; will look again", outcome.file, outcome.error)
+        elif outcome.status == "vanished":
+            log.info("%s: %s", outcome.file, outcome.error)

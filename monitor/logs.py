@@ -1,4 +1,12 @@
-"""Logging: one line per event, plain for people or JSON for log shippers."""
+"""Logging: one line per event, plain for people or JSON for log shippers; no secrets.
+
+Every line goes through `redact`, which hides passwords in URLs
+(`scheme://user:***@host`) and in connection strings (`PWD=***;`, `password=***`).
+A plain line is `2026-01-01 12:00:00 INFO monitor.daemon: message`; an exception adds
+its type, message and innermost frame on the same line (the full traceback is in the
+JSON form). A JSON line has `time`, `level`, `logger`, `message`, `thread`, any fields
+passed as `extra=`, and `exception` with the whole traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +14,87 @@ import json
 import logging
 import re
 import sys
+import traceback
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
-_SECRET = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)|((?:password|pwd)\s*=\s*)([^;\s]+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]+:)(?P<secret>[^@\s]+)(?P<tail>@)", re.I)
+_KEY_PASSWORD = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd|secret|token|api[_-]?key)\s*[=:]\s*)(?P<secret>\{[^}]*\}|[^;,\s'\"&]+)",
+    re.I,
+)
+_STANDARD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def redact(message: str) -> str:
     """Hide passwords in URLs and connection strings."""
-    return _SECRET.sub(lambda m: f"{m.group(1)}***{m.group(3)}" if m.group(1) else f"{m.group(4)}***", message)
+    message = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", message)
+    return _KEY_PASSWORD.sub(lambda m: f"{m['head']}***", message)
+
+
+def _one_line(text: str) -> str:
+    return " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": redact(record.getMessage()),
+            "thread": record.threadName,
         }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_FIELDS and not key.startswith("_"):
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class PlainFormatter(logging.Formatter):
-    """`2026-01-01 12:00:00 INFO message`, secrets redacted."""
+    """`2026-01-01 12:00:00 INFO monitor.daemon: message`, one line, secrets redacted."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            line = _one_line(super().format(record))
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+            line += f" [{type(exc).__name__}: {_one_line(str(exc))}{where}]"
+        return redact(line)
 
 
-def setup_logging(fmt: str = "plain", level: str = "INFO") -> None:
-    """Configure the root logger once, to standard error."""
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(fmt: str = "plain", level: str = "INFO", log_file: str | Path | None = None) -> None:
+    """Configure the root logger once: to standard error, or to `log_file` (rotated at
+    50 MB, 10 kept) where there is no console (a Windows service)."""
+    handler: logging.Handler
+    if log_file is not None:
+        handler = RotatingFileHandler(log_file, maxBytes=50 << 20, backupCount=10, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("watchdog").setLevel(logging.WARNING)
+    inotify = logging.getLogger("watchdog.observers.inotify")
+    if _stopping_race not in inotify.filters:
+        inotify.addFilter(_stopping_race)
+
+
+def _stopping_race(record: logging.LogRecord) -> bool:
+    """Drop watchdog's harmless complaint when an observer stops while an event is read."""
+    return "called when the thread is inactive" not in str(record.msg)

@@ -1,4 +1,11 @@
-"""Rejected records: written aside as they come (bounded memory), then stored with the load."""
+"""Rejected records: written aside as they come (bounded memory), then stored with the load.
+
+The side file `<file>.rejects.csv` (columns line, column, reason, raw) travels with
+the file to `archive/` or `failed/`; `raw` is the record's text exactly as it was in
+the file (a CSV reader gives it back unchanged). The same rows go to `ingest_rejects`
+inside the load's transaction, or inside the failure's when the file fails (there a NUL
+character, which databases refuse in text, is written as `\\x00`).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +28,17 @@ class RejectSink:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
+        self.first: Reject | None = None
         self._handle = None
         self._writer = None
+
+    @classmethod
+    def reopen(cls, path: Path) -> RejectSink:
+        """A sink over a side file already written (e.g. by a load that then failed)."""
+        sink = cls(path)
+        if path.exists():
+            sink.count = sum(1 for _ in sink._read())
+        return sink
 
     def add(self, items: Iterable[Reject]) -> None:
         """Write rejects to the side file as they are found."""
@@ -33,6 +49,15 @@ class RejectSink:
                 self._writer.writerow(REJECTS_HEADER)
             self._writer.writerow([item.line, item.column or "", item.reason, item.raw])
             self.count += 1
+            if self.first is None:
+                self.first = item
+
+    def reset(self) -> None:
+        """Forget everything written (a load that starts over)."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+        self.count = 0
+        self.first = None
 
     def close(self) -> None:
         """Flush and close the side file."""
@@ -46,7 +71,8 @@ class RejectSink:
             reader = csv.reader(handle)
             next(reader, None)
             for line, column, reason, raw in reader:
-                yield {"line_number": int(line), "column_name": column or None, "reason": reason, "raw": raw}
+                yield {"line_number": int(line), "column_name": column or None, "reason": reason,
+                       "raw": raw.replace("\x00", "\\x00")}  # no database stores NUL in text
 
     def store(self, conn: Connection, load_id: int) -> None:
         """Insert every reject into `ingest_rejects` inside the load's transaction."""

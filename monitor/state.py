@@ -16,9 +16,11 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, or_, select, update
@@ -71,7 +73,8 @@ class FileFacts:
 
 @dataclass(frozen=True)
 class Claim:
-    """The result of claiming a file: `claimed`, `duplicate` or `busy`."""
+    """The result of claiming a file: `claimed`, `duplicate`, `busy` (the same content is in
+    flight, or the file is being moved by another load) or `vanished` (taken meanwhile)."""
 
     outcome: str
     load_id: int | None = None
@@ -97,16 +100,21 @@ class StateStore:
 
     # -- claims ------------------------------------------------------------------------
     def claim(
-        self, facts: FileFacts, schema: str, table: str, mode: str, *, replay_of: int | None = None
+        self, facts: FileFacts, schema: str, table: str, mode: str, *, replay_of: int | None = None,
+        archive_to: Callable[[int], Path] | None = None,
     ) -> Claim:
         """Claim a file's content for a target: a new `claimed` row, or a `duplicate`
-        row when that content is already loaded there, or `busy` while another load of
-        the same content is in flight."""
+        row when that content is already loaded there (recording its move to
+        `archive_to(load_id)` when given), or `busy` while another load of the same
+        content is in flight, or `vanished` when the file left its folder meanwhile
+        (another instance took it)."""
         for _ in range(3):
             if replay_of is None:
                 loaded = self._loaded_copy(facts.sha256, schema, table)
                 if loaded is not None:
-                    return self._record_duplicate(facts, schema, table, mode, loaded)
+                    return self._record_duplicate(facts, schema, table, mode, loaded, archive_to)
+            if not Path(facts.path).exists():
+                return Claim("vanished")
             try:
                 with self.backend.transaction() as conn:
                     load_id = self._insert(conn, facts, schema, table, mode, Status.CLAIMED, replay_of)
@@ -129,16 +137,33 @@ class StateStore:
             return conn.execute(query).scalar()
 
     def _record_duplicate(
-        self, facts: FileFacts, schema: str, table: str, mode: str, original: int
+        self, facts: FileFacts, schema: str, table: str, mode: str, original: int,
+        archive_to: Callable[[int], Path] | None = None,
     ) -> Claim:
         with self.backend.transaction() as conn:
+            # One duplicate record per dropped file, even when several instances see it:
+            # under a lock on the path, the file must still be there and not already be
+            # on its way to the archive as another duplicate.
+            self.backend.lock_target(conn, None, f"file:{facts.path}")
+            if not Path(facts.path).exists():
+                return Claim("vanished")
+            moving = conn.execute(
+                select(files.c.load_id).where(
+                    files.c.target_schema == schema, files.c.target_table == table,
+                    files.c.sha256 == facts.sha256, files.c.status == Status.DUPLICATE.value,
+                    files.c.current_path == facts.path, files.c.pending_move_to.is_not(None),
+                ).limit(1)
+            ).scalar()
+            if moving is not None:
+                return Claim("busy")
             load_id = self._insert(conn, facts, schema, table, mode, Status.DUPLICATE, None)
             now = utcnow()
             conn.execute(
                 update(files)
                 .where(files.c.load_id == load_id)
                 .values(duplicate_of=original, finished_at=now, rows_read=0, rows_loaded=0,
-                        rows_rejected=0, duration_ms=0, lease_expires=None)
+                        rows_rejected=0, duration_ms=0, lease_expires=None,
+                        pending_move_to=str(archive_to(load_id)) if archive_to else None)
             )
             self._event(conn, load_id, Status.DUPLICATE, f"same content as load {original}")
         return Claim("duplicate", load_id, original)
@@ -164,7 +189,8 @@ class StateStore:
     def transition(
         self, conn: Connection, load_id: int, source: Status, target: Status, **values: Any
     ) -> None:
-        """Move `load_id` from `source` to `target` inside `conn`'s transaction."""
+        """Move `load_id` from `source` to `target` inside `conn`'s transaction; only the
+        instance holding the file's lease may (else `TransitionError`: it was taken over)."""
         if target not in TRANSITIONS[source]:
             raise TransitionError(f"load {load_id}: {source} -> {target} is not a transition")
         now = utcnow()
@@ -175,11 +201,12 @@ class StateStore:
             values.setdefault("lease_expires", now + self.lease)
         result = conn.execute(
             update(files)
-            .where(files.c.load_id == load_id, files.c.status == source.value)
+            .where(files.c.load_id == load_id, files.c.status == source.value,
+                   or_(files.c.claimed_by == self.instance, files.c.claimed_by.is_(None)))
             .values(status=target.value, **values)
         )
         if result.rowcount != 1:
-            raise TransitionError(f"load {load_id} was not {source} any more")
+            raise TransitionError(f"load {load_id} was not {source} for {self.instance} any more")
         self._event(conn, load_id, target, values.get("error"))
 
     def move(self, load_id: int, source: Status, target: Status, **values: Any) -> None:
@@ -219,6 +246,11 @@ class StateStore:
                        files.c.status.in_([s.value for s in IN_FLIGHT]))
                 .values(lease_expires=utcnow() + self.lease)
             )
+
+    def release(self, load_id: int) -> None:
+        """Give back a load that was rolled back (`loading` -> `claimed`), its lease expired
+        at once so that this or another instance resumes it without waiting."""
+        self.move(load_id, Status.LOADING, Status.CLAIMED, error=None, lease_expires=utcnow())
 
     def take_over(self, load_id: int) -> bool:
         """Claim an in-flight file whose lease is ours or has expired; True if we won."""

@@ -8,8 +8,9 @@ inside the transaction that also marks the file `loaded`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -25,6 +26,20 @@ class LoadJob:
     table: str
     columns: list[str] = field(default_factory=list)
     null_values: list[str] = field(default_factory=lambda: [""])
+    types: dict[str, str] = field(default_factory=dict)  # column -> declared kind (monitor.types)
+
+
+# How rows reach a table: (conn, schema, table, batches) -> rows written. The default is the
+# backend's bulk_insert; careful mode (monitor.isolation) passes one that isolates refused rows.
+Inserter = Callable[[Connection, "str | None", str, Iterable[Any]], int]
+
+
+def _insert(
+    conn: Connection, backend: Backend, job: LoadJob, table: str, batches: Iterable[Any], insert: Inserter | None
+) -> int:
+    if insert is not None:
+        return insert(conn, job.schema, table, batches)
+    return backend.bulk_insert(conn, job.schema, table, job.columns, batches, job.load_id, job.null_values)
 
 
 class Strategy(ABC):
@@ -37,8 +52,11 @@ class Strategy(ABC):
         return None
 
     @abstractmethod
-    def load(self, conn: Connection, backend: Backend, job: LoadJob, batches: Iterable[list[list[str]]]) -> int:
-        """Write the rows inside `conn`'s transaction; return how many were written."""
+    def load(
+        self, conn: Connection, backend: Backend, job: LoadJob, batches: Iterable[Any], insert: Inserter | None = None
+    ) -> int:
+        """Write the rows inside `conn`'s transaction (through `insert` when given); return
+        how many were written."""
 
     @abstractmethod
     def is_committed(self, conn: Connection, backend: Backend, job: LoadJob) -> bool:
@@ -53,11 +71,13 @@ class FullLoad(Strategy):
     def __init__(self, keep_backups: int = 1) -> None:
         self.keep_backups = keep_backups
 
-    def load(self, conn: Connection, backend: Backend, job: LoadJob, batches: Iterable[list[list[str]]]) -> int:
+    def load(
+        self, conn: Connection, backend: Backend, job: LoadJob, batches: Iterable[Any], insert: Inserter | None = None
+    ) -> int:
         staging = backend.staging_name(job.table, job.load_id)
         backend.drop_table(conn, job.schema, staging)
-        backend.create_table(conn, job.schema, staging, job.columns)
-        count = backend.bulk_insert(conn, job.schema, staging, job.columns, batches, job.load_id, job.null_values)
+        backend.create_table(conn, job.schema, staging, job.columns, job.types)
+        count = _insert(conn, backend, job, staging, batches, insert)
         backend.replace_table(conn, job.schema, job.table, staging, self.keep_backups)
         return count
 
@@ -75,15 +95,17 @@ class Append(Strategy):
         with backend.transaction() as conn:
             backend.lock_target(conn, job.schema, job.table)
             if not backend.table_exists(conn, job.schema, job.table):
-                backend.create_table(conn, job.schema, job.table, job.columns)
+                backend.create_table(conn, job.schema, job.table, job.columns, job.types)
                 return
             present = set(backend.columns_of(conn, job.schema, job.table))
             missing = [name for name in job.columns if name not in present]
             if missing:
-                backend.add_columns(conn, job.schema, job.table, missing)
+                backend.add_columns(conn, job.schema, job.table, missing, job.types)
 
-    def load(self, conn: Connection, backend: Backend, job: LoadJob, batches: Iterable[list[list[str]]]) -> int:
-        return backend.bulk_insert(conn, job.schema, job.table, job.columns, batches, job.load_id, job.null_values)
+    def load(
+        self, conn: Connection, backend: Backend, job: LoadJob, batches: Iterable[Any], insert: Inserter | None = None
+    ) -> int:
+        return _insert(conn, backend, job, job.table, batches, insert)
 
     def is_committed(self, conn: Connection, backend: Backend, job: LoadJob) -> bool:
         return backend.rows_of_load(conn, job.schema, job.table, job.load_id) > 0

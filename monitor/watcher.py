@@ -3,6 +3,9 @@
 Observers (native inotify / ReadDirectoryChangesW, or polling for network shares)
 only say "look at this path". `StabilityTracker` decides when a file is complete:
 its size and mtime unchanged for `settle_seconds` and it opens for reading.
+The tracker holds at most `max_candidates` small records; past that, new paths are
+left in the folder and the next rescan (run early once the tracker drains) finds them,
+so a burst of any size costs bounded memory.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from monitor.config import FolderRule, Settings, is_ignored_name
@@ -23,7 +27,7 @@ from monitor.config import FolderRule, Settings, is_ignored_name
 log = logging.getLogger("monitor.watcher")
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """A file seen in a watched folder and not yet handed on."""
 
@@ -47,42 +51,59 @@ def rule_for_path(settings: Settings, path: Path) -> FolderRule | None:
 
 
 class StabilityTracker:
-    """Candidates and their last observed size and mtime."""
+    """Candidates and their last observed size and mtime (insertion order = first seen)."""
 
-    def __init__(self, settle_seconds: float) -> None:
+    def __init__(self, settle_seconds: float, max_candidates: int = 10_000) -> None:
         self.settle = settle_seconds
+        self.max_candidates = max(1, max_candidates)
+        self.overflowed = False
         self._candidates: dict[Path, Candidate] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._candidates)
 
-    def offer(self, path: Path, rule: FolderRule) -> None:
-        """Note a path to watch (again); harmless when already known."""
+    def __contains__(self, path: object) -> bool:
+        return path in self._candidates
+
+    def offer(self, path: Path, rule: FolderRule, *, delay: float = 0.0) -> bool:
+        """Note a path to watch (again); harmless when already known. False when it was
+        not taken (gone, or the tracker is full: a later rescan offers it again).
+        `delay` holds a new candidate back that much longer than the settle time."""
         try:
             info = path.stat()
         except OSError:
-            return
+            self.forget(path)
+            return False
         now = time.monotonic()
         with self._lock:
             known = self._candidates.get(path)
             if known is None:
-                self._candidates[path] = Candidate(path, rule, info.st_size, info.st_mtime_ns, now, now)
+                if len(self._candidates) >= self.max_candidates:
+                    self.overflowed = True
+                    return False
+                self._candidates[path] = Candidate(path, rule, info.st_size, info.st_mtime_ns, now + delay, now)
             elif (known.size, known.mtime_ns) != (info.st_size, info.st_mtime_ns):
                 known.size, known.mtime_ns, known.changed_at = info.st_size, info.st_mtime_ns, now
+        return True
 
     def forget(self, path: Path) -> None:
         """Stop tracking a path (handed on, or gone)."""
         with self._lock:
             self._candidates.pop(path, None)
 
-    def ready(self) -> list[Candidate]:
-        """Candidates unchanged for the settle time that open for reading, oldest first."""
+    def ready(self, limit: int | None = None) -> list[Candidate]:
+        """Up to `limit` candidates unchanged for the settle time that open for reading,
+        oldest first. Only candidates whose settle time is up are looked at (a stat each)."""
         now = time.monotonic()
         found: list[Candidate] = []
         with self._lock:
             items = list(self._candidates.values())
         for candidate in items:
+            if limit is not None and len(found) >= limit:
+                break
+            if now - candidate.changed_at < self.settle:
+                continue
             try:
                 info = candidate.path.stat()
             except OSError:
@@ -91,12 +112,13 @@ class StabilityTracker:
             if (info.st_size, info.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
                 candidate.size, candidate.mtime_ns, candidate.changed_at = info.st_size, info.st_mtime_ns, now
                 continue
-            if now - candidate.changed_at >= self.settle and _opens(candidate.path):
+            if _opens(candidate.path):
                 found.append(candidate)
-        return sorted(found, key=lambda c: (c.first_seen, c.path.name))
+        return found
 
 
 def _opens(path: Path) -> bool:
+    """A file still held open for writing by a copier on Windows fails here."""
     if not path.is_file():
         return False
     try:
@@ -106,14 +128,30 @@ def _opens(path: Path) -> bool:
         return False
 
 
+class RuleIndex:
+    """`rule_for_path` with the watched folders resolved once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._folders = [(rule, rule.path.resolve()) for rule in settings.folders]
+
+    def __call__(self, path: Path) -> FolderRule | None:
+        if is_ignored_name(path.name):
+            return None
+        parent = path.parent
+        for rule, folder in self._folders:
+            if folder == parent and rule.matches(path.name):
+                return rule
+        return None
+
+
 class _Handler(FileSystemEventHandler):
-    def __init__(self, settings: Settings, tracker: StabilityTracker) -> None:
-        self.settings = settings
+    def __init__(self, rule_for: RuleIndex, tracker: StabilityTracker) -> None:
+        self.rule_for = rule_for
         self.tracker = tracker
 
     def _consider(self, raw: str | bytes) -> None:
         path = Path(os.fsdecode(raw))
-        rule = rule_for_path(self.settings, path)
+        rule = self.rule_for(path)
         if rule is not None:
             self.tracker.offer(path, rule)
 
@@ -126,57 +164,117 @@ class _Handler(FileSystemEventHandler):
             self._consider(event.src_path)
 
     def on_closed(self, event: FileSystemEvent) -> None:
-        self._consider(event.src_path)
+        if not event.is_directory:
+            self._consider(event.src_path)
 
     def on_moved(self, event: FileSystemEvent) -> None:
         if not event.is_directory:
+            self.tracker.forget(Path(os.fsdecode(event.src_path)))
             self._consider(event.dest_path)
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self.tracker.forget(Path(os.fsdecode(event.src_path)))
 
 
 class FolderWatcher:
-    """Runs one observer per distinct watched folder and rescans them periodically."""
+    """Runs one observer per distinct watched folder and rescans them periodically; an
+    observer that died (its folder was removed, a share went away) is started again."""
 
     def __init__(self, settings: Settings, tracker: StabilityTracker) -> None:
         self.settings = settings
         self.tracker = tracker
-        self._observers: list = []
+        self.rule_for = RuleIndex(settings)
+        self._handler = _Handler(self.rule_for, tracker)
+        self._by_folder: dict[tuple[Path, str], BaseObserver] = {}
+        self._observers: list[BaseObserver] = []  # read by the status page
+
+    def alive(self) -> bool:
+        """True when every folder has a running observer."""
+        return bool(self._observers) and all(observer.is_alive() for observer in self._observers)
 
     def start(self) -> None:
         """Create missing folders, start observers, and pick up files already there."""
-        handler = _Handler(self.settings, self.tracker)
-        seen: set[tuple[Path, str]] = set()
         for rule in self.settings.folders:
-            folder = rule.path.resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-            key = (folder, rule.observer)
-            if key in seen:
-                continue
-            seen.add(key)
-            observer = PollingObserver(timeout=rule.poll_interval) if rule.observer == "polling" else Observer()
-            observer.schedule(handler, str(folder), recursive=False)
-            observer.daemon = True
-            observer.start()
-            self._observers.append(observer)
-            log.info("watching %s (%s)", folder, rule.observer)
+            key = (rule.path.resolve(), rule.observer)
+            if key not in self._by_folder:
+                self._start_observer(key, rule)
         self.rescan()
 
-    def rescan(self) -> None:
-        """Offer every matching file in every watched folder (catches missed events)."""
+    def _start_observer(self, key: tuple[Path, str], rule: FolderRule) -> None:
+        folder, kind = key
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("cannot create watched folder %s: %s", folder, exc)
+            return
+        observer = self._make_observer(kind, rule.poll_interval)
+        try:
+            observer.schedule(self._handler, str(folder), recursive=False)
+            observer.start()
+        except OSError as exc:  # e.g. inotify watch limit, or a share without change events
+            log.warning("native watching of %s failed (%s); polling every %.1fs instead",
+                        folder, exc, rule.poll_interval)
+            observer = self._make_observer("polling", rule.poll_interval)
+            try:
+                observer.schedule(self._handler, str(folder), recursive=False)
+                observer.start()
+            except OSError as again:
+                log.error("cannot watch %s: %s; trying again at the next rescan", folder, again)
+                return
+            kind = "polling"
+        self._by_folder[key] = observer
+        self._observers = list(self._by_folder.values())
+        log.info("watching %s (%s)", folder, kind)
+
+    @staticmethod
+    def _make_observer(kind: str, poll_interval: float) -> BaseObserver:
+        observer = PollingObserver(timeout=poll_interval) if kind == "polling" else Observer()
+        observer.daemon = True
+        return observer
+
+    def check(self) -> None:
+        """Start again any observer whose thread died."""
+        for rule in self.settings.folders:
+            key = (rule.path.resolve(), rule.observer)
+            observer = self._by_folder.get(key)
+            if observer is None or not observer.is_alive():
+                if observer is not None:
+                    log.warning("the observer of %s stopped; starting it again", key[0])
+                    self._by_folder.pop(key, None)
+                self._start_observer(key, rule)
+
+    def rescan(self) -> int:
+        """Offer every matching file in every watched folder (catches missed events and
+        files left out while the tracker was full); returns how many were offered."""
+        self.tracker.overflowed = False
+        offered = 0
         for rule in self.settings.folders:
             folder = rule.path.resolve()
             try:
-                entries = list(os.scandir(folder))
+                entries = os.scandir(folder)
             except OSError as exc:
                 log.warning("cannot list %s: %s", folder, exc)
                 continue
-            for entry in entries:
-                path = Path(entry.path)
-                if entry.is_file() and rule_for_path(self.settings, path) is rule:
-                    self.tracker.offer(path, rule)
+            with entries:
+                for entry in entries:
+                    path = Path(entry.path)
+                    if path in self.tracker:
+                        continue
+                    try:
+                        is_file = entry.is_file()
+                    except OSError:
+                        continue
+                    if is_file and self.rule_for(path) is rule:
+                        if not self.tracker.offer(path, rule) and self.tracker.overflowed:
+                            return offered
+                        offered += 1
+        return offered
 
     def stop(self) -> None:
         """Stop every observer."""
         for observer in self._observers:
             observer.stop()
         for observer in self._observers:
-            observer.join(timeout=5)
+            if observer.is_alive():
+                observer.join(timeout=5)

@@ -20,13 +20,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite", "postgresql"]
+MSSQL_URL = os.environ.get("MSSQL_URL", "")  # a SQL Server login allowed to CREATE DATABASE
+BACKENDS = ["sqlite", "postgresql", "mssql"]  # mssql: skipped unless MSSQL_URL is set
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "backend_url" in getattr(item, "fixturenames", ()) and "[postgresql" in item.nodeid:
             item.add_marker(pytest.mark.postgres)
+        if "backend_url" in getattr(item, "fixturenames", ()) and "[mssql" in item.nodeid:
+            item.add_marker(pytest.mark.mssql)
 
 
 def _pg_connect(dbname: str | None = None) -> psycopg.Connection:
@@ -52,11 +55,37 @@ def pg_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def mssql_database() -> Iterator[str]:
+    """A fresh, empty SQL Server database on the server of `MSSQL_URL`; its URL.
+    Skipped when MSSQL_URL is not set; fails when it is set and the server does not answer."""
+    if not MSSQL_URL:
+        pytest.skip("MSSQL_URL is not set")
+    from sqlalchemy.engine import make_url
+
+    url = make_url(MSSQL_URL)
+    if url.drivername == "mssql":
+        url = url.set(drivername="mssql+pyodbc")
+    name = f"im_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE [{name}]")
+        yield url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"ALTER DATABASE [{name}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE")
+            conn.exec_driver_sql(f"DROP DATABASE [{name}]")
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs on SQLite and on PostgreSQL."""
+    """Each test using this runs on SQLite, on PostgreSQL and (with MSSQL_URL) on SQL Server."""
     if request.param == "sqlite":
         return f"sqlite:///{(tmp_path / 'db' / 'ingest.db').as_posix()}"
+    if request.param == "mssql":
+        return request.getfixturevalue("mssql_database")
     return request.getfixturevalue("pg_database")
 
 
@@ -114,6 +143,20 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_STARTED_DAEMONS: list[DaemonProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    """Kill any daemon a test started and left running (a failed or timed-out test)."""
+    yield
+    while _STARTED_DAEMONS:
+        daemon = _STARTED_DAEMONS.pop()
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
 class DaemonProcess:
     """A running daemon; stopped with SIGTERM (or killed) by the test."""
 
@@ -126,6 +169,7 @@ class DaemonProcess:
             stdout=self._log_handle, stderr=subprocess.STDOUT, cwd=workspace.root,
             env=env or cli_env(),
         )
+        _STARTED_DAEMONS.append(self)
 
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:

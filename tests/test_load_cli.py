@@ -96,7 +96,7 @@ def test_status_json_has_the_audit_fields_and_column_map(make_workspace, tmp_pat
         assert key in record
     assert record["file_name"] == "export.csv" and record["target"].endswith(".contacts")
     assert record["mode"] == "append" and (record["rows_read"], record["rows_rejected"]) == (2, 0)
-    shown = json.loads(ws.cli("show", str(record["load_id"])).stdout)[0]
+    shown = json.loads(ws.cli("show", "--json", str(record["load_id"])).stdout)[0]
     assert {"header": "# Employees", "column": "num_employees"} in shown["column_map"]
     assert {"header": " Company.Name", "column": "company_name"} in shown["column_map"]
     assert [e["status"] for e in shown["events"]] == ["claimed", "loading", "loaded"]

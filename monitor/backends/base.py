@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, Table, inspect, text
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, RootTransaction, Table, inspect, text
 from sqlalchemy.types import TypeEngine
 
-from monitor import catalog
+from monitor import catalog, views
 from monitor.naming import LOAD_ID_COLUMN
 
 REF_SCHEMA = "ref"
@@ -46,8 +46,23 @@ class Backend(ABC):
         """A write transaction: committed when the block ends, rolled back on error."""
         with self._write_lock, self.engine.connect() as conn:
             conn.execution_options(**self.write_options)
-            with conn.begin():
+            trans = conn.begin()
+            try:
                 yield conn
+            except BaseException:
+                self.end_failed(conn, trans)
+                raise
+            if trans.is_active:
+                trans.commit()
+
+    def end_failed(self, conn: Connection, trans: RootTransaction) -> None:
+        """End a transaction after an error in its block (the error is re-raised after).
+        A backend whose server may already have ended it overrides this, so that the
+        original error is the one reported."""
+        if trans.is_active:
+            trans.rollback()
+        else:
+            trans.close()
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -58,6 +73,11 @@ class Backend(ABC):
     def schema_for(self, reference: bool) -> str:
         """`ref` for reference data, else the database's default schema."""
         return REF_SCHEMA if reference else self.default_schema
+
+    def commits_with_state(self, schema: str | None) -> bool:
+        """True when one transaction that writes `schema` and the daemon's own tables
+        commits all or nothing (not where they live in files committed one by one)."""
+        return True
 
     def ping(self) -> None:
         """Raise if the database does not answer."""
@@ -70,20 +90,28 @@ class Backend(ABC):
 
     # -- schema ------------------------------------------------------------------------
     def init_db(self) -> None:
-        """Create the `ref` and `bkp` schemas and the daemon's own tables (idempotent;
-        takes no write lock when they are all there)."""
+        """Create the `ref` and `bkp` schemas, the daemon's own tables and the operator
+        views (idempotent; takes no write lock when they are all there)."""
         if self._initialised():
             return
         with self.transaction() as conn:
             self.lock_target(conn, None, "ingest-monitor init")
             self.create_schemas(conn)
             catalog.metadata.create_all(conn, checkfirst=True)
+            self.create_views(conn)
+
+    def create_views(self, conn: Connection) -> None:
+        """Create (or replace) the operator views of `monitor.views`."""
+        for statement in views.statements(self.engine.dialect.name):
+            conn.execute(text(statement))
 
     def _initialised(self) -> bool:
         with self.reading() as conn:
             names = set(inspect(conn).get_table_names())
             schemas = set(inspect(conn).get_schema_names())
-        return {REF_SCHEMA, BKP_SCHEMA} <= schemas and set(catalog.metadata.tables) <= names
+            view_names = set(inspect(conn).get_view_names())
+        return ({REF_SCHEMA, BKP_SCHEMA} <= schemas and set(catalog.metadata.tables) <= names
+                and set(views.VIEW_NAMES) <= view_names)
 
     @abstractmethod
     def create_schemas(self, conn: Connection) -> None:
@@ -111,15 +139,35 @@ class Backend(ABC):
         """Every table name in a schema."""
         return inspect(conn).get_table_names(schema=schema)
 
-    def create_table(self, conn: Connection, schema: str | None, table: str, columns: list[str]) -> None:
-        """Create a table of text columns plus the load-id lineage column."""
-        cols = [Column(name, self.text_type()) for name in columns]
+    def column_type(self, kind: str) -> TypeEngine:
+        """The column type for a declared kind (`monitor.types`: text, integer, decimal,
+        date, datetime, boolean); a backend overrides it for its own types."""
+        from sqlalchemy import Boolean, Date, DateTime, Numeric
+
+        types: dict[str, TypeEngine] = {
+            "integer": BigInteger(), "decimal": Numeric(), "date": Date(), "datetime": DateTime(),
+            "boolean": Boolean(),
+        }
+        return types.get(kind) or self.text_type()
+
+    def create_table(
+        self, conn: Connection, schema: str | None, table: str, columns: list[str],
+        types: Mapping[str, str] | None = None,
+    ) -> None:
+        """Create a table of text columns (or the declared `types`, column -> kind) plus
+        the load-id lineage column."""
+        kinds = types or {}
+        cols = [Column(name, self.column_type(kinds.get(name, "text"))) for name in columns]
         Table(table, MetaData(), *cols, Column(LOAD_ID_COLUMN, BigInteger()), schema=schema).create(conn)
 
-    def add_columns(self, conn: Connection, schema: str | None, table: str, columns: list[str]) -> None:
-        """Add nullable text columns to an existing table."""
-        type_sql = self.text_type().compile(dialect=self.engine.dialect)
+    def add_columns(
+        self, conn: Connection, schema: str | None, table: str, columns: list[str],
+        types: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add nullable columns (text, or the declared `types`) to an existing table."""
+        kinds = types or {}
         for name in columns:
+            type_sql = self.column_type(kinds.get(name, "text")).compile(dialect=self.engine.dialect)
             conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} ADD {self.quote(name)} {type_sql}"))
 
     def drop_table(self, conn: Connection, schema: str | None, table: str) -> None:

@@ -1,0 +1,63 @@
+"""Bench data: thin command line over `monitor.sample_data`.
+
+    python -m bench.generate companies data/BasicCompanyData.csv --rows 500000 [--zip] [--seed 1]
+    python -m bench.generate enrichment data/contacts.csv --rows 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor.sample_data import ENRICHMENT_HEADER, enrichment_rows, write_companies_house, write_enrichment
+
+
+def companies(path: Path, rows: int, seed: int = 0, *, zipped: bool = False) -> Path:
+    """A Companies-House-shaped file (55 columns, every value quoted, CRLF), optionally zipped."""
+    return write_companies_house(path, rows, seed, zipped=zipped)
+
+
+def enrichment(path: Path, rows: int, seed: int = 0) -> Path:
+    """An enrichment-export-shaped file (26 columns, quoted only where needed)."""
+    return write_enrichment(path, rows, seed)
+
+
+def enrichment_files(folder: Path, files: int, rows: int, seed: int = 0, prefix: str = "contacts") -> list[Path]:
+    """`files` small enrichment files of `rows` rows each, all different (no duplicates)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = enrichment_rows(files * rows, seed)
+    paths = []
+    for index in range(files):
+        path = folder / f"{prefix}-{index:05d}.csv"
+        with path.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(ENRICHMENT_HEADER)
+            writer.writerows(itertools.islice(data, rows))
+        paths.append(path)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m bench.generate`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=["companies", "enrichment"])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--rows", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--zip", action="store_true", help="companies: write a .zip holding the CSV")
+    args = parser.parse_args(argv)
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    if args.kind == "companies":
+        path = companies(args.path, args.rows, args.seed, zipped=args.zip)
+    else:
+        path = enrichment(args.path, args.rows, args.seed)
+    print(f"{path}: {args.rows} rows, {path.stat().st_size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

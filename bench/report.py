@@ -1,0 +1,109 @@
+"""The bench's tables, as printed and as written to `bench/results/<date>.md`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from bench.daemon_runs import Burst, Latency
+from bench.loads import LoadResult
+
+TARGETS = {"postgresql": ("psql \\copy", 0.8), "sqlite": ("sqlite3 .import", 0.8)}
+RSS_LIMIT_MB = 300
+
+
+def _num(value: float, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table (also readable as plain text)."""
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(header)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(header), "| " + " | ".join("-" * w for w in widths) + " |", *(line(r) for r in rows)])
+
+
+def loads_table(results: Sequence[LoadResult]) -> str:
+    """Per backend and tool: rows/s, MB/s, peak RSS, wall time, and ingest-monitor's ratio to it."""
+    ours = {r.backend: r for r in results if r.tool == "ingest-monitor"}
+    rows = []
+    for r in results:
+        mine = ours.get(r.backend)
+        if r.tool == "ingest-monitor":
+            ratio = "1.00"
+        elif mine and mine.ok and r.ok and r.rows_per_s:
+            ratio = f"{mine.rows_per_s / r.rows_per_s:.2f}"
+        else:
+            ratio = "n/a"
+        rows.append([r.backend, r.tool, _num(r.rows), _num(r.rows_per_s), _num(r.mb_per_s, 1),
+                     _num(r.peak_rss_kb / 1024, 0), _num(r.wall, 2), ratio,
+                     r.note or ("ok" if r.ok else f"loaded {r.loaded}")])
+    return table(["backend", "tool", "rows", "rows/s", "MB/s", "peak RSS MB", "wall s", "ingest-monitor ÷ tool",
+                  "check"], rows)
+
+
+def targets(results: Sequence[LoadResult]) -> list[str]:
+    """The throughput targets, each with its measured ratio and whether it is met."""
+    lines = []
+    ours = {r.backend: r for r in results if r.tool == "ingest-monitor"}
+    for backend, (tool, goal) in TARGETS.items():
+        mine = ours.get(backend)
+        ref = next((r for r in results if r.backend == backend and r.tool == tool), None)
+        if not mine or not ref:
+            continue
+        if mine.ok and ref.ok and ref.rows_per_s:
+            ratio = mine.rows_per_s / ref.rows_per_s
+            lines.append(f"{backend}: ingest-monitor at {ratio:.2f} of {tool} rows/s "
+                         f"(target >= {goal}: {'met' if ratio >= goal else 'NOT met'})")
+        else:
+            lines.append(f"{backend}: no ratio to {tool} ({ref.note or mine.note or 'incomplete run'})")
+    for r in results:
+        if r.tool == "pandas.to_sql" and r.ok and ours.get(r.backend) and ours[r.backend].ok and r.rows_per_s:
+            lines.append(f"{r.backend}: ingest-monitor at {ours[r.backend].rows_per_s / r.rows_per_s:.1f}x "
+                         f"pandas.to_sql rows/s")
+    return lines
+
+
+def latency_table(results: Sequence[Latency]) -> str:
+    """Detection latency: median and p99, to processing start and to `loaded`."""
+    rows = [[r.backend, _num(r.settle, 1), str(len(r.to_start)), _num(r.start_median, 2), _num(r.start_p99, 2),
+             _num(r.loaded_median, 2), _num(r.loaded_p99, 2),
+             f"{'met' if r.met else 'NOT met'} (< {r.settle + 1:.1f} s)" + (f"; {r.note}" if r.note else "")]
+            for r in results]
+    return table(["backend", "settle s", "files", "to start: median s", "p99 s", "to loaded: median s", "p99 s",
+                  "target: median to start"], rows)
+
+
+def burst_table(results: Sequence[Burst]) -> str:
+    """The burst: files per second until all are loaded."""
+    rows = [[r.backend, _num(r.files), _num(r.rows_per_file), str(r.workers), _num(r.settle, 1),
+             _num(r.seconds, 1), _num(r.files_per_s, 1), r.note or "ok"] for r in results]
+    return table(["backend", "files", "rows each", "workers", "settle s", "seconds", "files/s", "check"], rows)
+
+
+def memory_table(results: Sequence[LoadResult]) -> str:
+    """Peak RSS of `ingest-monitor ingest` beside the file size."""
+    rows = [[r.backend, _num(r.rows), _num(r.size_bytes / 1e6, 0), _num(r.peak_rss_kb / 1024, 0),
+             _num(r.wall, 1), r.note or ("ok" if r.ok else f"loaded {r.loaded}")] for r in results]
+    return table(["backend", "rows", "file MB", "peak RSS MB", "wall s", "check"], rows)
+
+
+def memory_verdict(results: Sequence[LoadResult]) -> list[str]:
+    """Peak RSS under the limit, and how it moves with the file size, per backend."""
+    lines = []
+    for backend in sorted({r.backend for r in results}):
+        runs = sorted((r for r in results if r.backend == backend and r.ok), key=lambda r: r.size_bytes)
+        if not runs:
+            continue
+        peak = max(r.peak_rss_kb for r in runs) / 1024
+        small, large = runs[0], runs[-1]
+        growth = (large.peak_rss_kb - small.peak_rss_kb) / 1024
+        lines.append(
+            f"{backend}: peak RSS {peak:.0f} MB at most (limit {RSS_LIMIT_MB} MB: "
+            f"{'met' if peak < RSS_LIMIT_MB else 'NOT met'}); from {small.size_bytes / 1e6:.0f} MB to "
+            f"{large.size_bytes / 1e6:.0f} MB of file it moved {growth:+.0f} MB"
+        )
+    return lines

@@ -1,0 +1,275 @@
+"""`python -m bench`: ingest-monitor next to the tools a user would pick instead.
+
+    python -m bench --rows 500000 --repeat 3     # the README's table
+    python -m bench --rows 2000 --quick          # a smoke run (seconds)
+    python -m bench --rows 500000 --big          # also peak RSS on a ~1 GB file (minutes)
+
+Sections, per backend (SQLite, PostgreSQL):
+
+- loads: one Companies-House-shaped file (55 columns) loaded by `ingest-monitor
+  ingest` end to end and by the references in the same run: `psql \\copy` and the
+  `sqlite3` shell's `.import` (the floor for each database), and
+  `pandas.read_csv(chunksize)` + `to_sql` (what most people write): rows/s, MB/s,
+  peak RSS, wall time, ratio. With `--repeat N` each tool runs N times,
+  interleaved, and its fastest run is reported (the machine may be shared).
+- detection latency: the daemon running with `--settle` seconds of settle time,
+  files written into its folder; from each file's last write (mtime) to its claim
+  and to `loaded`: median and p99.
+- burst: `--burst-files` files of 100 rows moved in at once, `--burst-workers`
+  workers: files per second until all are loaded.
+- memory: peak RSS of `ingest-monitor ingest` at two file sizes (and ~1 GB with `--big`).
+
+The table is printed and written to `bench/results/<date>.md` (or `--results-dir`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from bench import loads, report
+from bench.daemon_runs import Burst, Latency, burst, detection_latency
+from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
+from bench.generate import companies
+from bench.loads import LoadResult
+
+BACKENDS = ("sqlite", "postgresql")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+GIGABYTE = 1_000_000_000
+T = TypeVar("T")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=200_000, help="rows of the 55-column file (default 200000)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per tool, interleaved; the fastest is reported")
+    p.add_argument("--quick", action="store_true", help="smoke run: few latency files, a small burst")
+    p.add_argument("--big", action="store_true", help="also load a ~1 GB file for peak RSS (slow)")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql")
+    p.add_argument("--pg-url", default=os.environ.get("INGEST_BENCH_PG", DEFAULT_PG_URL),
+                   help="PostgreSQL server the bench creates (and drops) its databases on")
+    p.add_argument("--settle", type=float, default=None, help="daemon settle time for the latency run (1.0)")
+    p.add_argument("--latency-files", type=int, default=None, help="files dropped for the latency run (20)")
+    p.add_argument("--burst-files", type=int, default=None, help="files in the burst (1000)")
+    p.add_argument("--burst-workers", type=int, default=10)
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: pandas,latency,burst,memory")
+    p.add_argument("--workdir", type=Path, help="where files and databases go (default: a temporary folder)")
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    return p
+
+
+def _say(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def _shell_version(cmd: list[str]) -> str:
+    if shutil.which(cmd[0]) is None:
+        return "not installed"
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return out.split()[0] if cmd[0] == "sqlite3" and out else out
+
+
+def _pandas_version() -> str:
+    try:
+        import pandas
+    except ImportError:
+        return "not installed"
+    return str(pandas.__version__)
+
+
+class Bench:
+    """One run of every section."""
+
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        unknown = set(self.backends) - set(BACKENDS)
+        if unknown:
+            raise SystemExit(f"unknown backend(s): {', '.join(sorted(unknown))}")
+        self.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+        self.server = PgServer(args.pg_url)
+        self.loads: list[LoadResult] = []
+        self.latency: list[Latency] = []
+        self.bursts: list[Burst] = []
+        self.memory: list[LoadResult] = []
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _url(self, backend: str, name: str, dbname: str | None = None) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{self.work / name / 'db' / 'ingest.db'}"
+        assert dbname is not None
+        return self.server.dbname_url(dbname)
+
+    def _ingest(self, backend: str, data: Path, rows: int, name: str) -> LoadResult:
+        if backend == "sqlite":
+            return loads.ingest_monitor(backend, self._url(backend, name), self.work / name, data, rows)
+        with self.server.scratch() as dbname:
+            return loads.ingest_monitor(backend, self._url(backend, name, dbname), self.work / name, data, rows)
+
+    def data_file(self, rows: int) -> Path:
+        """The 55-column file of `rows` rows (generated once per size)."""
+        path = self.work / "data" / f"BasicCompanyData-{rows}.csv"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _say(f"generating {path.name}")
+            companies(path, rows, seed=1)
+        return path
+
+    # -- sections ---------------------------------------------------------------------------
+    def run_loads(self) -> None:
+        """Every tool on every backend, `--repeat` times, interleaved; the best run each."""
+        rows = self.args.rows
+        data = self.data_file(rows)
+        runs: dict[tuple[str, str], list[LoadResult]] = {}
+        for attempt in range(self.args.repeat):
+            for backend in self.backends:
+                _say(f"loads: {backend}, run {attempt + 1} of {self.args.repeat}")
+                for result in self._load_round(backend, data, rows):
+                    runs.setdefault((result.backend, result.tool), []).append(result)
+        self.loads = [loads.best(results) for results in runs.values()]
+
+    def _load_round(self, backend: str, data: Path, rows: int) -> list[LoadResult]:
+        results = [self._ingest(backend, data, rows, "im")]
+        if backend == "sqlite":
+            results.append(loads.sqlite_import(self.work / "ref-sqlite", data, rows))
+            if "pandas" not in self.skip:
+                results.append(loads.pandas_to_sql(backend, "", self.work / "pandas-sqlite", data, rows))
+            return results
+        with self.server.scratch() as dbname:
+            results.append(loads.psql_copy(self.server, dbname, data, rows))
+            if "pandas" not in self.skip:
+                results.append(loads.pandas_to_sql(backend, self.server.dbname_url(dbname), self.work, data, rows,
+                                                   server=self.server, dbname=dbname))
+        return results
+
+    def run_latency(self) -> None:
+        """Detection latency with the daemon running."""
+        settle = self.args.settle if self.args.settle is not None else (0.5 if self.args.quick else 1.0)
+        files = self.args.latency_files or (3 if self.args.quick else 20)
+        for backend in self.backends:
+            _say(f"detection latency: {backend}, {files} files, settle {settle} s")
+            self.latency.append(self._with_db(backend, "latency", functools.partial(
+                detection_latency, backend, settle=settle, files=files)))
+
+    def run_burst(self) -> None:
+        """The burst of small files."""
+        files = self.args.burst_files or (20 if self.args.quick else 1000)
+        for backend in self.backends:
+            _say(f"burst: {backend}, {files} files, {self.args.burst_workers} workers")
+            self.bursts.append(self._with_db(backend, "burst", functools.partial(
+                burst, backend, files=files, rows=100, workers=self.args.burst_workers, settle=0.5)))
+
+    def run_memory(self) -> None:
+        """Peak RSS at a quarter of the size, at the size (from the loads), and at ~1 GB."""
+        rows = self.args.rows
+        sizes = [max(rows // 4, 1)]
+        if self.args.big:
+            per_row = self.data_file(rows).stat().st_size / rows
+            sizes.append(int(GIGABYTE / per_row) + 1)
+        for size in sizes:
+            data = self.data_file(size)
+            for backend in self.backends:
+                _say(f"memory: {backend}, {size} rows ({data.stat().st_size / 1e6:.0f} MB)")
+                self.memory.append(self._ingest(backend, data, size, "memory"))
+            if size != rows:
+                data.unlink()
+        self.memory += [r for r in self.loads if r.tool == "ingest-monitor"]
+        self.memory.sort(key=lambda r: (r.backend, r.size_bytes))
+
+    def _with_db(self, backend: str, name: str, fn: Callable[[str, Path], T]) -> T:
+        work = self.work / name
+        if backend == "sqlite":
+            return fn(self._url(backend, name), work)
+        with self.server.scratch() as dbname:
+            return fn(self._url(backend, name, dbname), work)
+
+    # -- output -----------------------------------------------------------------------------
+    def markdown(self, command: str, started: datetime, seconds: float, loads_before: str) -> str:
+        """The results file."""
+        pg = self.server.version() if "postgresql" in self.backends else "not run"
+        parts = [
+            f"# ingest-monitor benchmark, {started:%Y-%m-%d %H:%M} UTC",
+            "",
+            f"Command: `{command}` ({seconds:.0f} s in all).",
+            "",
+            f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, load average {loads_before} at the start "
+            f"and {_loadavg()} at the end; Python {platform.python_version()}, SQLite library {sqlite_version()}, "
+            f"sqlite3 shell {_shell_version(['sqlite3', '--version'])}, PostgreSQL server {pg}, "
+            f"{_shell_version(['psql', '--version'])}, pandas {_pandas_version()}.",
+            "",
+            "Every tool loads the same file in the same run; ratios matter more than absolute numbers "
+            "(the machine may be shared). ingest-monitor is timed end to end through `ingest-monitor ingest` "
+            "(start-up, hash, claim, read, load, audit, archive move); peak RSS is the process's own "
+            "(for psql the server does the work).",
+        ]
+        if self.loads:
+            repeat = self.args.repeat
+            best = f"best of {repeat} interleaved runs per tool" if repeat > 1 else "one run per tool"
+            parts += ["", f"## Loads: {self.args.rows:,} rows, 55 columns ({best})", "",
+                      report.loads_table(self.loads), "", *[f"- {line}" for line in report.targets(self.loads)]]
+        if self.latency:
+            parts += ["", "## Detection latency", "", report.latency_table(self.latency)]
+        if self.bursts:
+            parts += ["", "## Burst of small files", "", report.burst_table(self.bursts)]
+        if self.memory:
+            parts += ["", "## Memory", "", report.memory_table(self.memory), "",
+                      *[f"- {line}" for line in report.memory_verdict(self.memory)]]
+        return "\n".join(parts) + "\n"
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m bench`."""
+    args = parser().parse_args(argv)
+    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    started, clock, before = datetime.now(UTC), time.monotonic(), _loadavg()
+    temporary = None
+    if args.workdir:
+        work = args.workdir.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        temporary = tempfile.TemporaryDirectory(prefix="im-bench-")
+        work = Path(temporary.name)
+    bench = Bench(args, work)
+    try:
+        bench.run_loads()
+        if "latency" not in bench.skip:
+            bench.run_latency()
+        if "burst" not in bench.skip:
+            bench.run_burst()
+        if "memory" not in bench.skip:
+            bench.run_memory()
+    finally:
+        if temporary is not None:
+            temporary.cleanup()
+    text = bench.markdown(command, started, time.monotonic() - clock, before)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"{started:%Y-%m-%d}.md"
+    out.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {out}")
+    return 0

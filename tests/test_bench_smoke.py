@@ -1,0 +1,41 @@
+"""The benchmark end to end at a tiny size, so it keeps working: every section runs on
+SQLite and PostgreSQL, the table is printed and the results file written. Timings are
+reported, never asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import PG_ADMIN_URL, cli_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_quick_run_prints_the_table_and_writes_the_results(tmp_path):
+    results = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--rows", "2000", "--quick", "--burst-files", "12",
+         "--pg-url", PG_ADMIN_URL, "--results-dir", str(results), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = list(results.glob("*.md"))
+    assert len(written) == 1
+    text = written[0].read_text()
+    assert text in run.stdout  # the same report is printed
+    for heading in ("## Loads: 2,000 rows", "## Detection latency", "## Burst of small files", "## Memory"):
+        assert heading in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    for backend, tool in [("sqlite", "ingest-monitor"), ("sqlite", "sqlite3 .import"), ("sqlite", "pandas.to_sql"),
+                          ("postgresql", "ingest-monitor"), ("postgresql", "psql \\copy"),
+                          ("postgresql", "pandas.to_sql")]:
+        line = next((r for r in rows if r.startswith(f"| {backend} ") and f" {tool} " in r), None)
+        assert line is not None, f"no row for {backend} / {tool}"
+        assert line.rstrip(" |").endswith("ok"), line  # every tool loaded all 2,000 rows
+    assert "ingest-monitor at" in text and "of psql \\copy rows/s" in text and "of sqlite3 .import rows/s" in text
+    latency = [r for r in rows if r.startswith(("| sqlite ", "| postgresql ")) and "(< 1.5 s)" in r]
+    assert len(latency) == 2
+    burst = [r for r in rows if "| 12 " in r and r.rstrip(" |").endswith("ok")]
+    assert len(burst) == 2  # every burst file loaded, on both backends

@@ -1,0 +1,62 @@
+"""The `ingest` progress bar: drawn on a real terminal (a pseudo-terminal), never into a pipe."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import threading
+
+import pytest
+from conftest import CONTACTS, cli_env, write_csv
+
+from monitor.progress import BAR_MIN_BYTES
+
+
+def _big_csv(path, rows=40_000):
+    path = write_csv(path, ["id", "name", "email"],
+                     [[str(i), f"name {i}", f"user{i}@example.com"] for i in range(rows)])
+    assert path.stat().st_size > BAR_MIN_BYTES
+    return path
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_progress_bar_only_on_a_terminal(make_workspace, tmp_path):
+    ws = make_workspace(CONTACTS)
+    piped = ws.cli("ingest", str(_big_csv(tmp_path / "piped.csv")))
+    assert "\r" not in piped.stderr and "MB/s" not in piped.stderr and "ETA" not in piped.stderr
+    assert "piped.csv" in piped.stdout
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "--config", str(ws.config), "ingest",
+         str(_big_csv(tmp_path / "tty.csv", 50_000))],
+        stdout=subprocess.PIPE, stderr=secondary, stdin=subprocess.DEVNULL, cwd=ws.root, env=cli_env(),
+    )
+    os.close(secondary)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(primary, 4096)
+            except OSError:  # EIO: the terminal's other end closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(primary)
+    terminal = b"".join(chunks).decode()
+    assert proc.returncode == 0, terminal
+    frames = [frame for frame in terminal.split("\r") if frame.strip()]
+    assert frames, terminal
+    last = frames[-1]
+    assert last.startswith("tty.csv [") and "100%" in last and "50,000 rows" in last and "MB/s" in last, last
+    assert all("rows" in frame for frame in frames)
+    assert b"tty.csv" in stdout and b"loaded" in stdout

@@ -1,0 +1,86 @@
+"""Logs: one line per event, JSON when asked, and never a password (real daemon runs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+from conftest import CONTACTS, DaemonProcess, cli_env, wait_for, write_csv
+
+from monitor.logs import JsonFormatter, PlainFormatter, redact
+
+SECRET = "s3cr3t-Pa55"
+
+
+@pytest.mark.parametrize("text", [
+    f"postgresql+psycopg://loader:{SECRET}@db:5432/warehouse",
+    f"mssql+pyodbc://sa:{SECRET}@server/db?driver=ODBC+Driver+18",
+    f"DRIVER={{ODBC Driver 18}};SERVER=db;UID=sa;PWD={SECRET};Encrypt=yes",
+    f"host=db user=loader password={SECRET} dbname=warehouse",
+    f"Password = {SECRET}; Trusted_Connection=no",
+    f"PWD={{{SECRET};x}};UID=sa",
+])
+def test_redact_hides_passwords_in_urls_and_connection_strings(text):
+    hidden = redact(text)
+    assert SECRET not in hidden and "***" in hidden
+
+
+def test_redact_leaves_ordinary_text_alone():
+    text = "loaded contacts.csv into public.contacts: 12 rows (load 7) from /data/in/x.csv http://host:8765/"
+    assert redact(text) == text
+
+
+def _record(message: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
+    info = None
+    if exc:
+        try:
+            raise ValueError(f"cannot connect to postgresql://u:{SECRET}@h/d\nDETAIL: second line")
+        except ValueError:
+            info = sys.exc_info()
+    record = logging.LogRecord("monitor.test", logging.ERROR, __file__, 1, message, args, info)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_plain_lines_are_one_line_even_with_an_exception():
+    line = PlainFormatter().format(_record("failed %s\nsecond line", f"x.csv pwd={SECRET}", exc=True))
+    assert "\n" not in line and SECRET not in line
+    assert "ERROR monitor.test: failed x.csv pwd=***" in line and "[ValueError: cannot connect" in line
+
+
+def test_json_lines_carry_extra_fields_and_the_traceback_redacted():
+    line = JsonFormatter().format(_record("failed %s", "x.csv", exc=True, load_id=7, file="x.csv"))
+    entry = json.loads(line)
+    assert "\n" not in line and SECRET not in line
+    assert entry["message"] == "failed x.csv" and entry["level"] == "error" and entry["logger"] == "monitor.test"
+    assert entry["load_id"] == 7 and entry["file"] == "x.csv"
+    assert "ValueError" in entry["exception"] and "***" in entry["exception"]
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_a_daemon_run_logs_one_line_per_event_and_no_password(make_workspace, backend_url, log_format):
+    url = backend_url.replace("postgresql+psycopg://postgres@", f"postgresql+psycopg://postgres:{SECRET}@")
+    ws = make_workspace(CONTACTS, log_format=log_format, database_url=url)  # trust auth: any password works
+    env = cli_env(INGEST_DATABASE_URL=url)
+    with DaemonProcess(ws, [], env=env) as daemon:
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=60)
+        write_csv(ws.folder("contacts") / "one.csv", ["a"], [["1"]])
+        write_csv(ws.folder("contacts") / "bad.csv", ["a"], [])
+        wait_for(lambda: "one.csv" in daemon.output() and "bad.csv" in daemon.output(), timeout=60)
+    assert daemon.proc.returncode == 0
+    output = daemon.output()
+    assert SECRET not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    if log_format == "json":
+        entries = [json.loads(line) for line in lines]  # every line is one JSON event
+        assert {"time", "level", "logger", "message"} <= set(entries[0])
+        messages = [entry["message"] for entry in entries]
+    else:
+        assert all(line[:4].isdigit() and " monitor." in line for line in lines), lines
+        messages = lines
+    starting = next(m for m in messages if "ingest-monitor starting" in m)
+    assert "postgres:***@" in starting
+    assert any("loaded one.csv" in m for m in messages)

@@ -1,0 +1,203 @@
+"""The daemon's HTTP port: /metrics (Prometheus text), /health, /api/status and the status page
+(in headless Chromium), against the real daemon process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+from conftest import CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.app import build_app
+from monitor.config import Settings
+from monitor.daemon import Daemon
+from monitor.web import StatusServer, start_status_server
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def metrics(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, by name and labels."""
+    status, content_type, body = get(base + "metrics")
+    assert status == 200 and content_type.startswith("text/plain; version=")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(body) for sample in family.samples}
+
+
+def api(base: str) -> dict:
+    return json.loads(get(base + "api/status")[2])
+
+
+def started(ws, port: int):
+    daemon = ws.daemon()
+    base = f"http://127.0.0.1:{port}/"
+    wait_for(lambda: get(base + "health")[0] == 200, timeout=120)
+    return daemon, base
+
+
+def test_metrics_health_and_status_api(make_workspace, tmp_path):
+    port = free_port()
+    ws = make_workspace(CONTACTS, http_port=port)
+    daemon, base = started(ws, port)
+    with daemon:
+        assert json.loads(get(base + "health")[2]) == {"status": "ok", "watching": True, "database": True}
+        drop(write_csv(tmp_path / "people.csv", ["name", "age"], [["ann", "3"], ["bob", "4", "x"], ["cy", "5"]]),
+             ws.folder("contacts"))
+        empty = ws.folder("contacts") / "empty.csv"
+        empty.write_bytes(b"")
+        def settled() -> dict | None:
+            s = api(base)
+            done = [x for x in s["loads"] if x["finished_at"]]
+            idle = s["queue"] == {"queued": 0, "settling": 0, "files": []} and s["in_flight"] == []
+            return s if len(done) == 2 and idle else None
+
+        status = wait_for(settled, timeout=120)
+        samples = metrics(base)
+        assert get(base + "nowhere")[0] == 404
+        assert get(base + "static/../web.py")[0] == 404
+    target = status["loads"][0]["target"]
+    by_file = {load["file_name"]: load for load in status["loads"]}
+    assert (by_file["people.csv"]["status"], by_file["people.csv"]["rows_loaded"]) == ("loaded", 2)
+    assert [(f["file_name"], "empty" in f["error"]) for f in status["failures"]] == [("empty.csv", True)]
+    assert status["targets"] == [{**status["targets"][0], "target": target, "rows_now": 2, "files_loaded": 1,
+                                  "rows_loaded": 2, "rows_rejected": 1}]
+    assert status["watching"] and status["database_up"]
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("ingest_database_up") == 1 and value("ingest_watching") == 1
+    assert value("ingest_queue_depth") == 0 and value("ingest_loads_in_flight") == 0
+    assert value("ingest_files_settling") == 0
+    assert value("ingest_files", target=target, status="loaded") == 1
+    assert value("ingest_files", target=target, status="failed") == 1
+    assert value("ingest_files", target=target, status="duplicate") == 0
+    assert value("ingest_rows_loaded_total", target=target) == 2
+    assert value("ingest_rows_rejected_total", target=target) == 1
+    assert value("ingest_load_duration_seconds_count", target=target) == 1
+    assert value("ingest_load_duration_seconds_bucket", target=target, le="+Inf") == 1
+    assert value("ingest_load_duration_seconds_bucket", target=target, le="3600.0") == 1
+    assert value("ingest_load_duration_seconds_sum", target=target) >= 0
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_health_is_503_when_the_database_goes_away(make_workspace, backend_url):
+    port = free_port()
+    ws = make_workspace(CONTACTS, http_port=port)
+    daemon, base = started(ws, port)
+    with daemon:
+        name = backend_url.rsplit("/", 1)[1]
+        info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+        with psycopg.connect(**info, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        _, _, body = wait_for(lambda: (r := get(base + "health"))[0] == 503 and r, timeout=120)
+        assert json.loads(body) == {"status": "unavailable", "watching": True, "database": False}
+        samples = metrics(base)
+        assert samples[("ingest_database_up", ())] == 0 and samples[("ingest_watching", ())] == 1
+        assert not any(name == "ingest_files" for name, _ in samples)
+        assert "does not answer" in api(base)["error"]
+
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_a_load_in_flight_shows_with_its_progress(make_workspace, backend_url, tmp_path):
+    """A lock held on the target keeps the load in flight for as long as the test looks."""
+    port = free_port()
+    ws = make_workspace(CONTACTS, http_port=port)
+    daemon, base = started(ws, port)
+    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+    with daemon, psycopg.connect(**{**info, "dbname": backend_url.rsplit("/", 1)[1]}) as holder:
+        holder.execute("CREATE TABLE contacts (id text, _load_id bigint)")
+        holder.commit()
+        holder.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
+        drop(write_csv(tmp_path / "held.csv", ["id"], [[str(i)] for i in range(10)]), ws.folder("contacts"))
+        status = wait_for(lambda: (s := api(base))["in_flight"] and s, timeout=120)
+        samples = metrics(base)
+        holder.rollback()
+        wait_for(lambda: any(x["status"] == "loaded" for x in api(base)["loads"]), timeout=120)
+    [load] = status["in_flight"]
+    assert (load["file"], load["target"]) == ("held.csv", "public.contacts")
+    assert 0 <= load["rows"] <= 10 and load["fraction"] is not None and load["elapsed_seconds"] >= 0
+    assert [(x["file_name"], x["status"]) for x in status["loads"]] == [("held.csv", "loading")]
+    assert samples[("ingest_loads_in_flight", ())] == 1
+    assert samples[("ingest_files", (("status", "loading"), ("target", "public.contacts")))] == 1
+
+def test_health_is_503_until_the_daemon_watches(tmp_path):
+    settings = Settings.model_validate({"database_url": f"sqlite:///{tmp_path / 'ingest.db'}",
+                                        "folders": [{"path": str(tmp_path / "in"), "table": "t"}], "http_port": 0})
+    app = build_app(settings)
+    daemon = Daemon(app)
+    assert start_status_server(daemon) is None
+    server = StatusServer(daemon, "127.0.0.1", 0)
+    server.start()
+    try:
+        code, _, body = get(server.url + "health")
+        assert code == 503
+        assert json.loads(body) == {"status": "unavailable", "watching": False, "database": True}
+    finally:
+        server.stop()
+        app.close()
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("Chromium is not installed: the status page test needs Debian's `chromium` package "
+                "(apt-get install -y chromium); .ci/run installs it")
+
+
+def dump_dom(browser: str, url: str) -> str:
+    """The page's DOM after its scripts ran, from a fresh headless Chromium."""
+    with tempfile.TemporaryDirectory(prefix="im-chromium-") as profile:
+        result = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--virtual-time-budget=5000", "--dump-dom", url],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_status_page_shows_a_dropped_file_as_loaded(make_workspace, tmp_path):
+    browser = chromium()
+    port = free_port()
+    ws = make_workspace(CONTACTS, http_port=port)
+    daemon, base = started(ws, port)
+    with daemon:
+        before = dump_dom(browser, base)
+        assert 'id="loads"' in before and "no loads yet" in before and "watching: yes" in before
+        drop(write_csv(tmp_path / "drop-me.csv", ["id"], [[str(i)] for i in range(7)]), ws.folder("contacts"))
+        dom = wait_for(lambda: (d := dump_dom(browser, base)) and 'data-file="drop-me.csv" data-status="loaded"' in d
+                       and d, timeout=120, interval=0.5)
+    row = dom.split('data-file="drop-me.csv" data-status="loaded"')[1].split("</tr>")[0]
+    cells = [cell.split(">", 1)[1].split("<")[0] for cell in row.split("<td")[1:]]
+    assert cells[1:3] == ["drop-me.csv", "main.contacts"] and cells[4:7] == ["7", "7", "0"]
+    targets = dom.split('id="targets"')[1].split("</table>")[0]
+    assert 'data-target="main.contacts"' in targets and "<td>7</td>" in targets
+    assert "database: yes" in dom
+
