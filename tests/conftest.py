@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MSSQL_URL = os.environ.get("MSSQL_URL", "")  # a SQL Server login allowed to CREATE DATABASE
@@ -130,6 +130,28 @@ class Workspace:
                 return [tuple(row) for row in conn.execute(text(sql), params)]
         finally:
             engine.dispose()
+
+    def tables(self, schema: str | None = None) -> set[str]:
+        """Table names in a schema (the default schema when None), on any backend."""
+        from monitor.backends import open_backend
+
+        backend = open_backend(self.url)
+        try:
+            with backend.reading() as conn:
+                return set(backend.tables_in(conn, schema or backend.default_schema))
+        finally:
+            backend.dispose()
+
+    def schemas(self) -> set[str]:
+        """Schema names (SQLite: the attached databases)."""
+        from monitor.backends import open_backend
+
+        backend = open_backend(self.url)
+        try:
+            with backend.reading() as conn:
+                return set(inspect(conn).get_schema_names())
+        finally:
+            backend.dispose()
 
     def daemon(self, *extra: str) -> DaemonProcess:
         """Start `ingest-monitor run` as a real process."""

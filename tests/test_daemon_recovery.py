@@ -16,6 +16,7 @@ EVENTS = {"path": "incoming/events", "pattern": "*.csv", "table": "events", "mod
 ROUNDS = 20
 EVENT_SIZES = [1, 40, 400, 5_000, 30_000]
 SNAPSHOT_SIZES = [5, 600, 15_000]
+BIG_EVENT = 120_000
 
 
 def _in_flight(ws) -> collections.Counter:
@@ -71,7 +72,15 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_a_file(make_workspace, 
                       [[f"k{i}", str(number), str(rng.random())] for i in range(rows)])
             drop(source / name, ws.folder("snapshot"))
             snapshots[name] = (rows, number)
-        time.sleep(rng.uniform(0.1, 1.2))
+        if round_no % 5 == 1:  # a targeted round: kill it mid-load, whatever the machine's speed
+            name = f"ev-{round_no:02}-{len(events):03}-big.csv"
+            write_csv(source / name, ["file", "line", "payload"], [[name, str(i), "y" * 30] for i in range(BIG_EVENT)])
+            drop(source / name, ws.folder("events"))
+            events[name] = BIG_EVENT
+            wait_for(lambda n=name: ws.query("SELECT status FROM ingest_files WHERE file_name = :n", n=n)
+                     == [("loading",)], timeout=120, interval=0.01)
+        else:
+            time.sleep(rng.uniform(0.1, 1.2))
         daemon.kill()
         interrupted.update(_in_flight(ws))
     print(f"{ROUNDS} kills interrupted: {dict(interrupted)}")

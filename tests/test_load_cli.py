@@ -43,11 +43,7 @@ def test_fullload_keeps_the_configured_number_of_backups(make_workspace, tmp_pat
     assert ws.query("SELECT COUNT(*), MAX(_load_id) FROM bkp.companies") == [(7, ids[2])]
     older = f"companies__load_{ids[1]}"
     assert ws.query(f'SELECT COUNT(*) FROM bkp."{older}"') == [(6,)]
-    if ws.url.startswith("sqlite"):
-        names = {r[0] for r in ws.query("SELECT name FROM bkp.sqlite_master WHERE type = 'table'")}
-    else:
-        names = {r[0] for r in ws.query("SELECT tablename FROM pg_tables WHERE schemaname = 'bkp'")}
-    assert names == {"companies", older}
+    assert ws.tables("bkp") == {"companies", older}
 
 
 def test_append_twice_adds_rows_tagged_with_their_load(make_workspace, tmp_path):
@@ -150,10 +146,6 @@ def test_init_db_creates_schemas_and_tables(make_workspace):
     ws = make_workspace(CONTACTS)
     ws.cli("init-db")
     if ws.url.startswith("sqlite"):
-        tables = {r[0] for r in ws.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert Path(ws.url.removeprefix("sqlite:///")).with_name("ingest.ref.db").exists()
-    else:
-        tables = {r[0] for r in ws.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-        schemas = {r[0] for r in ws.query("SELECT nspname FROM pg_namespace")}
-        assert {"ref", "bkp"} <= schemas
-    assert {"ingest_files", "ingest_events", "ingest_rejects"} <= tables
+    assert {"ref", "bkp"} <= ws.schemas()
+    assert {"ingest_files", "ingest_events", "ingest_rejects"} <= ws.tables()
