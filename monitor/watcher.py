@@ -58,6 +58,7 @@ class StabilityTracker:
         self.max_candidates = max(1, max_candidates)
         self.overflowed = False
         self._candidates: dict[Path, Candidate] = {}
+        self._not_files: set[Path] = set()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -65,6 +66,15 @@ class StabilityTracker:
 
     def __contains__(self, path: object) -> bool:
         return path in self._candidates
+
+    def note_not_a_file(self, path: Path, rule: FolderRule) -> None:
+        """Say once that an entry matching a rule is not a regular file (a directory named
+        like a CSV file): it is never loaded and is left where it is."""
+        with self._lock:
+            if path in self._not_files:
+                return
+            self._not_files.add(path)
+        log.warning("%s matches %s but is not a regular file; left where it is", path, rule.pattern)
 
     def offer(self, path: Path, rule: FolderRule, *, delay: float = 0.0) -> bool:
         """Note a path to watch (again); harmless when already known. False when it was
@@ -158,6 +168,11 @@ class _Handler(FileSystemEventHandler):
     def on_created(self, event: FileSystemEvent) -> None:
         if not event.is_directory:
             self._consider(event.src_path)
+            return
+        path = Path(os.fsdecode(event.src_path))
+        rule = self.rule_for(path)
+        if rule is not None:
+            self.tracker.note_not_a_file(path, rule)
 
     def on_modified(self, event: FileSystemEvent) -> None:
         if not event.is_directory:
@@ -269,6 +284,8 @@ class FolderWatcher:
                         if not self.tracker.offer(path, rule) and self.tracker.overflowed:
                             return offered
                         offered += 1
+                    elif not is_file and self.rule_for(path) is rule:
+                        self.tracker.note_not_a_file(path, rule)
         return offered
 
     def stop(self) -> None:

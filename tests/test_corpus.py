@@ -91,6 +91,7 @@ def test_corpus_through_the_daemon(make_workspace, tmp_path):
 
     # odd entries: the directory is left alone, the link's target was never read
     assert (incoming / "dialects" / "a_directory.csv").is_dir()
+    assert "a_directory.csv matches" in output and "not a regular file" in output
     assert outside.read_text(encoding="utf-8").startswith("secret")
     # a failed file left its target exactly as it was
     assert ws.query("SELECT MAX(_load_id), COUNT(*) FROM ref.companies")[0] == companies_load
