@@ -83,7 +83,7 @@ class PrivateCluster:
 
 @pytest.fixture(scope="session")
 def private_pg() -> Iterator[PrivateCluster]:
-    """A private PostgreSQL cluster this session may stop and start (never the shared one)."""
+    """A private PostgreSQL cluster this test run may stop and start (never the shared one)."""
     if os.geteuid() != 0:
         pytest.fail("the outage test runs PostgreSQL as the postgres user: it needs root (runuser)")
     cluster = PrivateCluster()
