@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Row
 
 from monitor.backends import Backend, open_backend
-from monitor.config import Settings
+from monitor.config import FolderRule, Settings
 from monitor.pipeline import Pipeline
 from monitor.state import StateStore
 
@@ -24,6 +27,18 @@ class App:
     def close(self) -> None:
         """Release database connections."""
         self.backend.dispose()
+
+    def rule_of(self, row: Row) -> FolderRule | None:
+        """The folder rule that loads into an audit row's target, preferring its source folder."""
+        matches = [
+            rule for rule in self.settings.folders
+            if rule.table == row.target_table and self.backend.schema_for(rule.reference) == row.target_schema
+        ]
+        source_folder = Path(row.source_path).parent
+        for rule in matches:
+            if rule.path.resolve() == source_folder:
+                return rule
+        return matches[0] if matches else None
 
 
 def build_app(settings: Settings, *, instance: str | None = None, init_db: bool = True) -> App:

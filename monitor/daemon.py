@@ -314,7 +314,7 @@ class Daemon:
                             or Path(row.source_path) in self._processing)
                 if busy:
                     continue
-                rule = self._rule_of(row)
+                rule = self.app.rule_of(row)
                 if rule is None:
                     if row.load_id not in self._reported_orphans:
                         self._reported_orphans.add(row.load_id)
@@ -328,17 +328,6 @@ class Daemon:
                 log.exception("recovery sweep failed")
                 return
             self.gate.failed(exc)
-
-    def _rule_of(self, row: Row) -> FolderRule | None:
-        source_folder = Path(row.source_path).parent
-        matches = [
-            rule for rule in self.settings.folders
-            if rule.table == row.target_table and self.app.backend.schema_for(rule.reference) == row.target_schema
-        ]
-        for rule in matches:
-            if rule.path.resolve() == source_folder:
-                return rule
-        return matches[0] if matches else None
 
     # -- workers -----------------------------------------------------------------------
     def _work(self) -> None:

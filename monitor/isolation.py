@@ -21,12 +21,12 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from monitor.backends import Backend
 from monitor.reader import Batch, EncodingError, Reject, SourceFormat
+from monitor.strategies import Inserter
 
 log = logging.getLogger("monitor.isolation")
 T = TypeVar("T")
 DATA_ERROR_NAMES = frozenset({"DataError", "IntegrityError"})  # PEP 249 exception names
 Attempt = Callable[[SourceFormat, bool], T]
-Inserter = Callable[[Connection, str | None, str, Iterable[Batch]], int]
 
 
 def is_data_error(exc: BaseException) -> bool:

@@ -21,19 +21,6 @@ class RerunRefused(Exception):
     """The load cannot be re-run; the message says why."""
 
 
-def rule_of(app: App, row: Row) -> FolderRule | None:
-    """The folder rule that loads into the row's target, preferring its source folder."""
-    matches = [
-        rule for rule in app.settings.folders
-        if rule.table == row.target_table and app.backend.schema_for(rule.reference) == row.target_schema
-    ]
-    source_folder = Path(row.source_path).parent
-    for rule in matches:
-        if rule.path.resolve() == source_folder:
-            return rule
-    return matches[0] if matches else None
-
-
 def note(app: App, load_id: int, detail: str) -> None:
     """Add an event to a load's history without changing its state."""
     row = app.state.get(load_id)
@@ -54,7 +41,7 @@ def _load_with_file(app: App, load_id: int, allowed: tuple[Status, ...], verb: s
     path = Path(row.current_path) if row.current_path else None
     if path is None or not path.is_file():
         raise RerunRefused(f"load {load_id}: its file is gone (expected at {row.current_path})")
-    rule = rule_of(app, row)
+    rule = app.rule_of(row)
     if rule is None:
         raise RerunRefused(f"load {load_id}: no folder rule loads into {row.target_schema}.{row.target_table} any more")
     return row, path, rule

@@ -39,17 +39,6 @@ class Candidate:
     first_seen: float
 
 
-def rule_for_path(settings: Settings, path: Path) -> FolderRule | None:
-    """The rule whose folder holds `path` and whose pattern matches it, if any."""
-    if is_ignored_name(path.name):
-        return None
-    parent = path.parent.resolve()
-    for rule in settings.folders:
-        if rule.path.resolve() == parent and rule.matches(path.name):
-            return rule
-    return None
-
-
 class StabilityTracker:
     """Candidates and their last observed size and mtime (insertion order = first seen)."""
 
@@ -139,7 +128,8 @@ def _opens(path: Path) -> bool:
 
 
 class RuleIndex:
-    """`rule_for_path` with the watched folders resolved once."""
+    """The rule whose watched folder holds a path and whose pattern matches its name
+    (temporary names never match), with the watched folders resolved once."""
 
     def __init__(self, settings: Settings) -> None:
         self._folders = [(rule, rule.path.resolve()) for rule in settings.folders]
