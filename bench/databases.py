@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psycopg
 
+from monitor.backends.sqlite_csv import driver_module
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -77,8 +79,13 @@ def sqlite_count(path: Path, table: str) -> int:
 
 
 def sqlite_version() -> str:
-    """The SQLite library's version (the `sqlite3` module's)."""
-    return sqlite3.sqlite_version
+    """The SQLite libraries in play: ingest-monitor's driver's, and the `sqlite3` module's
+    (which pandas uses)."""
+    driver = driver_module()
+    if driver is sqlite3:
+        return f"{sqlite3.sqlite_version} (Python's sqlite3: ingest-monitor and pandas)"
+    return (f"{driver.sqlite_version} ({driver.__name__}: ingest-monitor), "
+            f"{sqlite3.sqlite_version} (Python's sqlite3: pandas)")
 
 
 def text_table_ddl(table: str, columns: list[str]) -> str:

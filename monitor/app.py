@@ -50,7 +50,8 @@ def build_app(settings: Settings, *, instance: str | None = None, init_db: bool 
     # A worker may hold two connections at once (its load and a lease renewal), plus the
     # sweeper, the status page and one-off reads.
     pool_size = max(16, 2 * settings.workers + 4)
-    backend = open_backend(settings.database_url, mssql_bcp=settings.mssql_bcp, pool_size=pool_size)
+    backend = open_backend(settings.database_url, mssql_bcp=settings.mssql_bcp, pool_size=pool_size,
+                           sqlite_driver=settings.sqlite_driver)
     if init_db:
         backend.init_db()
     name = instance or settings.instance or socket.gethostname()

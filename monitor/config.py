@@ -106,6 +106,9 @@ class Settings(BaseModel):
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
     mssql_bcp: bool = Field(default=False, description="SQL Server: bulk load with bcp when it is on the PATH")
+    sqlite_driver: Literal["sqlean", "sqlite3"] = Field(
+        default="sqlean", description="SQLite: sqlean (a current SQLite that reads CSV itself) or the standard sqlite3"
+    )
     http_host: str = Field(default="127.0.0.1", description="status page, /metrics and /health")
     http_port: int = Field(default=8765, ge=0, le=65535, description="0: no HTTP server")
     base_dir: Path = Path(".")

@@ -228,7 +228,7 @@ class Daemon:
         deadline = time.monotonic() + timeout
         in_flight = len(self.app.pipeline.handling)
         self.notifier.stopping(f"finishing {in_flight} load(s) in flight")
-        log.info("stopping: finishing %d load(s) in flight (timeout %.0fs)", in_flight, timeout)
+        log.info("stopping: finishing %d load(s) in flight (timeout %gs)", in_flight, timeout)
         self.watcher.stop()
         finish_by = deadline - min(10.0, timeout / 3)
         for worker in self._workers:

@@ -7,9 +7,11 @@ loads as text. For those, a backend may take the file itself (`RawSource`) and
 move its rows with far less Python work per value:
 
 - PostgreSQL streams the file's lines into `COPY` (the server parses them);
-- SQLite splits each line with `str.split` instead of the `csv` module.
+- SQLite reads a plain UTF-8 file itself (`monitor.backends.sqlite_csv`) while
+  `native_counts` proves, in a thread, that it reads what the reader would; for
+  other files (or without the sqlean driver) it takes lines cut with `str.split`.
 
-Both see exactly the records the general reader would load. A line is passed on
+All see exactly the records the general reader would load. A line is passed on
 as it is only when its fields are certain without a CSV parser: no quote at all,
 or every field quoted with no quote inside (`"a","b,c",""`). Any other record is
 parsed by the `csv` module (strict, so a malformed one stops the fast path) and,
@@ -17,12 +19,16 @@ for `COPY`, written again in canonical CSV. Blank records are skipped as the
 reader skips them. A record of the wrong width, a decoding error or a malformed
 quote raises `NotSimple`: the backend rolls back what the fast path wrote and
 loads the file through the general reader, which rejects what must be rejected.
+What only SQLite's own reading would get wrong (a blank record, a lone CR ending
+a line, a NUL) raises `NotNative`: the Python fast path takes the file instead.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import logging
 import queue
 import threading
 import zipfile
@@ -30,13 +36,15 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
 from monitor.reader import SourceFormat, open_binary
 
 QUOTE = '"'
+FALLBACK_MESSAGE = "reading the file record by record"
+log = logging.getLogger("monitor.fastpath")
 BLOCK_CHARS = 1 << 20  # text handed to COPY per write
 
 
@@ -141,6 +149,15 @@ class _Scan:
             return lines
         return None
 
+    def even_block(self, block: str) -> int | None:
+        """`simple_block`, and with no quote in `block`, each line as wide as the header."""
+        count = self.simple_block(block)
+        if count is None or QUOTE in block:
+            return count
+        lines = block.split("\n")
+        lines.pop()  # after the last line end
+        return count if set(map(str.count, lines, repeat(self.delimiter))) == {self.width - 1} else None
+
     def rest_as_lines(self, block: str, carry: str) -> None:
         """Go on line by line from `block` (whole lines), then `carry` (the start of the next
         line), then the rest of the file."""
@@ -170,32 +187,38 @@ def copy_blocks(source: RawSource, block_chars: int = BLOCK_CHARS) -> Iterator[t
     Blocks whose lines are all simple (`_Scan.simple_block`) go as read; from the
     first block that is not, the file goes line by line."""
     with _scanning(source) as scan:
-        carry = ""
-        while True:
-            data = scan.stream.read(block_chars)
-            final = not data
-            data = carry + data
-            cut = len(data) if final else data.rfind("\n") + 1
-            if not cut:  # no line end yet: read on (a line longer than 64 blocks goes line by line)
-                if final:
-                    return
-                if len(data) < 64 * block_chars:
-                    carry = data
-                    continue
-                scan.rest_as_lines("", data)
-                break
-            raw, carry = data[:cut], data[cut:]
-            block = raw.replace("\r\n", "\n") if "\r" in raw else raw
-            if final and not block.endswith("\n"):
-                block += "\n"
-            count = scan.simple_block(block)
-            if count is None:
-                scan.rest_as_lines(raw, carry)
-                break
-            yield block, count
+        yield from _simple_blocks(scan, block_chars, scan.simple_block)
+        yield from _copy_lines(scan, block_chars)
+
+
+def _simple_blocks(scan: _Scan, block_chars: int, simple: Callable[[str], int | None]) -> Iterator[tuple[str, int]]:
+    """Blocks of whole lines (`\\r\\n` made `\\n`) with their record counts, while `simple`
+    counts them; from the first block it does not, `scan.lines` goes on line by line."""
+    carry = ""
+    while True:
+        data = scan.stream.read(block_chars)
+        final = not data
+        data = carry + data
+        cut = len(data) if final else data.rfind("\n") + 1
+        if not cut:  # no line end yet: read on (a line longer than 64 blocks goes line by line)
             if final:
                 return
-        yield from _copy_lines(scan, block_chars)
+            if len(data) < 64 * block_chars:
+                carry = data
+                continue
+            scan.rest_as_lines("", data)
+            return
+        raw, carry = data[:cut], data[cut:]
+        block = raw.replace("\r\n", "\n") if "\r" in raw else raw
+        if final and not block.endswith("\n"):
+            block += "\n"
+        count = simple(block)
+        if count is None:
+            scan.rest_as_lines(raw, carry)
+            return
+        yield block, count
+        if final:
+            return
 
 
 def _copy_lines(scan: _Scan, block_chars: int) -> Iterator[tuple[str, int]]:
@@ -237,6 +260,65 @@ def _block(parts: list[str]) -> str:
     return text + "\n"
 
 
+class NotNative(Exception):
+    """The file is sound, but the database's own CSV reader would read it otherwise (a blank
+    record, a line ended by a lone carriage return, a NUL): a Python fast path takes it."""
+
+
+FALLBACK_MESSAGES: dict[type[BaseException], str] = {NotNative: "reading the file in Python"}
+NATIVE_ENCODINGS = ("utf-8", "utf-8-sig", "ascii")
+NATIVE_DELIMITERS = (",", ";", "\t", "|")
+NATIVE_PROGRESS_LINES = 20_000
+
+
+def native_readable(source: RawSource) -> bool:
+    """Whether a database may read the file itself: plain (not compressed) UTF-8 text with
+    one of the usual delimiters."""
+    return (
+        source.fmt.compression == "none"
+        and codecs.lookup(source.fmt.encoding).name in NATIVE_ENCODINGS
+        and source.fmt.delimiter in NATIVE_DELIMITERS
+    )
+
+
+def native_counts(source: RawSource, block_chars: int = BLOCK_CHARS) -> Iterator[int]:
+    """Record counts, stretch by stretch, proving that a database reading the file itself as
+    RFC 4180 CSV (SQLite's `vsv`) gets exactly the records the general reader would load:
+    valid text, well-formed quotes (strict `csv`), every record as wide as the header or
+    wider by empty fields only (which that reader ignores). `NotSimple` when the general
+    reader must judge the file, `NotNative` when only the database would read it otherwise."""
+    with _scanning(source) as scan:
+        for _, count in _simple_blocks(scan, block_chars, scan.even_block):
+            yield count
+        yield from _native_lines(scan)
+
+
+def _native_lines(scan: _Scan) -> Iterator[int]:
+    width, delimiter, separator = scan.width, scan.delimiter, scan.separator
+    seps, inner_quotes = width - 1, 2 * width - 2
+    empty_plain, empty_quoted = scan.empty_plain, scan.empty_quoted
+    count = 0
+    for line in scan.lines:
+        if line.endswith("\r"):
+            raise NotNative("a line ends with a carriage return alone")
+        text = line.rstrip("\r\n")
+        if "\x00" in text:
+            raise NotNative("a NUL character")
+        inner = text[1:-1]
+        if not (
+            (QUOTE not in text and text.count(delimiter) == seps and text != empty_plain)
+            or (len(text) > 1 and text[0] == QUOTE and text[-1] == QUOTE and text != empty_quoted
+                and inner.count(QUOTE) == inner_quotes and inner.count(separator) == seps)
+        ) and scan.record(line) is None:
+            raise NotNative("a blank record (skipped by the reader)")
+        count += 1
+        if count == NATIVE_PROGRESS_LINES:
+            yield count
+            count = 0
+    if count:
+        yield count
+
+
 def row_batches(source: RawSource, batch_rows: int) -> Iterator[list[list[str]]]:
     """The records as lists of `width` strings, `batch_rows` at a time."""
     with _scanning(source) as scan:
@@ -266,6 +348,45 @@ def row_batches(source: RawSource, batch_rows: int) -> Iterator[list[list[str]]]
                 append = rows.append
         if rows:
             yield rows
+
+
+class Attempt:
+    """One fast-path try under a savepoint (`attempted`): counts the rows it reports read;
+    `failed` holds what stopped it."""
+
+    def __init__(self, raw: RawSource) -> None:
+        self.raw = raw
+        self.counted = 0
+        self.failed: BaseException | None = None
+
+    def read(self, rows: int) -> None:
+        """Report `rows` more records read (progress, cancellation)."""
+        self.counted += rows
+        if self.raw.on_rows:
+            self.raw.on_rows(rows)
+
+
+@contextmanager
+def attempted(
+    execute: Callable[[str], Any], raw: RawSource, refused: tuple[type[BaseException], ...] = (NotSimple,)
+) -> Iterator[Attempt]:
+    """Run a fast path under a savepoint. When it raises one of `refused`, roll back to the
+    savepoint, give back the rows reported, log why and set `Attempt.failed`; the error stops
+    there (the caller then loads another way). Anything else goes on up."""
+    attempt = Attempt(raw)
+    execute("SAVEPOINT ingest_monitor_fast")
+    try:
+        yield attempt
+    except refused as exc:
+        execute("ROLLBACK TO SAVEPOINT ingest_monitor_fast")
+        execute("RELEASE SAVEPOINT ingest_monitor_fast")
+        if raw.on_rows and attempt.counted:
+            raw.on_rows(-attempt.counted)
+        attempt.failed = exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.info("%s: %s (%s)", raw.path.name, FALLBACK_MESSAGES.get(type(exc), FALLBACK_MESSAGE), reason)
+        return
+    execute("RELEASE SAVEPOINT ingest_monitor_fast")
 
 
 _DONE = object()

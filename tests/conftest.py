@@ -17,7 +17,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
+
+from monitor.backends.sqlite_csv import driver_module
 
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MSSQL_URL = os.environ.get("MSSQL_URL", "")  # a SQL Server login allowed to CREATE DATABASE
@@ -89,6 +91,13 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_database")
 
 
+def engine_for(url: str, **kwargs: Any) -> Engine:
+    """An engine on `url`; SQLite through the daemon's own driver (one SQLite library per process)."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("module", driver_module())
+    return create_engine(url, **kwargs)
+
+
 @dataclass
 class Workspace:
     """A config file, its watched folders and a database."""
@@ -119,7 +128,7 @@ class Workspace:
 
     def query(self, sql: str, **params: Any) -> list[tuple]:
         """Run SQL against the workspace database (SQLite gets `ref` and `bkp` attached)."""
-        engine = create_engine(self.url)
+        engine = engine_for(self.url)
         try:
             with engine.connect() as conn:
                 if self.url.startswith("sqlite"):

@@ -8,8 +8,8 @@ import sys
 import threading
 import time
 
-from conftest import COMPANIES, CONTACTS, cli_env, drop, wait_for, write_csv
-from sqlalchemy import create_engine, text
+from conftest import COMPANIES, CONTACTS, cli_env, drop, engine_for, wait_for, write_csv
+from sqlalchemy import text
 
 from monitor.backends import sqlite as sqlite_backend
 from monitor.sample_data import write_companies_house
@@ -53,7 +53,7 @@ def test_files_present_at_start_and_temporary_names_are_handled(make_workspace, 
 
 
 def _reader(url: str, stop: threading.Event, seen: list[tuple[int, int]], errors: list[str]) -> None:
-    engine = create_engine(url)
+    engine = engine_for(url)
     with engine.connect() as conn:
         if url.startswith("sqlite"):
             from pathlib import Path

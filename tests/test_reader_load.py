@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import zipfile
 
-from conftest import CONTACTS
-from sqlalchemy import create_engine
+from conftest import CONTACTS, engine_for
 
 from monitor.app import build_app
 from monitor.config import load_settings
@@ -18,7 +17,7 @@ IDS = {**CONTACTS, "columns": {"id": "integer"}}
 
 
 def execute(url: str, sql: str) -> None:
-    engine = create_engine(url)
+    engine = engine_for(url)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql(sql)

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import COMPANIES, CONTACTS, write_csv
-from sqlalchemy import create_engine
+from conftest import COMPANIES, CONTACTS, engine_for, write_csv
 
 from monitor.sample_data import write_companies_house
 from monitor.views import VIEW_NAMES
@@ -90,7 +89,7 @@ def test_audit_queries_run_as_shipped(loaded):
 def test_init_db_restores_missing_views(make_workspace):
     ws = make_workspace(CONTACTS)
     ws.cli("init-db")
-    engine = create_engine(ws.url)
+    engine = engine_for(ws.url)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP VIEW ingest_lineage")

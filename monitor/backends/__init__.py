@@ -15,11 +15,12 @@ PASSWORD_ENV = "INGEST_DATABASE_PASSWORD"
 __all__ = ["BKP_SCHEMA", "REF_SCHEMA", "Backend", "open_backend"]
 
 
-def open_backend(url: str, *, mssql_bcp: bool = False, pool_size: int = 16) -> Backend:
+def open_backend(url: str, *, mssql_bcp: bool = False, pool_size: int = 16, sqlite_driver: str = "sqlean") -> Backend:
     """A backend for a SQLAlchemy URL (`sqlite:///...`, `postgresql+psycopg://...`,
     `mssql+pyodbc://...`, `mssql+mssqlpython://...`; a bare `mssql://` means pyodbc).
     A URL with a user and no password takes it from `INGEST_DATABASE_PASSWORD`.
-    `pool_size` connections are kept for a server database (half as many more on demand)."""
+    `pool_size` connections are kept for a server database (half as many more on demand);
+    `sqlite_driver` picks SQLite's driver module (`monitor.backends.sqlite_csv.driver_module`)."""
     parsed = make_url(url)
     if parsed.drivername in DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=DEFAULT_DRIVERS[parsed.drivername])
@@ -28,8 +29,10 @@ def open_backend(url: str, *, mssql_bcp: bool = False, pool_size: int = 16) -> B
     family = parsed.get_backend_name()
     if family == "sqlite":
         from monitor.backends.sqlite import SqliteBackend
+        from monitor.backends.sqlite_csv import driver_module
 
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 60})
+        engine = create_engine(parsed, module=driver_module(sqlite_driver),
+                               connect_args={"check_same_thread": False, "timeout": 60})
         return SqliteBackend(engine)
     if family == "postgresql":
         from monitor.backends.postgres import PostgresBackend

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.base import BKP_SCHEMA, REF_SCHEMA, Backend
-from monitor.fastpath import NotSimple, RawSource, copy_blocks, prefetched, raw_source
+from monitor.fastpath import NotSimple, RawSource, attempted, copy_blocks, prefetched, raw_source
 from monitor.naming import LOAD_ID_COLUMN
 
 log = logging.getLogger("monitor.backends.postgres")
@@ -91,30 +91,18 @@ class PostgresBackend(Backend):
             f"COPY {qualified} ({', '.join(names)}) FROM STDIN "
             f"(FORMAT csv, DELIMITER {_literal(raw.fmt.delimiter)}, NULL '', FORCE_NULL ({', '.join(names)}))"
         )
-        counted = 0
+        refused = (NotSimple, psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+        total: int | None = None
         with conn.connection.driver_connection.cursor() as cursor:
             restore = self._load_id_default(conn, cursor, schema, table, load_id)
             if restore is None:
                 return None
-            cursor.execute("SAVEPOINT ingest_monitor_fast")
-            try:
+            with attempted(cursor.execute, raw, refused) as attempt:
                 with prefetched(lambda: copy_blocks(raw)) as blocks, cursor.copy(sql) as copy:
                     for text, count in blocks:
                         copy.write(text)
-                        counted += count
-                        if raw.on_rows:
-                            raw.on_rows(count)
+                        attempt.read(count)
                 total = cursor.rowcount
-            except (NotSimple, psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
-                cursor.execute("ROLLBACK TO SAVEPOINT ingest_monitor_fast")
-                cursor.execute("RELEASE SAVEPOINT ingest_monitor_fast")
-                if restore:
-                    cursor.execute(restore)
-                if raw.on_rows and counted:
-                    raw.on_rows(-counted)
-                log.info("%s: reading the file record by record (%s)", raw.path.name, str(exc).splitlines()[0])
-                return None
-            cursor.execute("RELEASE SAVEPOINT ingest_monitor_fast")
             if restore:
                 cursor.execute(restore)
         return total

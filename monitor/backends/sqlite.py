@@ -8,7 +8,6 @@ Write transactions are serialised in the process (SQLite has one writer).
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -18,12 +17,17 @@ from typing import ClassVar
 from sqlalchemy import Connection, Engine, event, text
 
 from monitor.backends.base import BKP_SCHEMA, REF_SCHEMA, Backend
-from monitor.fastpath import NotSimple, RawSource, raw_source, row_batches
+from monitor.backends.sqlite_csv import CSV_MODULE, insert_csv
+from monitor.fastpath import NotNative, NotSimple, RawSource, attempted, native_readable, raw_source, row_batches
 from monitor.naming import LOAD_ID_COLUMN
 
 BUSY_TIMEOUT_MS = 60_000
 FAST_BATCH_ROWS = 2_000
-log = logging.getLogger("monitor.backends.sqlite")
+# `ref` and `bkp` hold whole tables written in bulk and replaced together: large pages
+# (SQLite's largest) make such writes and their WAL checkpoints markedly cheaper. The daemon's
+# own tables in `main`, updated a row at a time, keep SQLite's default.
+BULK_SCHEMAS = (REF_SCHEMA, BKP_SCHEMA)
+BULK_PAGE_SIZE = 65_536
 
 
 def attached_path(main: Path, schema: str) -> Path:
@@ -42,6 +46,7 @@ class SqliteBackend(Backend):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._write_lock = threading.Lock()
+        self._csv_reader: bool | None = None
         database = engine.url.database
         if not database or database == ":memory:":
             raise ValueError("SQLite needs a database file, e.g. sqlite:///data/ingest.db")
@@ -57,6 +62,8 @@ class SqliteBackend(Backend):
         for schema in (REF_SCHEMA, BKP_SCHEMA):
             cursor.execute(f"ATTACH DATABASE ? AS {schema}", (str(attached_path(self.path, schema)),))
         for schema in ("main", REF_SCHEMA, BKP_SCHEMA):
+            if schema in BULK_SCHEMAS:  # takes effect only while the file is new (empty)
+                cursor.execute(f"PRAGMA {schema}.page_size = {BULK_PAGE_SIZE}")
             cursor.execute(f"PRAGMA {schema}.journal_mode = WAL")
             cursor.execute(f"PRAGMA {schema}.synchronous = FULL")
         cursor.close()
@@ -86,19 +93,21 @@ class SqliteBackend(Backend):
         null_values: list[str],
     ) -> int:
         """executemany over a prepared INSERT; NULL tokens are mapped inside SQLite. When the
-        load offers its file (`monitor.fastpath`) its lines are split without the csv module,
-        under a savepoint; a file the fast path cannot take is loaded from the parsed batches."""
-        cursor = conn.connection.driver_connection.cursor()
+        load offers its file (`monitor.fastpath`), SQLite reads it itself (`monitor.backends.
+        sqlite_csv`) or its lines are split without the csv module, each under a savepoint; a
+        file neither can take is loaded from the parsed batches."""
+        driver = conn.connection.driver_connection
+        cursor = driver.cursor()
         value = "?"
         for token in null_values:
             value = f"NULLIF({value}, '{token.replace(chr(39), chr(39) * 2)}')"
+        target = self.qualified(schema, table)
         names = ", ".join(self.quote(name) for name in [*columns, LOAD_ID_COLUMN])
-        values = ", ".join([value] * len(columns) + [str(int(load_id))])
-        sql = f"INSERT INTO {self.qualified(schema, table)} ({names}) VALUES ({values})"
+        sql = f"INSERT INTO {target} ({names}) VALUES ({', '.join([value] * len(columns) + [str(int(load_id))])})"
         try:
             raw = raw_source(batches, null_values)
             if raw is not None and len(columns) == raw.width:
-                copied = self._insert_file(cursor, sql, raw)
+                copied = self._insert_file(driver, cursor, sql, f"INSERT INTO {target} ({names})", load_id, raw)
                 if copied is not None:
                     return copied
             total = 0
@@ -109,26 +118,34 @@ class SqliteBackend(Backend):
         finally:
             cursor.close()
 
-    @staticmethod
-    def _insert_file(cursor: sqlite3.Cursor, sql: str, raw: RawSource) -> int | None:
-        """The fast path under a savepoint; None (rolled back) when the file needs the general reader."""
-        total = 0
-        cursor.execute("SAVEPOINT ingest_monitor_fast")
-        try:
+    def _insert_file(
+        self, driver: sqlite3.Connection, cursor: sqlite3.Cursor, sql: str, into: str, load_id: int, raw: RawSource
+    ) -> int | None:
+        """The fast paths, each under a savepoint: SQLite reading the file, then its lines split
+        in Python; None (rolled back) when the file needs the general reader."""
+        if self._reads_csv(cursor) and native_readable(raw):
+            with attempted(cursor.execute, raw, (NotSimple, NotNative)) as attempt:
+                return insert_csv(driver, cursor, into, load_id, raw, attempt)
+            if not isinstance(attempt.failed, NotNative):
+                return None
+        with attempted(cursor.execute, raw) as attempt:
+            total = 0
             for rows in row_batches(raw, FAST_BATCH_ROWS):
                 cursor.executemany(sql, rows)
                 total += len(rows)
-                if raw.on_rows:
-                    raw.on_rows(len(rows))
-        except NotSimple as exc:
-            cursor.execute("ROLLBACK TO ingest_monitor_fast")
-            cursor.execute("RELEASE ingest_monitor_fast")
-            if raw.on_rows and total:
-                raw.on_rows(-total)
-            log.info("%s: reading the file record by record (%s)", raw.path.name, exc)
-            return None
-        cursor.execute("RELEASE ingest_monitor_fast")
-        return total
+                attempt.read(len(rows))
+            return total
+        return None
+
+    def _reads_csv(self, cursor: sqlite3.Cursor) -> bool:
+        """Whether the SQLite library has the `vsv` CSV reader (the `sqlean` driver has it)."""
+        if self._csv_reader is None:
+            try:
+                found = cursor.execute(f"SELECT 1 FROM pragma_module_list WHERE name = '{CSV_MODULE}'").fetchone()
+            except self.engine.dialect.dbapi.Error:
+                found = None
+            self._csv_reader = found is not None
+        return self._csv_reader
 
     def replace_table(
         self, conn: Connection, schema: str, table: str, staging: str, keep_backups: int

@@ -1,0 +1,134 @@
+"""SQLite reading a CSV file itself: the `vsv` virtual table (the `sqlean` driver's SQLite).
+
+`INSERT INTO target SELECT ... FROM vsv` moves every record inside SQLite, in C, in one
+statement that runs without Python's GIL. Meanwhile a thread reads the same file with
+`monitor.fastpath.native_counts`, which proves record by record that `vsv` reads what the
+general reader would load (valid text, well-formed quotes, every record as wide as the
+header) and counts them. The insert stands only when the proof holds and both counts agree;
+otherwise the caller rolls it back and loads another way. Empty fields load as NULL.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from types import ModuleType
+
+from monitor.fastpath import Attempt, NotNative, RawSource, native_counts
+
+CSV_MODULE = "vsv"
+CSV_TABLE = "temp.ingest_monitor_csv"
+GO_ON = "ingest_monitor_go_on"
+CHECK_EVERY = 16_384  # records between two questions to the check
+log = logging.getLogger("monitor.backends.sqlite")
+
+
+def driver_module(name: str = "sqlean") -> ModuleType:
+    """SQLite's driver module: `sqlean` (a current SQLite with the `vsv` CSV reader, none of
+    its other extensions enabled) or the standard library's `sqlite3`, which is also what
+    `sqlean` falls back to where it is not installed."""
+    if name == "sqlite3":
+        return sqlite3
+    try:
+        import sqlean
+    except ImportError:
+        log.warning("the sqlean driver is not installed; SQLite runs on the standard sqlite3 module")
+        return sqlite3
+    sqlean.extensions.enable(CSV_MODULE)
+    return sqlean
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def csv_table_sql(raw: RawSource) -> str:
+    """`CREATE VIRTUAL TABLE` reading the file's records as columns c0..cN (text, '' when empty)."""
+    fmt = raw.fmt
+    fields = ", ".join(f"c{i}" for i in range(raw.width))
+    separator = "\\t" if fmt.delimiter == "\t" else fmt.delimiter
+    options = [
+        f"filename={_string(str(raw.path))}",
+        "header=yes",  # the header line, or an Excel `sep=` line with `skip=1` for the header
+        f"columns={raw.width}",
+        f"schema={_string(f'CREATE TABLE x({fields})')}",
+        f"fsep={_string(separator)}",
+        "validatetext=yes",
+    ]
+    if fmt.skip:
+        options.append(f"skip={int(fmt.skip)}")
+    return f"CREATE VIRTUAL TABLE {CSV_TABLE} USING {CSV_MODULE}({', '.join(options)})"
+
+
+class _Check(threading.Thread):
+    """`native_counts` in a thread, reporting progress through the attempt."""
+
+    def __init__(self, raw: RawSource, attempt: Attempt) -> None:
+        super().__init__(name="sqlite-csv-check", daemon=True)
+        self.raw, self.attempt = raw, attempt
+        self.records = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for count in native_counts(self.raw):
+                self.records += count
+                self.attempt.read(count)
+        except BaseException as exc:  # handed to the loading thread
+            self.error = exc
+
+
+def insert_csv(
+    driver: sqlite3.Connection, cursor: sqlite3.Cursor, into: str, load_id: int, raw: RawSource, attempt: Attempt
+) -> int:
+    """Rows of `raw` inserted by `into` (`INSERT INTO t (columns..., _load_id)`) through a
+    `vsv` table, checked as the module says. Run it under a savepoint: on `NotSimple` or
+    `NotNative` (from the check, or when SQLite read otherwise) the caller rolls back to it,
+    which takes the `vsv` table away too.
+
+    Every `CHECK_EVERY` records the insert asks whether to go on (a function of ours, in
+    SQL): a failed check, or the load cancelled, fails the statement, never the transaction
+    (which `sqlite3_interrupt` would roll back whole)."""
+    try:
+        cursor.execute(csv_table_sql(raw))
+    except Exception as exc:
+        raise NotNative(f"SQLite's CSV reader cannot open the file: {exc}") from exc
+    check = _Check(raw, attempt)
+    stopped: list[BaseException] = []
+
+    def go_on() -> int:
+        try:
+            if check.error is not None:
+                raise check.error
+            if raw.on_rows and not check.is_alive():  # the check reports while it runs; then we do
+                raw.on_rows(0)  # (cancellation)
+        except BaseException as exc:
+            stopped.append(exc)
+            raise
+        return int(load_id)
+
+    driver.create_function(GO_ON, 0, go_on)
+    values = ", ".join([
+        *(f"NULLIF(c{i}, '')" for i in range(raw.width)),
+        f"CASE WHEN rowid % {CHECK_EVERY} THEN {int(load_id)} ELSE {GO_ON}() END",
+    ])
+    check.start()
+    try:
+        inserted = cursor.execute(f"{into} SELECT {values} FROM {CSV_TABLE}").rowcount
+    except Exception as exc:  # the driver's own error class (sqlean or sqlite3)
+        check.join()
+        reason = check.error or (stopped[0] if stopped else None)
+        if reason is not None:
+            raise reason from exc
+        raise NotNative(f"SQLite's CSV reader stopped: {exc}") from exc
+    finally:
+        check.join()
+        driver.create_function(GO_ON, 0, None)
+    if check.error is not None:
+        raise check.error
+    if inserted != check.records:
+        raise NotNative(f"SQLite's CSV reader read {inserted} records, the check {check.records}")
+    cursor.execute(f"DROP TABLE {CSV_TABLE}")
+    log.info("%s: %d rows read by SQLite's CSV reader", raw.path.name, inserted)
+    return inserted
