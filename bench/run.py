@@ -1,6 +1,6 @@
 """`python -m bench`: ingest-monitor next to the tools a user would pick instead.
 
-    python -m bench --rows 500000 --repeat 3     # the README's table
+    python -m bench --rows 500000 --repeat 5     # the README's table
     python -m bench --rows 2000 --quick          # a smoke run (seconds)
     python -m bench --rows 500000 --big          # also peak RSS on a ~1 GB file (minutes)
 
