@@ -150,13 +150,15 @@ class _Scan:
         return None
 
     def even_block(self, block: str) -> int | None:
-        """`simple_block`, and with no quote in `block`, each line as wide as the header."""
+        """`simple_block`, and each line as wide as the header (its counts prove the widths of
+        the whole block only; a database reading the block itself checks none)."""
         count = self.simple_block(block)
-        if count is None or QUOTE in block:
-            return count
+        if count is None:
+            return None
         lines = block.split("\n")
         lines.pop()  # after the last line end
-        return count if set(map(str.count, lines, repeat(self.delimiter))) == {self.width - 1} else None
+        separator = self.separator if QUOTE in block else self.delimiter
+        return count if set(map(str.count, lines, repeat(separator))) == {self.width - 1} else None
 
     def rest_as_lines(self, block: str, carry: str) -> None:
         """Go on line by line from `block` (whole lines), then `carry` (the start of the next

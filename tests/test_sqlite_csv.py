@@ -58,6 +58,7 @@ def test_the_check_counts_what_the_general_reader_loads(tmp_path, block_chars):
     ("a,b,c,d\re,f,g,h\r", NotNative),  # lines ended by a lone CR: SQLite reads one record
     ("a,b,c,d\r\nx,y\x00z,w,v\r\n", NotNative),  # a NUL
     ("a,b,c,d,e\r\nf,g,h\r\n", NotSimple),  # widths 5 and 3: the counts add up, the records do not
+    ('"a","b","c","d","e"\r\n"f","g","h"\r\n', NotSimple),  # the same, quoted
     ('"a"x,b,c,d\r\n', NotSimple),  # text after a closing quote
     ('"a","b","c","d\r\n', NotSimple),  # a quote never closed
 ])
