@@ -219,3 +219,25 @@ def test_demo_loads_both_samples(tmp_path):
               if " loaded " in line and line.split()[0].isdigit()}
     assert loaded == {"BasicCompanyDataAsOneFile-2026-11-01.zip": ["300", "300"],
                       "contacts-2026-11-22.csv": ["30", "30"]}, result.stdout
+
+
+@SQLITE_ONLY
+def test_the_command_exits_quickly_with_everything_closed(make_workspace, tmp_path):
+    """The console script (`monitor.cli.console`) skips the interpreter's teardown: its output,
+    its exit code and the database must be complete all the same (SQLite's WAL is checkpointed
+    and removed only when the last connection closes)."""
+    ws = make_workspace(CONTACTS)
+    path = write_csv(tmp_path / "a.csv", ["id", "name"], [[str(i), f"n{i}"] for i in range(1000)])
+    command = [sys.executable, "-c", "from monitor.cli import console; console()", "--config", str(ws.config)]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*command, *args], capture_output=True, text=True, env=cli_env(), cwd=ws.root,
+                              timeout=120)
+
+    done = run("ingest", str(path))
+    assert done.returncode == 0 and "total: 1 file(s)" in done.stdout
+    database = Path(ws.url.removeprefix("sqlite:///"))
+    assert database.exists() and not database.with_name(database.name + "-wal").exists()
+    assert ws.query("SELECT COUNT(*) FROM contacts") == [(1000,)]
+    missing = run("ingest", str(tmp_path / "missing.csv"))
+    assert missing.returncode == 1 and "not a file" in missing.stderr
