@@ -121,6 +121,19 @@ class _Scan:
             raise NotSimple(f"a record has {len(fields)} fields, the header {self.width}")
         return fields
 
+    def whole_line(self, text: str) -> bool:
+        """Whether `text` (a line without its end) is, as it stands, one record of the header's
+        width that is not blank: no quote and `width - 1` delimiters, or every field quoted
+        with no quote inside (its inner quotes all in the `width - 1` separators)."""
+        width = self.width
+        if QUOTE not in text:
+            return text.count(self.delimiter) == width - 1 and text != self.empty_plain
+        inner = text[1:-1]
+        return (
+            len(text) > 1 and text[0] == QUOTE and text[-1] == QUOTE and text != self.empty_quoted
+            and inner.count(QUOTE) == 2 * width - 2 and inner.count(self.separator) == width - 1
+        )
+
     def simple_block(self, block: str) -> int | None:
         """How many records `block` holds (whole lines, each ending `\\n`) when each of its
         lines is one record that Python's `csv` module and PostgreSQL's COPY parse alike: no
@@ -224,26 +237,19 @@ def _simple_blocks(scan: _Scan, block_chars: int, simple: Callable[[str], int | 
 
 
 def _copy_lines(scan: _Scan, block_chars: int) -> Iterator[tuple[str, int]]:
-    width, delimiter, separator = scan.width, scan.delimiter, scan.separator
-    seps, inner_quotes = width - 1, 2 * width - 2
-    empty_plain, empty_quoted = scan.empty_plain, scan.empty_quoted
+    width, delimiter = scan.width, scan.delimiter
     parts: list[str] = []
     size = 0
     for line in scan.lines:
         text = line.rstrip("\r\n")
-        if not (QUOTE not in text and text.count(delimiter) == seps and text != empty_plain):
-            inner = text[1:-1]
-            if not (
-                len(text) > 1 and text[0] == QUOTE and text[-1] == QUOTE and text != empty_quoted
-                and inner.count(QUOTE) == inner_quotes and inner.count(separator) == seps
-            ):
-                fields = scan.record(line)
-                if fields is None:
-                    continue
-                buffer = io.StringIO()
-                # "\r\n" as the terminator: a field holding either character is quoted
-                csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerow(fields)
-                text = buffer.getvalue()[:-2]
+        if not scan.whole_line(text):
+            fields = scan.record(line)
+            if fields is None:
+                continue
+            buffer = io.StringIO()
+            # "\r\n" as the terminator: a field holding either character is quoted
+            csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerow(fields)
+            text = buffer.getvalue()[:-2]
         if width == 1 and text == "\\.":
             raise NotSimple("a line holds only the end-of-data marker")
         parts.append(text)
@@ -296,9 +302,6 @@ def native_counts(source: RawSource, block_chars: int = BLOCK_CHARS) -> Iterator
 
 
 def _native_lines(scan: _Scan) -> Iterator[int]:
-    width, delimiter, separator = scan.width, scan.delimiter, scan.separator
-    seps, inner_quotes = width - 1, 2 * width - 2
-    empty_plain, empty_quoted = scan.empty_plain, scan.empty_quoted
     count = 0
     for line in scan.lines:
         if line.endswith("\r"):
@@ -306,12 +309,7 @@ def _native_lines(scan: _Scan) -> Iterator[int]:
         text = line.rstrip("\r\n")
         if "\x00" in text:
             raise NotNative("a NUL character")
-        inner = text[1:-1]
-        if not (
-            (QUOTE not in text and text.count(delimiter) == seps and text != empty_plain)
-            or (len(text) > 1 and text[0] == QUOTE and text[-1] == QUOTE and text != empty_quoted
-                and inner.count(QUOTE) == inner_quotes and inner.count(separator) == seps)
-        ) and scan.record(line) is None:
+        if not scan.whole_line(text) and scan.record(line) is None:
             raise NotNative("a blank record (skipped by the reader)")
         count += 1
         if count == NATIVE_PROGRESS_LINES:

@@ -116,16 +116,17 @@ def insert_csv(
     try:
         inserted = cursor.execute(f"{into} SELECT {values} FROM {CSV_TABLE}").rowcount
     except Exception as exc:  # the driver's own error class (sqlean or sqlite3)
-        check.join()
-        reason = check.error or (stopped[0] if stopped else None)
-        if reason is not None:
-            raise reason from exc
-        raise NotNative(f"SQLite's CSV reader stopped: {exc}") from exc
+        failed: Exception | None = exc
+    else:
+        failed = None
     finally:
         check.join()
         driver.create_function(GO_ON, 0, None)
-    if check.error is not None:
-        raise check.error
+    reason = check.error or (stopped[0] if stopped else None)
+    if reason is not None:
+        raise reason from failed
+    if failed is not None:
+        raise NotNative(f"SQLite's CSV reader stopped: {failed}") from failed
     if inserted != check.records:
         raise NotNative(f"SQLite's CSV reader read {inserted} records, the check {check.records}")
     cursor.execute(f"DROP TABLE {CSV_TABLE}")
