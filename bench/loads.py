@@ -60,9 +60,12 @@ def header_of(path: Path) -> list[str]:
         return next(csv.reader(handle))
 
 
-def quiet_disk() -> None:
-    """Flush dirty pages before a timed run, so no run pays for an earlier one's writes."""
+def quiet_disk(server: PgServer | None = None) -> None:
+    """Flush dirty pages before a timed run (and checkpoint the PostgreSQL server it loads
+    into), so no run pays for an earlier one's writes."""
     os.sync()
+    if server is not None:
+        server.checkpoint()
 
 
 def _failed(backend: str, tool: str, rows: int, size: int, timing: Timing) -> LoadResult:
@@ -72,16 +75,18 @@ def _failed(backend: str, tool: str, rows: int, size: int, timing: Timing) -> Lo
 
 
 # -- ingest-monitor ---------------------------------------------------------------------
-def ingest_monitor(backend: str, url: str, work: Path, data: Path, rows: int) -> LoadResult:
+def ingest_monitor(backend: str, url: str, work: Path, data: Path, rows: int,
+                   server: PgServer | None = None) -> LoadResult:
     """`ingest-monitor ingest` of `data` dropped into a fresh workspace's folder (a fullload
-    into `ref.companies`, the way a Companies House snapshot is configured)."""
+    into `ref.companies`, the way a Companies House snapshot is configured); `server` is
+    the PostgreSQL server of `url`, if that is where it loads."""
     ws = make_workspace(work, url, table=COMPANIES_TABLE, pattern="BasicCompanyData*", mode="fullload",
                         reference=True, settle=0.5)
     ws.run("init-db")
     dropped = ws.folder / data.name
     shutil.copyfile(data, dropped)
     size = dropped.stat().st_size
-    quiet_disk()  # the copy's write-back is the dropping program's, not part of the load
+    quiet_disk(server)  # the copy's write-back is the dropping program's, not part of the load
     timing = run_timed(ws.command("ingest", str(dropped)), cwd=ws.root, env=cli_env())
     if not timing.ok:
         return _failed(backend, "ingest-monitor", rows, size, timing)
@@ -109,7 +114,7 @@ def psql_copy(server: PgServer, dbname: str, data: Path, rows: int) -> LoadResul
     env = cli_env()
     if info.get("password"):
         env["PGPASSWORD"] = info["password"]
-    quiet_disk()
+    quiet_disk(server)
     timing = run_timed(cmd, env=env)
     if not timing.ok:
         return _failed("postgresql", tool, rows, data.stat().st_size, timing)
@@ -159,7 +164,7 @@ def pandas_to_sql(backend: str, url: str, work: Path, data: Path, rows: int, *,
         server.execute(dbname, f"DROP TABLE IF EXISTS {REF_TABLE}")
         server.execute(dbname, ddl)
     cmd = [sys.executable, "-m", "bench.pandas_load", url, REF_TABLE, str(data), "--chunksize", str(chunksize)]
-    quiet_disk()
+    quiet_disk(server)
     timing = run_timed(cmd, env=cli_env(), cwd=Path(__file__).resolve().parent.parent)
     if not timing.ok:
         return _failed(backend, tool, rows, data.stat().st_size, timing)

@@ -122,7 +122,8 @@ class Bench:
         if backend == "sqlite":
             return loads.ingest_monitor(backend, self._url(backend, name), self.work / name, data, rows)
         with self.server.scratch() as dbname:
-            return loads.ingest_monitor(backend, self._url(backend, name, dbname), self.work / name, data, rows)
+            return loads.ingest_monitor(backend, self._url(backend, name, dbname), self.work / name, data, rows,
+                                        server=self.server)
 
     def data_file(self, rows: int) -> Path:
         """The 55-column file of `rows` rows (generated once per size)."""

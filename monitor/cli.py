@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import sys
@@ -14,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from monitor import audit
 from monitor.app import App, build_app, one_off_instance
@@ -422,19 +421,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-
-
-def console() -> NoReturn:
-    """The `ingest-monitor` command: `main`, then a quick exit. Every command has closed its
-    database connections and files by the time it returns; what is left, the interpreter
-    tearing down its modules (about a quarter of a second), is skipped. On an exception
-    Python exits as usual."""
-    code = main()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from monitor.backends import Backend
 from monitor.config import FolderRule, Settings
 from monitor.fastpath import RawSource, RowStream
 from monitor.folders import archive_path, copy_file, failed_path, free_path, move_file, processing_path, work_dir
-from monitor.hashing import sha256_of
+from monitor.hashing import stable_sha256
 from monitor.isolation import careful_inserter, load_file
 from monitor.naming import normalise_header
 from monitor.policies import RejectPolicy, plan_load
@@ -137,7 +137,7 @@ class Pipeline:
         except SourceError:
             pass  # an unreadable zip is loaded as one file, and fails with the reason
         try:
-            sha256, size, stat = self._hash_stable(path)
+            sha256, size, stat = stable_sha256(path)
         except FileNotFoundError:
             return Outcome(path.name, "vanished", error="the file disappeared before it was hashed")
         facts = FileFacts(str(path.resolve()), path.name, sha256, size, discovered_at)
@@ -157,19 +157,6 @@ class Pipeline:
             return self._take_in(claim, path, rule, keep_source)
         finally:
             self.handling.discard(claim.load_id)
-
-    @staticmethod
-    def _hash_stable(path: Path) -> tuple[str, int, tuple[int, int] | None]:
-        """SHA-256 and size, hashed again while the file changes under the hash (up to 3
-        times); also (size, mtime) as hashed, which the load checks before it commits."""
-        for _ in range(3):
-            before = path.stat()
-            sha256, size = sha256_of(path)
-            after = path.stat()
-            stat = (after.st_size, after.st_mtime_ns)
-            if (before.st_size, before.st_mtime_ns) == stat and size == after.st_size:
-                return sha256, size, stat
-        return sha256, size, None
 
     def _fail_unread(self, path: Path, rule: FolderRule, facts: FileFacts, message: str, keep_source: bool) -> Outcome:
         """Record a file that is refused before it is read: claimed, then failed (and moved
@@ -223,7 +210,7 @@ class Pipeline:
             for part in parts:
                 outcomes.append(self.process(part, rule, discovered_at=discovered_at, expand=False))
         except SourceError as exc:
-            sha256, size, _ = self._hash_stable(path)
+            sha256, size, _ = stable_sha256(path)
             facts = FileFacts(str(path.resolve()), path.name, sha256, size, discovered_at)
             return self._fail_unread(path, rule, facts, str(exc), keep_source)
         finally:

@@ -223,12 +223,12 @@ def test_demo_loads_both_samples(tmp_path):
 
 @SQLITE_ONLY
 def test_the_command_exits_quickly_with_everything_closed(make_workspace, tmp_path):
-    """The console script (`monitor.cli.console`) skips the interpreter's teardown: its output,
+    """The console script (`monitor.console.console`) skips the interpreter's teardown: its output,
     its exit code and the database must be complete all the same (SQLite's WAL is checkpointed
     and removed only when the last connection closes)."""
     ws = make_workspace(CONTACTS)
     path = write_csv(tmp_path / "a.csv", ["id", "name"], [[str(i), f"n{i}"] for i in range(1000)])
-    command = [sys.executable, "-c", "from monitor.cli import console; console()", "--config", str(ws.config)]
+    command = [sys.executable, "-c", "from monitor.console import console; console()", "--config", str(ws.config)]
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*command, *args], capture_output=True, text=True, env=cli_env(), cwd=ws.root,
