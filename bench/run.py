@@ -1,8 +1,8 @@
 """`python -m bench`: ingest-monitor next to the tools a user would pick instead.
 
-    python -m bench --rows 500000 --repeat 5     # the README's table
-    python -m bench --rows 2000 --quick          # a smoke run (seconds)
-    python -m bench --rows 500000 --big          # also peak RSS on a ~1 GB file (minutes)
+    python -m bench --rows 1000000 --repeat 5 --big  # the README's table (about 30 minutes)
+    python -m bench --rows 2000 --quick                # a smoke run (seconds)
+    python -m bench --rows 500000 --big                # also peak RSS on a ~1 GB file (minutes)
 
 Sections, per backend (SQLite, PostgreSQL):
 
