@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from stat import S_ISREG
 
+from monitor.reader import compression_of
+
 CHUNK_BYTES = 1 << 20
 AHEAD_CHUNK_BYTES = 16 << 20  # fewer chunks, fewer waits for the GIL while the imports hold it
 STABLE_TRIES = 3
@@ -70,8 +72,7 @@ def hash_ahead(paths: Iterable[Path]) -> None:
             stat = path.stat()
             if not S_ISREG(stat.st_mode):
                 continue
-            with path.open("rb") as handle:
-                zipped = handle.read(4) == b"PK\x03\x04"
+            zipped = compression_of(path) == "zip"
         except OSError:
             continue
         with _ahead_lock:
