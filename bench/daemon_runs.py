@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from bench.generate import enrichment_files
 from bench.measure import median, percentile
 from bench.workspace import Workspace, make_workspace, stop_daemon
-from monitor.sample_data import ENRICHMENT_HEADER, enrichment_rows
+from monitor.demo.enrichment import ENRICHMENT_HEADER, enrichment_rows
 
 TABLE = "contacts"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from monitor.backends.sqlite_csv import driver_module
+from monitor.backends.sqlite.csv_reader import driver_module
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

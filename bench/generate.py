@@ -12,7 +12,8 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitor.sample_data import ENRICHMENT_HEADER, enrichment_rows, write_companies_house, write_enrichment
+from monitor.demo.companies_house import write_companies_house
+from monitor.demo.enrichment import ENRICHMENT_HEADER, enrichment_rows, write_enrichment
 
 
 def companies(path: Path, rows: int, seed: int = 0, *, zipped: bool = False) -> Path:

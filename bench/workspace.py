@@ -22,7 +22,7 @@ from monitor.config import Settings
 def cli_command() -> list[str]:
     """`ingest-monitor` of this environment (the console script beside the interpreter)."""
     script = Path(sys.executable).with_name("ingest-monitor")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
 
 
 def cli_env() -> dict[str, str]:

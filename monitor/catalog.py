@@ -1,4 +1,5 @@
-"""The daemon's own tables: one audit/state row per file, its transitions, its rejects.
+"""The daemon's own tables: one audit/state row per file, its transitions, its rejects;
+and the names it gives the schemas and the lineage column of the tables it loads.
 
 Defined once with SQLAlchemy Core; every backend creates them from here and
 `sql/<dialect>/schema.sql` is generated from here (`ingest-monitor ddl`).
@@ -19,6 +20,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import mssql
+
+REF_SCHEMA = "ref"  # reference tables a fullload replaces
+BKP_SCHEMA = "bkp"  # the versions they replaced
+LOAD_ID_COLUMN = "_load_id"  # on every loaded row: the load (audit row) that wrote it
 
 metadata = MetaData()
 

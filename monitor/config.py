@@ -7,16 +7,34 @@ import fnmatch
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dotenv import load_dotenv
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from monitor.types import ColumnSpec
+from monitor.catalog import REF_SCHEMA
 
 DEFAULT_CONFIG_PATH = "config/monitor.json"
 DEFAULT_DATABASE_URL = "sqlite:///data/ingest.db"
 IGNORED_NAME_PATTERNS = ("*.tmp", "*.part", "*.partial", "*.crdownload", "~$*", ".*")
+
+
+Kind = Literal["text", "integer", "decimal", "date", "datetime", "boolean"]
+KINDS: tuple[str, ...] = ("text", "integer", "decimal", "date", "datetime", "boolean")
+
+
+class ColumnSpec(BaseModel):
+    """One declared column: its type and, for dates and datetimes, a `strptime` format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Kind = "text"
+    format: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
 
 
 class ConfigError(Exception):
@@ -74,18 +92,43 @@ class FolderRule(BaseModel):
         return value
 
     @property
-    def schema_name(self) -> str | None:
-        """`ref` for reference data, None (the database's default schema) otherwise."""
-        return "ref" if self.reference else None
-
-    @property
     def target(self) -> str:
         """The target as an operator writes it, e.g. `ref.companies`."""
-        return f"ref.{self.table}" if self.reference else self.table
+        return f"{REF_SCHEMA}.{self.table}" if self.reference else self.table
 
     def matches(self, name: str) -> bool:
         """True when a file name matches this rule's pattern."""
         return fnmatch.fnmatch(name, self.pattern)
+
+
+class SqliteOptions(BaseModel):
+    """SQLite's own settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver: Literal["sqlean", "sqlite3"] = Field(
+        default="sqlean", description="sqlean (a current SQLite that reads CSV itself) or the standard sqlite3"
+    )
+
+
+class MssqlOptions(BaseModel):
+    """SQL Server's own settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bcp: bool = Field(default=False, description="bulk load with bcp when it is on the PATH")
+
+
+class BackendOptions(BaseModel):
+    """Each database's own settings, used only by its backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sqlite: SqliteOptions = Field(default_factory=SqliteOptions)
+    mssql: MssqlOptions = Field(default_factory=MssqlOptions)
+
+
+LEGACY_BACKEND_KEYS = {"sqlite_driver": ("sqlite", "driver"), "mssql_bcp": ("mssql", "bcp")}
 
 
 class Settings(BaseModel):
@@ -105,25 +148,24 @@ class Settings(BaseModel):
     instance: str | None = None
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
-    mssql_bcp: bool = Field(default=False, description="SQL Server: bulk load with bcp when it is on the PATH")
-    sqlite_driver: Literal["sqlean", "sqlite3"] = Field(
-        default="sqlean", description="SQLite: sqlean (a current SQLite that reads CSV itself) or the standard sqlite3"
-    )
+    backend: BackendOptions = Field(default_factory=BackendOptions)
     http_host: str = Field(default="127.0.0.1", description="status page, /metrics and /health")
     http_port: int = Field(default=8765, ge=0, le=65535, description="0: no HTTP server")
     base_dir: Path = Path(".")
 
-    def rule_for(self, path: Path) -> FolderRule | None:
-        """The first rule whose folder holds `path` and whose pattern matches its name;
-        failing that, the first rule whose pattern matches the name."""
-        resolved = path.resolve().parent
-        for rule in self.folders:
-            if rule.path.resolve() == resolved and rule.matches(path.name):
-                return rule
-        for rule in self.folders:
-            if rule.matches(path.name):
-                return rule
-        return None
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_backend_keys(cls, data: Any) -> Any:
+        """`sqlite_driver` and `mssql_bcp` at the top level (as earlier versions had them)
+        mean `backend.sqlite.driver` and `backend.mssql.bcp`."""
+        if isinstance(data, dict) and LEGACY_BACKEND_KEYS.keys() & data.keys():
+            data = dict(data)
+            backend = dict(data.get("backend") or {})
+            for key, (section, option) in LEGACY_BACKEND_KEYS.items():
+                if key in data:
+                    backend[section] = {**dict(backend.get(section) or {}), option: data.pop(key)}
+            data["backend"] = backend
+        return data
 
 
 def is_ignored_name(name: str) -> bool:

@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from monitor.backends.sqlite_csv import driver_module
+from monitor.backends import Backend, open_backend
+from monitor.backends.sqlite.csv_reader import driver_module
 
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MSSQL_URL = os.environ.get("MSSQL_URL", "")  # a SQL Server login allowed to CREATE DATABASE
@@ -91,6 +92,16 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_database")
 
 
+@pytest.fixture
+def backend(backend_url: str) -> Iterator[Backend]:
+    """The daemon's own backend object on the test's database, its tables created (for
+    in-process tests of the core: state machine, backups, the rows' route, isolation)."""
+    opened = open_backend(backend_url)
+    opened.init_db()
+    yield opened
+    opened.dispose()
+
+
 def engine_for(url: str, **kwargs: Any) -> Engine:
     """An engine on `url`; SQLite through the daemon's own driver (one SQLite library per process)."""
     if url.startswith("sqlite"):
@@ -114,7 +125,7 @@ class Workspace:
     def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run `ingest-monitor --config <this> ARGS...` for real."""
         result = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", "--config", str(self.config), *args],
+            [sys.executable, "-m", "monitor", "--config", str(self.config), *args],
             capture_output=True, text=True, timeout=timeout, cwd=self.root, env=cli_env(),
         )
         if check and result.returncode != 0:
@@ -142,8 +153,6 @@ class Workspace:
 
     def tables(self, schema: str | None = None) -> set[str]:
         """Table names in a schema (the default schema when None), on any backend."""
-        from monitor.backends import open_backend
-
         backend = open_backend(self.url)
         try:
             with backend.reading() as conn:
@@ -153,8 +162,6 @@ class Workspace:
 
     def schemas(self) -> set[str]:
         """Schema names (SQLite: the attached databases)."""
-        from monitor.backends import open_backend
-
         backend = open_backend(self.url)
         try:
             with backend.reading() as conn:
@@ -196,7 +203,7 @@ class DaemonProcess:
         self.log = workspace.root / f"daemon-{uuid.uuid4().hex[:6]}.log"
         self._log_handle = self.log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "--config", str(workspace.config), "run", *extra],
+            [sys.executable, "-m", "monitor", "--config", str(workspace.config), "run", *extra],
             stdout=self._log_handle, stderr=subprocess.STDOUT, cwd=workspace.root,
             env=env or cli_env(),
         )

@@ -1,4 +1,4 @@
-"""The load fast path (`monitor.fastpath`): the file read by the backend itself (PostgreSQL
+"""The load fast path (`monitor.backends.rawfile`): the file read by the backend itself (PostgreSQL
 COPY of its lines, SQLite's split lines) must load exactly what the general reader would,
 and give way to it (rolled back, nothing twice) when a record needs it."""
 
@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 from conftest import CONTACTS
 
-from monitor.fastpath import NotSimple, RawSource, RowStream, copy_blocks, raw_source, row_batches
-from monitor.reader import iter_batches, sniff
+from monitor.backends.postgres.copy_text import copy_blocks
+from monitor.backends.rawfile.scan import NotSimple
+from monitor.backends.rawfile.split import row_batches
+from monitor.backends.target import RawFile as RawSource
+from monitor.load.detect import sniff
+from monitor.load.records import iter_batches
+from monitor.load.route import offer
 
 HEADER = "name,number,city,note\r\n"
 FALLBACK = "reading the file record by record"
@@ -104,10 +109,16 @@ def test_simple_blocks_are_taken_whole_and_proved_by_counts(tmp_path):
 
 def test_the_fast_path_is_offered_only_for_plain_text_nulls(tmp_path):
     path = write(tmp_path / "a.csv", HEADER + "a,1,b,c\n")
-    raw = RawSource(path, sniff(path))
-    assert raw_source(RowStream([], raw), [""]) is raw
-    assert raw_source(RowStream([], raw), ["", "N/A"]) is None
-    assert raw_source([[["a", "1", "b", "c"]]], [""]) is None
+    fmt = sniff(path)
+
+    def offered(**options: object) -> RawSource | None:
+        settings = {"shaped": False, "null_values": [""], "careful": False, **options}
+        return offer(path, fmt, on_rows=lambda rows: None, **settings)[0]  # type: ignore[arg-type]
+
+    raw = offered()
+    assert raw is not None and raw.path == path and raw.fmt == fmt
+    assert offered(null_values=["", "N/A"]) is None
+    assert offered(shaped=True) is None
 
 
 # -- through the real command line, on SQLite and PostgreSQL -----------------------------

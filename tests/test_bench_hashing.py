@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor import hashing
-from monitor.console import ingest_paths
-from monitor.hashing import CHUNK_BYTES, sha256_of, stable_sha256
+from monitor.intake import hashing
+from monitor.intake.hashing import CHUNK_BYTES, sha256_of, stable_sha256
+from monitor.operate.console import ingest_paths
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CONTACTS, cli_env, write_csv
 
-from monitor.cli import main, parser
+from monitor.operate.cli import main, parser
 
 SQLITE_ONLY = pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 COMMANDS = ["run", "ingest", "status", "show", "retry", "replay", "init-db", "check-config", "ddl", "demo"]
@@ -23,7 +23,7 @@ COMMANDS = ["run", "ingest", "status", "show", "retry", "replay", "init-db", "ch
 def test_every_command_has_help(capsys):
     listed = set(parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert listed == set(COMMANDS)
-    top = subprocess.run([sys.executable, "-m", "monitor.cli", "--help"], capture_output=True, text=True,
+    top = subprocess.run([sys.executable, "-m", "monitor", "--help"], capture_output=True, text=True,
                          env=cli_env(), timeout=120)
     assert top.returncode == 0 and top.stdout.startswith("usage: ingest-monitor")
     assert all(command in top.stdout for command in COMMANDS)
@@ -140,7 +140,7 @@ def test_check_config_names_every_problem(tmp_path):
         {"path": str(tmp_path / "a-file.csv"), "table": "contacts", "mode": "fullload"},
         {"path": str(tmp_path / "in" / "archive" / "contacts"), "table": "loop"},
     ], "postgresql+psycopg://postgres@127.0.0.1:9/nowhere")
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(config), "check-config"],
+    result = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "check-config"],
                             capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     problems = [line[4:] for line in result.stdout.splitlines() if line.startswith("  - ")]
@@ -162,7 +162,7 @@ def test_check_config_lists_every_invalid_key(tmp_path):
     config = tmp_path / "monitor.json"
     config.write_text(json.dumps({"folders": [{"path": "x", "table": "", "mode": "upsert", "encoding": "klingon"}],
                                   "workers": 0}))
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(config), "check-config"],
+    result = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "check-config"],
                             capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.startswith(f"4 problem(s): ({config}: invalid configuration)")
@@ -194,7 +194,7 @@ def test_check_config_names_folders_it_cannot_write():
         config = _config(root, [{"path": str(locked), "table": "locked"}, {"path": str(open_folder), "table": "ok"}],
                          f"sqlite:///{database / 'ingest.db'}")
         config.chmod(0o644)
-        result = subprocess.run([*as_user, sys.executable, "-m", "monitor.cli", "--config", str(config),
+        result = subprocess.run([*as_user, sys.executable, "-m", "monitor", "--config", str(config),
                                  "check-config"], capture_output=True, text=True, env=cli_env(), timeout=120,
                                 cwd=root)
         assert result.returncode == 1, result.stdout + result.stderr
@@ -211,7 +211,7 @@ def test_check_config_names_folders_it_cannot_write():
 
 
 def test_demo_loads_both_samples(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--dir", str(tmp_path / "demo"),
+    result = subprocess.run([sys.executable, "-m", "monitor", "demo", "--dir", str(tmp_path / "demo"),
                              "--rows", "300", "--timeout", "240"],
                             capture_output=True, text=True, env=cli_env(), timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
@@ -228,7 +228,8 @@ def test_the_command_exits_quickly_with_everything_closed(make_workspace, tmp_pa
     and removed only when the last connection closes)."""
     ws = make_workspace(CONTACTS)
     path = write_csv(tmp_path / "a.csv", ["id", "name"], [[str(i), f"n{i}"] for i in range(1000)])
-    command = [sys.executable, "-c", "from monitor.console import console; console()", "--config", str(ws.config)]
+    command = [sys.executable, "-c", "from monitor.operate.console import console; console()",
+               "--config", str(ws.config)]
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*command, *args], capture_output=True, text=True, env=cli_env(), cwd=ws.root,

@@ -11,7 +11,7 @@ import threading
 import pytest
 from conftest import CONTACTS, cli_env, write_csv
 
-from monitor.progress import BAR_MIN_BYTES
+from monitor.operate.progress import BAR_MIN_BYTES
 
 
 def _big_csv(path, rows=40_000):
@@ -30,7 +30,7 @@ def test_progress_bar_only_on_a_terminal(make_workspace, tmp_path):
 
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "--config", str(ws.config), "ingest",
+        [sys.executable, "-m", "monitor", "--config", str(ws.config), "ingest",
          str(_big_csv(tmp_path / "tty.csv", 50_000))],
         stdout=subprocess.PIPE, stderr=secondary, stdin=subprocess.DEVNULL, cwd=ws.root, env=cli_env(),
     )

@@ -12,7 +12,7 @@ from conftest import COMPANIES, CONTACTS, cli_env, drop, engine_for, wait_for, w
 from sqlalchemy import text
 
 from monitor.backends import sqlite as sqlite_backend
-from monitor.sample_data import write_companies_house
+from monitor.demo.companies_house import write_companies_house
 
 
 def loaded(ws, count):
@@ -120,7 +120,7 @@ def test_memory_stays_bounded_for_a_large_file(make_workspace, tmp_path):
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe, sys.executable, "-m", "monitor.cli", "--config", str(ws.config),
+        [sys.executable, "-c", probe, sys.executable, "-m", "monitor", "--config", str(ws.config),
          "ingest", str(path)],
         capture_output=True, text=True, check=True, env=cli_env(), cwd=ws.root, timeout=600,
     )

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import CONTACTS, DaemonProcess, cli_env, wait_for, write_csv
 
-from monitor.logs import JsonFormatter, PlainFormatter, redact
+from monitor.operate.logs import JsonFormatter, PlainFormatter, redact
 
 SECRET = "s3cr3t-Pa55"
 

@@ -1,4 +1,4 @@
-"""The code base stays ruff clean."""
+"""The code base stays ruff clean and its type hints check (mypy)."""
 
 from __future__ import annotations
 
@@ -14,3 +14,9 @@ def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", *folders],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    result = subprocess.run([sys.executable, "-m", "mypy", "-p", "monitor"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout

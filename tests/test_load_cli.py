@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import COMPANIES, CONTACTS, write_csv
 
-from monitor.sample_data import write_companies_house
+from monitor.demo.companies_house import write_companies_house
 
 HEADER = ["First Name", "Last Name", "# Employees", " Company.Name"]
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from monitor.backends import open_backend
 from monitor.backends.mssql import MssqlBackend
-from monitor.sample_data import write_companies_house
+from monitor.demo.companies_house import write_companies_house
 
 pytestmark = pytest.mark.mssql
 HEADER = ["First Name", "Last Name", "# Employees", " Company.Name"]

@@ -15,10 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlglot import ErrorLevel, exp
 
-from monitor import ddl, views
-from monitor.backends import open_backend
+from monitor.backends import DIALECTS, backend_class, ddl, open_backend, views
 from monitor.backends.mssql import MssqlBackend
-from monitor.backends.mssql_paths import (
+from monitor.backends.mssql.insert_paths import (
     MAX_PARAMS,
     MAX_VALUES_ROWS,
     SQL_WLONGVARCHAR,
@@ -37,8 +36,9 @@ from monitor.backends.mssql_paths import (
     rows_per_statement,
     write_bcp_file,
 )
-from monitor.backends.mssql_sql import MssqlStatements as S
-from monitor.backends.mssql_sql import applock_resource, literal, qualified, side_table_name, target_key
+from monitor.backends.mssql.statements import MssqlStatements as S
+from monitor.backends.mssql.statements import applock_resource, literal, qualified, side_table_name
+from monitor.backends.target import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL = ROOT / "sql"
@@ -185,9 +185,11 @@ def test_applock_resources_fit_and_stay_distinct():
 def test_the_backend_sends_only_statements_built_here():
     """Every execute in the backend takes a `MssqlStatements` statement, so the tests above
     cover everything it sends (the catalog DDL and views are covered below)."""
-    tree = ast.parse((ROOT / "monitor" / "backends" / "mssql.py").read_text())
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-             and node.func.attr in ("exec_driver_sql", "execute", "executemany")]
+    package = ROOT / "monitor" / "backends" / "mssql"
+    trees = [ast.parse(path.read_text()) for path in (package / "__init__.py", package / "fill.py")]
+    sends = ("exec_driver_sql", "execute", "executemany")
+    calls = [node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr in sends]
     assert len(calls) >= 15
     for call in calls:
         arg = call.args[0]
@@ -195,7 +197,7 @@ def test_the_backend_sends_only_statements_built_here():
                       and isinstance(arg.func.value, ast.Name) and arg.func.value.id == "S")
         from_s = isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "S"
         assert built_here or from_s or (isinstance(arg, ast.Name) and arg.id in ("sql", "full")), ast.dump(call)
-    sql_module = ast.parse((ROOT / "monitor" / "backends" / "mssql_sql.py").read_text())
+    sql_module = ast.parse((package / "statements.py").read_text())
     docstrings = {id(node.body[0].value) for node in ast.walk(sql_module)
                   if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
                   and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
@@ -228,14 +230,17 @@ def test_catalog_ddl_parses_as_tsql():
         parse_one(re.sub(r"^--[^\n]*\n", "", batch, flags=re.MULTILINE))
 
 
-@pytest.mark.parametrize("dialect", views.DIALECTS)
+@pytest.mark.parametrize("dialect", DIALECTS)
 def test_view_files_are_generated_from_the_module(dialect):
-    path = SQL / views.FOLDERS[dialect] / "views.sql"
-    assert path.read_text() == views.render_views(dialect), "regenerate: python -m monitor.views --write"
+    sql = backend_class(dialect).view_sql
+    path = SQL / sql.folder / "views.sql"
+    regenerate = "regenerate: python -m monitor.backends.sql_files --write"
+    assert path.read_text() == views.render_views(sql, dialect), regenerate
 
 
 def test_views_parse_as_tsql():
-    for name, statement in zip(views.VIEW_NAMES, views.statements("mssql"), strict=True):
+    forms = MssqlBackend.view_sql
+    for name, statement in zip(views.VIEW_NAMES, views.statements(forms), strict=True):
         tree = parse_one(statement)
         assert isinstance(tree, exp.Create) and tree.kind == "VIEW" and tree.this.name == name
         assert "CREATE OR ALTER VIEW" in statement
@@ -315,7 +320,9 @@ def test_null_tokens_become_none_in_copies():
 
 
 def test_targets_and_side_tables():
-    assert target_key("ref", "companies__stg_12") == target_key("ref", "companies") == "ref.companies"
+    staging = Target("ref", "companies__stg_12", ["a"], 12, destination="companies")
+    assert staging.key == Target("ref", "companies", ["a"], 12).key == "ref.companies"
+    assert staging.into("companies__stg_13", fresh=True).key == "ref.companies"
     assert side_table_name("companies__stg_12", 12) == "companies__stg_12__bulk_12"
 
 

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from monitor.naming import normalise_header, normalise_name
-from monitor.sample_data import COMPANIES_HOUSE_HEADER, ENRICHMENT_HEADER
+from monitor.demo.companies_house import COMPANIES_HOUSE_HEADER
+from monitor.demo.enrichment import ENRICHMENT_HEADER
+from monitor.load.naming import normalise_header, normalise_name
 
 
 @pytest.mark.parametrize(

@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor import reader
-from monitor.reader import (
-    FileGuard,
-    SourceError,
-    detect_delimiter,
-    extract_member,
-    iter_batches,
-    member_file_name,
-    sniff,
-    zip_members,
-)
+from monitor.load import detect, records
+from monitor.load.detect import detect_delimiter, sniff
+from monitor.load.guard import FileGuard
+from monitor.load.records import iter_batches
+from monitor.source import EncodingError, SourceError, extract_member, member_file_name, zip_members
 
 
 def load(path: Path, data: bytes | str, batch_rows: int = 1000, **options) -> tuple[list, list, list]:
@@ -121,13 +115,13 @@ def test_invalid_bytes_in_the_configured_encoding_name_line_and_offset(tmp_path)
 
 
 def test_invalid_bytes_after_the_sample_name_line_and_offset(tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "SAMPLE_BYTES", 16)
-    monkeypatch.setattr(reader, "CHUNK_BYTES", 7)
+    monkeypatch.setattr(detect, "SAMPLE_BYTES", 16)
+    monkeypatch.setattr(records, "CHUNK_BYTES", 7)
     path = tmp_path / "a.csv"
     good = "id,name\n" + "".join(f"{i},row{i}\n" for i in range(20))
     path.write_bytes(good.encode() + b"99,Caf\xe9\n")
     fmt = sniff(path, encoding="utf-8")
-    with pytest.raises(reader.EncodingError, match=rf"line 22, byte offset {len(good) + 6}: not valid utf-8"):
+    with pytest.raises(EncodingError, match=rf"line 22, byte offset {len(good) + 6}: not valid utf-8"):
         list(iter_batches(path, fmt, 5))
 
 
@@ -135,13 +129,13 @@ def test_tiny_chunks_split_characters_and_crlf_without_changing_records(tmp_path
     data = 'id,name\r\n1,"Zoë\r\nŁódź"\r\n2,東京\r\n3,"a,""b"""\r\n'.encode()
     expected = load(tmp_path / "big.csv", data)
     for size in (1, 2, 3, 5):
-        monkeypatch.setattr(reader, "CHUNK_BYTES", size)
+        monkeypatch.setattr(records, "CHUNK_BYTES", size)
         assert load(tmp_path / f"small{size}.csv", data) == expected
     assert expected[2][0] == (2, '1,"Zoë\r\nŁódź"')
 
 
 def test_a_nul_character_after_the_sample_rejects_its_record(tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "SAMPLE_BYTES", 8)
+    monkeypatch.setattr(detect, "SAMPLE_BYTES", 8)
     rows, rejects, _ = load(tmp_path / "a.csv", b"id,v\n1,a\n2,b\x00c\n3,d\n")
     assert rows == [["1", "a"], ["3", "d"]]
     assert [(r.line, r.raw) for r in rejects] == [(3, "2,b\x00c")]

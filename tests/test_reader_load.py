@@ -7,11 +7,11 @@ import zipfile
 
 from conftest import CONTACTS, engine_for
 
-from monitor.app import build_app
 from monitor.config import load_settings
-from monitor.folders import processing_path
-from monitor.hashing import sha256_of
-from monitor.state import FileFacts
+from monitor.intake.folders import processing_path
+from monitor.intake.hashing import sha256_of
+from monitor.load.state import FileFacts
+from monitor.operate.app import build_app
 
 IDS = {**CONTACTS, "columns": {"id": "integer"}}
 

@@ -1,4 +1,4 @@
-"""Tests for monitor.sample_data (real files in tmp_path, no mocks)."""
+"""Tests for monitor.demo (sample data) (real files in tmp_path, no mocks)."""
 
 import csv
 import io
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor import sample_data as sd
+from monitor import demo as sd
+from monitor.demo import companies_house as ch
 
 REFERENCE = Path("/work/shared/reference/companies-house-basic.md")
 CH_NUMBER = re.compile(r"(?:\d{8}|(?:SC|NI|OC)\d{6})")
@@ -130,14 +131,14 @@ def test_company_numbers_unique_and_well_formed():
 def test_company_numbers_unique_across_tier_boundary():
     import random
 
-    params = sd._number_params(random.Random(1))
-    start, stop = sd._TIER1 - 20_000, sd._TIER1 + 20_000
-    numbers = list(sd._company_numbers(params, start, stop))
+    params = ch._number_params(random.Random(1))
+    start, stop = ch._TIER1 - 20_000, ch._TIER1 + 20_000
+    numbers = list(ch._company_numbers(params, start, stop))
     assert len(numbers) == stop - start
     assert len(set(numbers)) == len(numbers)
     assert all(len(n) == 8 and CH_NUMBER.fullmatch(n) for n in numbers)
     with pytest.raises(ValueError):
-        sd.companies_house_rows(sd._MAX_ROWS + 1)
+        sd.companies_house_rows(ch._MAX_ROWS + 1)
 
 
 # --------------------------------------------------------------------------- files

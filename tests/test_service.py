@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import CONTACTS, DaemonProcess, cli_env, wait_for, write_csv
 
-from monitor.notify import Notifier
+from monitor.operate.notify import Notifier
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "service" / "systemd" / "ingest-monitor.service"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.ddl import render_schema
+from monitor.backends.ddl import render_schema
 
 SQL = Path(__file__).resolve().parent.parent / "sql"
 

@@ -11,8 +11,10 @@ import pytest
 from conftest import CONTACTS
 from test_bench_fastpath import FALLBACK, HEADER, TRICKY, _key, expected_rows, table_rows, write
 
-from monitor.fastpath import NotNative, NotSimple, RawSource, native_counts, native_readable
-from monitor.reader import sniff
+from monitor.backends.rawfile.scan import NotSimple
+from monitor.backends.sqlite.csv_reader import NotNative, native_counts, native_readable
+from monitor.backends.target import RawFile as RawSource
+from monitor.load.detect import sniff
 
 SQLITE = pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 NATIVE = "read by SQLite's CSV reader"

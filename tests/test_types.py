@@ -7,9 +7,7 @@ import json
 import pytest
 
 from monitor.config import ConfigError, FolderRule, load_settings
-from monitor.policies import PolicyError, RejectPolicy, check_header
-from monitor.reader import Reject, RowError
-from monitor.types import (
+from monitor.load.column_types import (
     ColumnSpec,
     RowPlan,
     match_column,
@@ -20,6 +18,8 @@ from monitor.types import (
     to_decimal,
     to_integer,
 )
+from monitor.load.policies import PolicyError, RejectPolicy, check_header
+from monitor.load.records import Reject, RowError
 
 
 @pytest.mark.parametrize(("text", "value"), [

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import COMPANIES, CONTACTS, engine_for, write_csv
 
-from monitor.sample_data import write_companies_house
-from monitor.views import VIEW_NAMES
+from monitor.backends.views import VIEW_NAMES
+from monitor.demo.companies_house import write_companies_house
 
 SQL = Path(__file__).resolve().parent.parent / "sql"
 HEADER = ["First Name", "Last Name", "# Employees", " Company.Name"]

@@ -13,7 +13,8 @@ import pytest
 from conftest import CONTACTS, wait_for, write_csv
 
 from monitor.config import FolderRule, Settings
-from monitor.watcher import FolderWatcher, RuleIndex, StabilityTracker
+from monitor.intake.rules import RuleBook
+from monitor.intake.watcher import FolderWatcher, StabilityTracker
 
 
 def _settings(tmp_path: Path, **rule: object) -> Settings:
@@ -72,7 +73,7 @@ def test_the_tracker_is_bounded_and_a_rescan_picks_up_what_it_left_out(tmp_path)
 
 def test_temporary_and_hidden_names_are_ignored(tmp_path):
     settings = _settings(tmp_path)
-    rule_for = RuleIndex(settings)
+    rule_for = RuleBook(settings).watched
     folder = settings.folders[0].path.resolve()
     for name in ("x.csv.tmp", "x.csv.part", "x.csv.partial", "x.crdownload", "~$x.csv", ".x.csv"):
         assert rule_for(folder / name) is None, name

@@ -16,10 +16,10 @@ import pytest
 from conftest import CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import build_app
 from monitor.config import Settings
-from monitor.daemon import Daemon
-from monitor.web import StatusServer, start_status_server
+from monitor.operate.app import build_app
+from monitor.operate.daemon import Daemon
+from monitor.operate.web import StatusServer, start_status_server
 
 
 def free_port() -> int:

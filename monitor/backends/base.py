@@ -1,9 +1,13 @@
 """The one narrow interface every database backend implements.
 
 A backend owns everything dialect-specific: how to connect, how to create
-schemas and tables, how rows travel fast (COPY, executemany, bulk copy), and how
-a staging table is swapped into place keeping the old one in `bkp`.
-Strategies and the pipeline speak only this interface.
+schemas and tables, how rows travel fast (COPY, executemany, bulk copy, reading the
+file itself), how a staging table is swapped into place keeping the old one in `bkp`,
+and the SQL of the operator views. Strategies and the pipeline speak only this interface.
+
+What a backend may or may not do is declared, never discovered: `reads_files` (it may
+take a whole file, `load_file`), `supports_leases` (several processes may share the
+work), and `commits_with_state` (its target tables commit with the daemon's own).
 """
 
 from __future__ import annotations
@@ -13,16 +17,16 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, RootTransaction, Table, inspect, text
 from sqlalchemy.types import TypeEngine
 
-from monitor import catalog, views
-from monitor.naming import LOAD_ID_COLUMN
+from monitor import catalog
+from monitor.backends import views
+from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
+from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
-REF_SCHEMA = "ref"
-BKP_SCHEMA = "bkp"
 STAGING_MARK = "__stg_"
 BACKUP_MARK = "__load_"
 
@@ -32,7 +36,10 @@ class Backend(ABC):
 
     name: ClassVar[str]
     default_schema: ClassVar[str]
+    view_sql: ClassVar[views.ViewSql]
+    schema_prologue: ClassVar[str] = ""  # what `ddl` writes before the tables (schemas)
     supports_leases: ClassVar[bool] = True
+    reads_files: ClassVar[bool] = False
     write_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, engine: Engine) -> None:
@@ -70,6 +77,13 @@ class Backend(ABC):
         with self.engine.connect() as conn:
             yield conn
 
+    @staticmethod
+    def dbapi_connection(conn: Connection) -> Any:
+        """The driver's own connection under a SQLAlchemy one (for COPY, bulk copy, cursors)."""
+        driver = conn.connection.driver_connection
+        assert driver is not None, "a live connection has a driver connection"
+        return driver
+
     def schema_for(self, reference: bool) -> str:
         """`ref` for reference data, else the database's default schema."""
         return REF_SCHEMA if reference else self.default_schema
@@ -92,7 +106,7 @@ class Backend(ABC):
     def init_db(self) -> None:
         """Create the `ref` and `bkp` schemas, the daemon's own tables and the operator
         views (idempotent; takes no write lock when they are all there)."""
-        if self._initialised():
+        if self.is_initialised():
             return
         with self.transaction() as conn:
             self.lock_target(conn, None, "ingest-monitor init")
@@ -101,11 +115,12 @@ class Backend(ABC):
             self.create_views(conn)
 
     def create_views(self, conn: Connection) -> None:
-        """Create (or replace) the operator views of `monitor.views`."""
-        for statement in views.statements(self.engine.dialect.name):
+        """Create (or replace) the operator views (`monitor.backends.views`)."""
+        for statement in views.statements(self.view_sql):
             conn.execute(text(statement))
 
-    def _initialised(self) -> bool:
+    def is_initialised(self) -> bool:
+        """True when the schemas, the daemon's tables and the operator views all exist."""
         with self.reading() as conn:
             names = set(inspect(conn).get_table_names())
             schemas = set(inspect(conn).get_schema_names())
@@ -140,8 +155,8 @@ class Backend(ABC):
         return inspect(conn).get_table_names(schema=schema)
 
     def column_type(self, kind: str) -> TypeEngine:
-        """The column type for a declared kind (`monitor.types`: text, integer, decimal,
-        date, datetime, boolean); a backend overrides it for its own types."""
+        """The column type for a declared kind (`monitor.load.column_types`: text, integer,
+        decimal, date, datetime, boolean); a backend overrides it for its own types."""
         from sqlalchemy import Boolean, Date, DateTime, Numeric
 
         types: dict[str, TypeEngine] = {
@@ -175,6 +190,10 @@ class Backend(ABC):
         if self.table_exists(conn, schema, table):
             conn.execute(text(f"DROP TABLE {self.qualified(schema, table)}"))
 
+    def rename_table(self, conn: Connection, schema: str, table: str, new_name: str) -> None:
+        """Rename a table within its schema."""
+        conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} RENAME TO {self.quote(new_name)}"))
+
     def lock_target(self, conn: Connection, schema: str | None, table: str) -> None:
         """Serialise DDL on one target across processes until the transaction ends
         (nothing where the database already serialises writers)."""
@@ -182,18 +201,16 @@ class Backend(ABC):
 
     # -- data --------------------------------------------------------------------------
     @abstractmethod
-    def bulk_insert(
-        self,
-        conn: Connection,
-        schema: str | None,
-        table: str,
-        columns: list[str],
-        batches: Iterable[list[list[str]]],
-        load_id: int,
-        null_values: list[str],
-    ) -> int:
-        """Insert every row of every batch (each row as wide as `columns`), tagging each
-        with `load_id`; values listed in `null_values` become NULL. Returns rows inserted."""
+    def bulk_insert(self, conn: Connection, target: Target, batches: Iterable[list[list[str]]]) -> int:
+        """Insert every row of every batch (each row as wide as `target.columns`), tagging
+        each with the load id; values listed in `target.null_values` become NULL. Returns
+        rows inserted."""
+
+    def load_file(self, conn: Connection, target: Target, raw: RawFile) -> FileRead:
+        """Read the file itself into `target` inside `conn`'s transaction: `FileLoaded`, or
+        `NotThisFile` with the reason, having written nothing. Backends that declare
+        `reads_files` override this."""
+        return NotThisFile(f"the {self.name} backend does not read files itself")
 
     def rows_of_load(self, conn: Connection, schema: str | None, table: str, load_id: int) -> int:
         """How many rows of `table` came from `load_id` (0 when the table is missing)."""
@@ -208,11 +225,41 @@ class Backend(ABC):
         value = conn.execute(text(sql)).scalar()
         return int(value) if value is not None else None
 
-    # -- fullload ----------------------------------------------------------------------
+    # -- fullload: the swap and the backups ---------------------------------------------
     @staticmethod
     def staging_name(table: str, load_id: int) -> str:
         """The staging table a fullload fills before the swap."""
         return f"{table}{STAGING_MARK}{load_id}"
+
+    def replace_table(self, conn: Connection, schema: str, table: str, staging: str, keep_backups: int) -> None:
+        """Within `conn`'s transaction, make `staging` the new `schema.table`: the current
+        table becomes `bkp.<table>` (older backups renamed `<table>__load_<id>`, `keep_backups`
+        versions kept in all; none kept with 0). Readers see the old table or the new."""
+        self.lock_target(conn, schema, table)
+        if self.table_exists(conn, schema, table):
+            if keep_backups:
+                self.rotate_backups(conn, table, keep_backups)
+                self.move_to_backup(conn, schema, table)
+            else:
+                self.drop_table(conn, schema, table)
+        self.rename_table(conn, schema, staging, table)
+
+    @abstractmethod
+    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
+        """Make `schema.table` into `bkp.<table>` (which does not exist): moved where the
+        database can move a table between schemas, else copied and dropped."""
+
+    def rotate_backups(self, conn: Connection, table: str, keep: int) -> None:
+        """Make room for a new `bkp.<table>`: the one there becomes `<table>__load_<id>`
+        (or is dropped when only one version is kept), and the oldest beyond `keep - 1`
+        older versions are dropped."""
+        if self.table_exists(conn, BKP_SCHEMA, table):
+            if keep > 1:
+                self.rename_table(conn, BKP_SCHEMA, table, self.archive_backup_name(conn, table))
+            else:
+                self.drop_table(conn, BKP_SCHEMA, table)
+        for _, name in self.backup_names(conn, table)[max(keep - 1, 0):]:
+            self.drop_table(conn, BKP_SCHEMA, name)
 
     def backup_names(self, conn: Connection, table: str) -> list[tuple[int, str]]:
         """Older backups of `table` in `bkp` as (load id, name), newest first."""
@@ -233,15 +280,3 @@ class Backend(ABC):
             name = f"{table}{BACKUP_MARK}{load_id}{suffix}"
             suffix += 1
         return name
-
-    def prune_backups(self, conn: Connection, table: str, keep: int) -> None:
-        """Keep `bkp.<table>` plus the newest `keep - 1` older versions."""
-        for _, name in self.backup_names(conn, table)[max(keep - 1, 0) :]:
-            self.drop_table(conn, BKP_SCHEMA, name)
-
-    @abstractmethod
-    def replace_table(
-        self, conn: Connection, schema: str, table: str, staging: str, keep_backups: int
-    ) -> None:
-        """Atomically (within `conn`'s transaction) make `staging` the new `schema.table`,
-        keeping the previous version as `bkp.<table>` and `keep_backups` versions in all."""

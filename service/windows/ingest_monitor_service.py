@@ -53,10 +53,10 @@ class DaemonRunner:
 
     def run(self) -> None:
         """Run the daemon in the calling thread until `stop` (returns after a clean stop)."""
-        from monitor.app import build_app
         from monitor.config import load_settings
-        from monitor.daemon import Daemon
-        from monitor.logs import setup_logging
+        from monitor.operate.app import build_app
+        from monitor.operate.daemon import Daemon
+        from monitor.operate.logs import setup_logging
 
         try:
             settings = load_settings(self.config, self.env_file)

@@ -1,0 +1,264 @@
+"""SQL Server (2017+, Azure SQL, Babelfish for PostgreSQL) through pyodbc or mssql-python.
+
+Every statement this backend sends is built by `MssqlStatements` (pure functions, so
+tests parse each one as T-SQL without a server). The T-SQL is the subset that SQL
+Server, Azure SQL and Babelfish all accept: renames with `sp_rename ..., 'OBJECT'`,
+no `ALTER SCHEMA ... TRANSFER`, no `MERGE`, no `READPAST`.
+
+How rows travel (`choose_insert_path`, decided once per driver):
+
+- pyodbc with Microsoft's ODBC driver: `fast_executemany` with explicit
+  `setinputsizes` from the target's column types, in memory-bounded chunks.
+- pyodbc with FreeTDS (whose `fast_executemany` crashes the process): multi-row
+  `INSERT ... VALUES` statements within the 2,100-parameter and 1,000-row limits.
+- mssql-python: its TDS bulk copy (`cursor.bulkcopy`), probed once per target; on any
+  failure, Rust panics included, it falls back to `executemany` for good.
+- `bcp` (when `mssql_bcp` is set and `bcp` is on the PATH): bulk load per batch.
+
+Bulk copy and `bcp` open connections of their own, outside the load's transaction,
+so they fill a side table (`<table>__bulk_<load_id>`) that the load's transaction
+then moves into the target (`INSERT ... SELECT`) and drops: the rows, the file's
+state and its audit row still commit together. Staging tables of a fullload are
+written `WITH (TABLOCK)` (minimal logging where the recovery model allows).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import BigInteger, Connection, Engine, RootTransaction, event
+from sqlalchemy.dialects import mssql
+from sqlalchemy.types import TypeEngine
+
+from monitor import catalog
+from monitor.backends import views
+from monitor.backends.base import Backend
+from monitor.backends.mssql.fill import TableFill
+from monitor.backends.mssql.insert_paths import (
+    SQL_DRIVER_NAME,
+    SQL_DRIVER_VER,
+    DriverInfo,
+    InsertPath,
+    choose_insert_path,
+    nulls_mapped,
+)
+from monitor.backends.mssql.statements import TEXT_CHARS, VIEW_SQL, applock_resource, qualified
+from monitor.backends.mssql.statements import MssqlStatements as S
+from monitor.backends.target import Target
+from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
+
+log = logging.getLogger("monitor.backends.mssql")
+CLEANUP_LOCK_MS = 10_000  # dropping a side table never waits long (it is ours alone)
+KIND_TYPES: dict[str, TypeEngine] = {
+    "integer": BigInteger(), "decimal": mssql.DECIMAL(38, 10), "date": mssql.DATE(),
+    "datetime": mssql.DATETIME2(), "boolean": mssql.BIT(),
+}
+
+
+# -- the backend ------------------------------------------------------------------------
+class MssqlBackend(Backend):
+    """SQL Server, Azure SQL and Babelfish."""
+
+    name = "mssql"
+    default_schema = "dbo"
+    view_sql = VIEW_SQL
+    schema_prologue = (
+        "IF SCHEMA_ID(N'ref') IS NULL EXEC(N'CREATE SCHEMA ref');\nGO\n"
+        "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n"
+    )
+
+    def __init__(self, engine: Engine, *, bcp: bool = False) -> None:
+        super().__init__(engine)
+        self.bcp_enabled = bcp
+        self.bcp_found = bool(shutil.which("bcp")) if bcp else False
+        if bcp and not self.bcp_found:
+            log.warning("mssql_bcp is set but bcp is not on the PATH; loading without it")
+        self._driver: DriverInfo | None = None
+        self._bulk_broken: set[str] = set()
+        self._side_tables: dict[int, list[tuple[str | None, str]]] = {}
+        self._lock = threading.Lock()
+        event.listen(engine, "commit", self._on_commit)
+
+    # -- connections -------------------------------------------------------------------
+    def driver(self, conn: Connection) -> DriverInfo:
+        """The connection's DB-API module, ODBC driver name and version (cached)."""
+        if self._driver is None:
+            raw = self.dbapi_connection(conn)
+            dbapi = "mssql_python" if type(raw).__module__.startswith("mssql_python") else "pyodbc"
+            try:
+                name, version = str(raw.getinfo(SQL_DRIVER_NAME)), str(raw.getinfo(SQL_DRIVER_VER))
+            except Exception:  # a driver without SQLGetInfo for these: assume the plain path
+                name, version = "", ""
+            self._driver = DriverInfo(dbapi, name, version)
+            log.info("SQL Server driver: %s %s %s; rows go by %s", dbapi, name, version,
+                     choose_insert_path(self._driver, bcp=self.bcp_enabled, bcp_found=self.bcp_found))
+        return self._driver
+
+    def end_failed(self, conn: Connection, trans: RootTransaction) -> None:
+        """Roll back only if the server still has the transaction (`XACT_ABORT` and
+        Babelfish end it on many errors), so the original error is the one reported;
+        then drop the load's side tables."""
+        try:
+            if conn.invalidated or not trans.is_active:
+                trans.close()
+            elif conn.exec_driver_sql(S.trancount).scalar():
+                trans.rollback()
+            else:
+                conn.invalidate()  # nothing to roll back; never reuse a connection in doubt
+        except Exception as exc:  # the connection is gone: the server rolled back
+            log.debug("after a failed transaction: %s", exc)
+            if not conn.invalidated:
+                conn.invalidate()
+        self._drop_side_tables(id(conn))
+
+    def _drop_side_tables(self, key: int) -> None:
+        with self._lock:
+            pending = self._side_tables.pop(key, [])
+        for schema, table in pending:
+            self.drop_side_table(schema, table)
+
+    def drop_side_table(self, schema: str | None, table: str) -> None:
+        """Drop a committed side table on a connection of its own, waiting briefly at most."""
+        try:
+            with self.engine.connect() as side:
+                side.exec_driver_sql(S.lock_timeout(CLEANUP_LOCK_MS))
+                try:
+                    side.exec_driver_sql(S.drop_table(schema, table, if_exists=True))
+                    side.commit()
+                finally:
+                    side.exec_driver_sql(S.lock_timeout(-1))
+        except Exception as exc:
+            log.warning("could not drop side table %s: %s", qualified(schema, table), exc)
+
+    def is_initialised(self) -> bool:
+        sql = S.initialised((REF_SCHEMA, BKP_SCHEMA), list(catalog.metadata.tables), views.VIEW_NAMES)
+        with self.reading() as conn:
+            return bool(conn.exec_driver_sql(sql).scalar())
+
+    # -- schema ------------------------------------------------------------------------
+    def create_schemas(self, conn: Connection) -> None:
+        """`ref` and `bkp` (CREATE SCHEMA runs alone in its batch; init holds the app lock)."""
+        for schema in (REF_SCHEMA, BKP_SCHEMA):
+            if conn.exec_driver_sql(S.schema_id(schema)).scalar() is None:
+                conn.exec_driver_sql(S.create_schema(schema))
+
+    def create_views(self, conn: Connection) -> None:
+        """Each missing operator view, with a plain CREATE VIEW (sql/mssql/views.sql has the
+        CREATE OR ALTER form for re-running in SSMS)."""
+        for name in views.VIEW_NAMES:
+            if conn.exec_driver_sql(S.view_id(name)).scalar() is None:
+                conn.exec_driver_sql(S.create_view(name))
+
+    def text_type(self) -> TypeEngine:
+        """NVARCHAR(4000); a column widens to NVARCHAR(max) when a longer value arrives."""
+        return mssql.NVARCHAR(TEXT_CHARS)
+
+    def qualified(self, schema: str | None, table: str) -> str:
+        return qualified(schema, table)
+
+    def table_exists(self, conn: Connection, schema: str | None, table: str) -> bool:
+        return conn.exec_driver_sql(S.table_id(schema, table)).scalar() is not None
+
+    def column_chars(self, conn: Connection, schema: str | None, table: str) -> dict[str, int]:
+        """Each column's width in characters (-1: max, 0: not a text column)."""
+        out = {}
+        for name, type_name, max_length in conn.exec_driver_sql(S.column_types(schema, table)):
+            if type_name in ("nvarchar", "nchar"):
+                out[name] = -1 if max_length == -1 else max_length // 2
+            elif type_name in ("varchar", "char"):
+                out[name] = max_length
+            else:
+                out[name] = 0
+        return out
+
+    def columns_of(self, conn: Connection, schema: str | None, table: str) -> list[str]:
+        return list(self.column_chars(conn, schema, table))
+
+    def tables_in(self, conn: Connection, schema: str | None) -> list[str]:
+        return [row[0] for row in conn.exec_driver_sql(S.tables_in(schema or self.default_schema))]
+
+    def column_type(self, kind: str) -> TypeEngine:
+        """SQL Server types for declared kinds (DECIMAL(38, 10): NUMERIC alone is (18, 0))."""
+        return KIND_TYPES[kind] if kind in KIND_TYPES else self.text_type()
+
+    def create_table(
+        self, conn: Connection, schema: str | None, table: str, columns: list[str],
+        types: Mapping[str, str] | None = None,
+    ) -> None:
+        kinds = types or {}
+        column_types = [self.column_type(kinds.get(name, "text")) for name in columns]
+        conn.exec_driver_sql(S.create_table(schema, table, columns, column_types))
+
+    def add_columns(
+        self, conn: Connection, schema: str | None, table: str, columns: list[str],
+        types: Mapping[str, str] | None = None,
+    ) -> None:
+        kinds = types or {}
+        for name in columns:
+            conn.exec_driver_sql(S.add_column(schema, table, name, self.column_type(kinds.get(name, "text"))))
+
+    def drop_table(self, conn: Connection, schema: str | None, table: str) -> None:
+        if self.table_exists(conn, schema, table):
+            conn.exec_driver_sql(S.drop_table(schema, table))
+
+    def lock_target(self, conn: Connection, schema: str | None, table: str) -> None:
+        """`sp_getapplock`, owned by the transaction: released at commit or rollback."""
+        cursor = self.dbapi_connection(conn).cursor()
+        try:
+            cursor.execute(S.applock(applock_resource(schema, table)))
+            while cursor.description is None and cursor.nextset():
+                pass
+            result = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+        if result is None or int(result) < 0:
+            raise RuntimeError(f"could not lock {schema}.{table} (sp_getapplock returned {result})")
+
+    def rows_of_load(self, conn: Connection, schema: str | None, table: str, load_id: int) -> int:
+        if not self.table_exists(conn, schema, table):
+            return 0
+        return int(conn.exec_driver_sql(S.rows_of_load(schema, table, load_id)).scalar_one())
+
+    def load_id_of(self, conn: Connection, schema: str | None, table: str) -> int | None:
+        value = conn.exec_driver_sql(S.max_load_id(schema, table)).scalar()
+        return int(value) if value is not None else None
+
+    # -- data --------------------------------------------------------------------------
+    def bulk_insert(self, conn: Connection, target: Target, batches: Iterable[list[list[str]]]) -> int:
+        """Insert every batch by the driver's fastest path (see the module docstring)."""
+        driver = self.driver(conn)
+        path = choose_insert_path(driver, bcp=self.bcp_enabled, bcp_found=self.bcp_found)
+        fill = TableFill(self, conn, target, driver)
+        rows_in = (nulls_mapped(rows, target.null_values) for rows in batches)
+        if path in (InsertPath.BULKCOPY, InsertPath.BCP) and target.key not in self._bulk_broken:
+            return fill.via_side_table(rows_in, path)
+        return fill.direct_all(rows_in)
+
+    def mark_bulk_broken(self, key: str, reason: BaseException | str) -> None:
+        """Use the direct path for this target (`Target.key`) from now on."""
+        if key not in self._bulk_broken:
+            self._bulk_broken.add(key)
+            log.warning("bulk path failed for %s, using the direct path from now on: %s: %s",
+                        key, type(reason).__name__, reason)
+
+    def register_side_table(self, conn: Connection, schema: str | None, table: str) -> None:
+        with self._lock:
+            self._side_tables.setdefault(id(conn), []).append((schema, table))
+
+    def _on_commit(self, conn: Connection) -> None:
+        """The transaction that dropped its side tables committed: nothing left to clean."""
+        with self._lock:
+            self._side_tables.pop(id(conn), None)
+
+    # -- fullload ----------------------------------------------------------------------
+    def rename_table(self, conn: Connection, schema: str, table: str, new_name: str) -> None:
+        """`sp_rename ..., 'OBJECT'` (the form Babelfish accepts too)."""
+        conn.exec_driver_sql(S.rename(schema, table, new_name))
+
+    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
+        """Copied into `bkp` (SELECT INTO) and dropped: no `ALTER SCHEMA ... TRANSFER`."""
+        conn.exec_driver_sql(S.select_into(schema, table, BKP_SCHEMA, table))
+        conn.exec_driver_sql(S.drop_table(schema, table))

@@ -1,0 +1,188 @@
+"""Filling one SQL Server table with one call's batches: column widths, the direct paths in
+the load's transaction, and the bulk paths through a committed side table."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from itertools import chain
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import mssql
+
+from monitor.backends.mssql.insert_paths import (
+    BulkLoadError,
+    DriverInfo,
+    InsertPath,
+    bcp_can_carry,
+    bcp_command,
+    chunk_rows,
+    direct_path,
+    input_sizes,
+    longest_per_column,
+    rows_copied,
+    rows_per_statement,
+    write_bcp_file,
+)
+from monitor.backends.mssql.statements import TEXT_CHARS, qualified, side_table_name
+from monitor.backends.mssql.statements import MssqlStatements as S
+from monitor.backends.target import Target
+from monitor.catalog import LOAD_ID_COLUMN
+
+if TYPE_CHECKING:
+    from monitor.backends.mssql import MssqlBackend
+
+
+class TableFill:
+    """One bulk_insert call: the target's column widths, and the paths that fill it. A fresh
+    table (a fullload's staging table, seen by nobody else) is written `WITH (TABLOCK)`."""
+
+    def __init__(self, backend: MssqlBackend, conn: Connection, target: Target, driver: DriverInfo) -> None:
+        self.backend, self.conn, self.target = backend, conn, target
+        self.schema, self.table, self.columns = target.schema, target.table, target.columns
+        self.load_id, self.driver, self.tablock = target.load_id, driver, target.fresh
+        widths = backend.column_chars(conn, self.schema, self.table)
+        self.chars = [widths.get(name, TEXT_CHARS) for name in self.columns]
+        self.side: str | None = None
+
+    # -- widths ------------------------------------------------------------------------
+    def widen_for(self, rows: list[list[str | None]]) -> list[int]:
+        """Widen columns to NVARCHAR(max) where a value needs it; the longest per column."""
+        longest = longest_per_column(rows, len(self.columns))
+        for i, seen in enumerate(longest):
+            if 0 < self.chars[i] < seen:
+                self.conn.exec_driver_sql(S.widen_column(self.schema, self.table, self.columns[i]))
+                if self.side:
+                    with self.backend.engine.connect() as side:
+                        side.exec_driver_sql(S.widen_column(self.schema, self.side, self.columns[i]))
+                        side.commit()
+                self.chars[i] = -1
+        return longest
+
+    # -- direct paths (in the caller's transaction) -------------------------------------
+    def direct_all(self, batches: Iterator[list[list[str | None]]]) -> int:
+        total = 0
+        for rows in batches:
+            total += self.direct(rows)
+        return total
+
+    def direct(self, rows: list[list[str | None]]) -> int:
+        if not rows:
+            return 0
+        longest = self.widen_for(rows)
+        path = direct_path(self.driver)
+        cursor = self.backend.dbapi_connection(self.conn).cursor()
+        try:
+            if path is InsertPath.MULTIROW_VALUES:
+                self._multirow(cursor, rows)
+            else:
+                self._executemany(cursor, rows, longest, fast=path is InsertPath.FAST_EXECUTEMANY)
+        finally:
+            cursor.close()
+        return len(rows)
+
+    def _executemany(self, cursor: Any, rows: list[list[str | None]], longest: list[int], *,
+                     fast: bool) -> None:
+        sql = S.insert_row(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock)
+        sizes = input_sizes(self.chars, longest)
+        if fast:
+            cursor.fast_executemany = True
+        step = chunk_rows(sizes)
+        for start in range(0, len(rows), step):
+            cursor.setinputsizes(sizes)
+            cursor.executemany(sql, rows[start:start + step])
+
+    def _multirow(self, cursor: Any, rows: list[list[str | None]]) -> None:
+        per = rows_per_statement(len(self.columns))
+        full = S.insert_values(self.schema, self.table, self.columns, self.load_id, per, tablock=self.tablock)
+        for start in range(0, len(rows), per):
+            chunk = rows[start:start + per]
+            sql = full if len(chunk) == per else S.insert_values(
+                self.schema, self.table, self.columns, self.load_id, len(chunk), tablock=self.tablock)
+            cursor.execute(sql, list(chain.from_iterable(chunk)))
+
+    # -- bulk paths (a committed side table, moved in by the caller's transaction) ------
+    def via_side_table(self, batches: Iterator[list[list[str | None]]], path: InsertPath) -> int:
+        self.side = side_table_name(self.table, self.load_id)
+        self.backend.register_side_table(self.conn, self.schema, self.side)
+        with self.backend.engine.connect() as side:
+            side.exec_driver_sql(S.drop_table(self.schema, self.side, if_exists=True))
+            types = [mssql.NVARCHAR(None if c < 0 else (c or TEXT_CHARS)) for c in self.chars]
+            side.exec_driver_sql(S.create_table(self.schema, self.side, self.columns, types))
+            side.commit()
+        in_side = total = 0
+        bulk_ok = True
+        for rows in batches:
+            total += len(rows)
+            if bulk_ok and rows:
+                self.widen_for(rows)
+                outcome = self._bulk_batch(rows, path)
+                if outcome is True:
+                    in_side += len(rows)
+                    continue
+                landed = self._count_side()
+                if landed == in_side + len(rows):
+                    in_side = landed
+                    continue
+                if landed != in_side:
+                    raise BulkLoadError(f"bulk load into {qualified(self.schema, self.side)} left {landed} rows, "
+                                        f"expected {in_side} or {in_side + len(rows)}")
+                bulk_ok = False
+                self.backend.mark_bulk_broken(self.target.key, outcome or "the bulk path failed")
+            self.direct(rows)
+        try:
+            if in_side:
+                self.conn.exec_driver_sql(S.insert_select(self.schema, self.table, self.schema, self.side,
+                                                          self.columns, tablock=self.tablock))
+        except Exception:  # e.g. a value its typed column refuses: no side table left behind
+            self.backend.drop_side_table(self.schema, self.side)
+            raise
+        self.conn.exec_driver_sql(S.drop_table(self.schema, self.side))  # dropped when the load commits
+        return total
+
+    def _count_side(self) -> int:
+        assert self.side is not None
+        with self.backend.engine.connect() as side:
+            return int(side.exec_driver_sql(S.count_rows(self.schema, self.side)).scalar_one())
+
+    def _bulk_batch(self, rows: list[list[str | None]], path: InsertPath) -> bool | BaseException | str:
+        """True when the whole batch landed; otherwise why not (never raises, not even on a
+        driver panic, which is a BaseException)."""
+        assert self.side is not None
+        tagged = [(*row, self.load_id) for row in rows]
+        try:
+            if path is InsertPath.BCP:
+                copied = self._bcp(tagged)
+            else:
+                cursor = self.backend.dbapi_connection(self.conn).cursor()
+                try:
+                    result = cursor.bulkcopy(
+                        qualified(self.schema, self.side), tagged, batch_size=len(tagged), timeout=0,
+                        column_mappings=[*self.columns, LOAD_ID_COLUMN], table_lock=True,
+                        keep_nulls=True, use_internal_transaction=True)
+                finally:
+                    cursor.close()
+                copied = int(result.get("rows_copied", -1)) if isinstance(result, dict) else -1
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a Rust panic in the driver is a BaseException
+            return exc
+        return True if copied == len(rows) else f"{copied} of {len(rows)} rows copied"
+
+    def _bcp(self, rows: list[tuple[Any, ...]]) -> int:
+        assert self.side is not None
+        if not bcp_can_carry(rows):
+            return -1
+        with tempfile.TemporaryDirectory(prefix="ingest-bcp-") as folder:
+            data = Path(folder) / "batch.dat"
+            write_bcp_file(data, rows)
+            argv = bcp_command(self.backend.engine.url, qualified(self.schema, self.side), data, len(rows))
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        copied = rows_copied(done.stdout)
+        if done.returncode != 0 or copied is None:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+            raise RuntimeError(f"bcp exited {done.returncode}: {' '.join(tail)}")
+        return copied

@@ -1,0 +1,188 @@
+"""The T-SQL the SQL Server backend sends, as pure functions of names and values.
+
+Only what SQL Server 2017+, Azure SQL and Babelfish for PostgreSQL all accept:
+renames with `sp_rename ..., 'OBJECT'`, no `ALTER SCHEMA ... TRANSFER`, no `MERGE`,
+no `READPAST`. Identifiers are bracket-quoted (`]` doubled), strings are N'...'
+literals (`'` doubled), so any table name is safe. Tests parse each statement as T-SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from sqlalchemy import BigInteger, Column, MetaData, Table
+from sqlalchemy.dialects import mssql
+from sqlalchemy.schema import CreateTable
+from sqlalchemy.types import TypeEngine
+
+from monitor.backends import views
+from monitor.catalog import LOAD_ID_COLUMN
+
+TEXT_CHARS = 4000  # NVARCHAR(4000): the widest non-max NVARCHAR; longer values widen a column to max
+LOCK_TIMEOUT_MS = 600_000
+BULK_MARK = "__bulk_"
+
+VIEW_SQL = views.ViewSql(
+    folder="mssql",
+    ago="DATEADD({unit}, -{n}, SYSUTCDATETIME())",
+    day="CAST({column} AS date)",
+    create="CREATE OR ALTER VIEW {name} AS\n{body}",
+    separator=";\nGO\n\n",
+)
+_DIALECT = mssql.dialect()
+_PREPARER = _DIALECT.identifier_preparer
+
+
+def applock_resource(schema: str | None, table: str) -> str:
+    """The `sp_getapplock` resource of a target (at most 255 characters)."""
+    name = f"ingest-monitor:{schema}.{table}" if schema else f"ingest-monitor:{table}"
+    if len(name) <= 255:
+        return name
+    return name[:190] + ":" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def side_table_name(table: str, load_id: int) -> str:
+    """The committed side table a bulk path fills for one load."""
+    return f"{table}{BULK_MARK}{int(load_id)}"
+
+
+def quote(name: str) -> str:
+    """A bracket-quoted identifier (`]` doubled)."""
+    return _PREPARER.quote_identifier(name)
+
+
+def literal(value: str) -> str:
+    """An N'...' string literal (`'` doubled)."""
+    return "N'" + value.replace("'", "''") + "'"
+
+
+def qualified(schema: str | None, table: str) -> str:
+    """`[schema].[table]`."""
+    return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+
+
+class MssqlStatements:
+    """Every T-SQL statement the backend sends, as pure functions of names and values."""
+
+    trancount = "SELECT @@TRANCOUNT"
+
+    @staticmethod
+    def lock_timeout(ms: int) -> str:
+        return f"SET LOCK_TIMEOUT {int(ms)}"
+
+    @staticmethod
+    def schema_id(schema: str) -> str:
+        return f"SELECT SCHEMA_ID({literal(schema)})"
+
+    @staticmethod
+    def create_schema(schema: str) -> str:
+        return f"CREATE SCHEMA {quote(schema)}"
+
+    @staticmethod
+    def initialised(schemas: Sequence[str], tables: Sequence[str], view_names: Sequence[str]) -> str:
+        checks = [f"SCHEMA_ID({literal(s)}) IS NOT NULL" for s in schemas]
+        checks += [f"OBJECT_ID({literal(quote(t))}, N'U') IS NOT NULL" for t in tables]
+        checks += [f"OBJECT_ID({literal(quote(v))}, N'V') IS NOT NULL" for v in view_names]
+        return f"SELECT CASE WHEN {' AND '.join(checks)} THEN 1 ELSE 0 END"
+
+    @staticmethod
+    def applock(resource: str, timeout_ms: int = LOCK_TIMEOUT_MS) -> str:
+        return (
+            "DECLARE @result INT; "
+            f"EXEC @result = sp_getapplock @Resource = {literal(resource)}, @LockMode = N'Exclusive', "
+            f"@LockOwner = N'Transaction', @LockTimeout = {int(timeout_ms)}; "
+            "SELECT @result"
+        )
+
+    @staticmethod
+    def view_id(view: str) -> str:
+        return f"SELECT OBJECT_ID({literal(quote(view))}, N'V')"
+
+    @staticmethod
+    def create_view(view: str) -> str:
+        """A plain CREATE VIEW (the form Babelfish accepts too), for a view that is missing."""
+        return VIEW_SQL.create_missing(view, views.body(VIEW_SQL, view))
+
+    @staticmethod
+    def table_id(schema: str | None, table: str) -> str:
+        return f"SELECT OBJECT_ID({literal(qualified(schema, table))}, N'U')"
+
+    @staticmethod
+    def column_types(schema: str | None, table: str) -> str:
+        return (
+            "SELECT c.name, t.name AS type_name, c.max_length FROM sys.columns AS c "
+            "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
+            f"WHERE c.object_id = OBJECT_ID({literal(qualified(schema, table))}, N'U') ORDER BY c.column_id"
+        )
+
+    @staticmethod
+    def tables_in(schema: str) -> str:
+        return f"SELECT t.name FROM sys.tables AS t WHERE t.schema_id = SCHEMA_ID({literal(schema)})"
+
+    @staticmethod
+    def create_table(schema: str | None, table: str, columns: Sequence[str], types: Sequence[TypeEngine]) -> str:
+        cols = [Column(name, type_) for name, type_ in zip(columns, types, strict=True)]
+        ddl = CreateTable(Table(table, MetaData(), *cols, Column(LOAD_ID_COLUMN, BigInteger()), schema=schema))
+        return str(ddl.compile(dialect=_DIALECT)).strip()
+
+    @staticmethod
+    def add_column(schema: str | None, table: str, column: str, type_: TypeEngine | None = None) -> str:
+        type_sql = type_.compile(dialect=_DIALECT) if type_ is not None else f"NVARCHAR({TEXT_CHARS})"
+        return f"ALTER TABLE {qualified(schema, table)} ADD {quote(column)} {type_sql} NULL"
+
+    @staticmethod
+    def widen_column(schema: str | None, table: str, column: str) -> str:
+        return f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote(column)} NVARCHAR(max) NULL"
+
+    @staticmethod
+    def drop_table(schema: str | None, table: str, *, if_exists: bool = False) -> str:
+        return f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{qualified(schema, table)}"
+
+    @staticmethod
+    def _insert_head(schema: str | None, table: str, columns: Sequence[str], tablock: bool) -> str:
+        names = ", ".join(quote(name) for name in [*columns, LOAD_ID_COLUMN])
+        return f"INSERT INTO {qualified(schema, table)}{' WITH (TABLOCK)' if tablock else ''} ({names})"
+
+    @classmethod
+    def insert_row(cls, schema: str | None, table: str, columns: Sequence[str], load_id: int,
+                   *, tablock: bool = False) -> str:
+        """One row of parameters (for executemany); the load id is a literal."""
+        values = ", ".join(["?"] * len(columns) + [str(int(load_id))])
+        return f"{cls._insert_head(schema, table, columns, tablock)} VALUES ({values})"
+
+    @classmethod
+    def insert_values(cls, schema: str | None, table: str, columns: Sequence[str], load_id: int, rows: int,
+                      *, tablock: bool = False) -> str:
+        """`rows` rows of parameters in one statement."""
+        row = "(" + ", ".join(["?"] * len(columns) + [str(int(load_id))]) + ")"
+        return f"{cls._insert_head(schema, table, columns, tablock)} VALUES {', '.join([row] * rows)}"
+
+    @classmethod
+    def insert_select(cls, schema: str | None, table: str, source_schema: str | None, source: str,
+                      columns: Sequence[str], *, tablock: bool = False) -> str:
+        names = ", ".join(quote(name) for name in [*columns, LOAD_ID_COLUMN])
+        return (f"{cls._insert_head(schema, table, columns, tablock)} "
+                f"SELECT {names} FROM {qualified(source_schema, source)}")
+
+    @staticmethod
+    def count_rows(schema: str | None, table: str) -> str:
+        return f"SELECT COUNT_BIG(*) FROM {qualified(schema, table)}"
+
+    @staticmethod
+    def rows_of_load(schema: str | None, table: str, load_id: int) -> str:
+        return f"SELECT COUNT_BIG(*) FROM {qualified(schema, table)} WHERE {quote(LOAD_ID_COLUMN)} = {int(load_id)}"
+
+    @staticmethod
+    def max_load_id(schema: str | None, table: str) -> str:
+        return f"SELECT MAX({quote(LOAD_ID_COLUMN)}) FROM {qualified(schema, table)}"
+
+    @staticmethod
+    def select_into(source_schema: str, source: str, schema: str, table: str) -> str:
+        return f"SELECT * INTO {qualified(schema, table)} FROM {qualified(source_schema, source)}"
+
+    @staticmethod
+    def rename(schema: str, table: str, new_name: str) -> str:
+        """Babelfish needs the third argument; SQL Server accepts it."""
+        return f"EXEC sp_rename {literal(qualified(schema, table))}, {literal(new_name)}, N'OBJECT'"
+

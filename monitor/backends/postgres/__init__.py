@@ -1,0 +1,139 @@
+"""PostgreSQL: COPY for the rows, transactional DDL for an atomic swap."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+
+import psycopg
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from monitor.backends.base import Backend
+from monitor.backends.postgres.copy_text import copy_blocks
+from monitor.backends.rawfile.attempt import attempted, prefetched
+from monitor.backends.rawfile.scan import NotSimple
+from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
+from monitor.backends.views import ViewSql
+from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
+
+log = logging.getLogger("monitor.backends.postgres")
+LOAD_ID_SETTING = "ingest_monitor.load_id"
+
+
+def _literal(value: str) -> str:
+    """A one-character SQL string literal (E'\\t' for a tab)."""
+    return "E'\\t'" if value == "\t" else "'" + value.replace("'", "''") + "'"
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL through psycopg 3."""
+
+    name = "postgresql"
+    default_schema = "public"
+    reads_files = True
+    view_sql = ViewSql(
+        folder="postgres",
+        ago="(now() AT TIME ZONE 'UTC') - INTERVAL '{n} {unit}s'",
+        day="CAST({column} AS date)",
+        create="CREATE OR REPLACE VIEW {name} AS\n{body}",
+    )
+    schema_prologue = "CREATE SCHEMA IF NOT EXISTS ref;\nCREATE SCHEMA IF NOT EXISTS bkp;\n"
+
+    def create_schemas(self, conn: Connection) -> None:
+        """Create `ref` and `bkp`."""
+        for schema in (REF_SCHEMA, BKP_SCHEMA):
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"))
+
+    def lock_target(self, conn: Connection, schema: str | None, table: str) -> None:
+        """A transaction-scoped advisory lock named after the target."""
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"ingest-monitor:{schema}.{table}"},
+        )
+
+    def bulk_insert(self, conn: Connection, target: Target, batches: Iterable[list[list[str]]]) -> int:
+        """COPY ... FROM STDIN in CSV form, one buffer per batch."""
+        names = [self.quote(name) for name in target.columns]
+        force_null = f", FORCE_NULL ({', '.join(names)})" if "" in target.null_values and names else ""
+        sql = (
+            f"COPY {self.qualified(target.schema, target.table)} "
+            f"({', '.join([*names, self.quote(LOAD_ID_COLUMN)])}) FROM STDIN (FORMAT csv, NULL ''{force_null})"
+        )
+        tokens = {token for token in target.null_values if token}
+        tail = [str(int(target.load_id))]
+        total = 0
+        with self.dbapi_connection(conn).cursor() as cursor, cursor.copy(sql) as copy:
+            for rows in batches:
+                buffer = io.StringIO()
+                writerow = csv.writer(buffer, lineterminator="\n").writerow
+                for row in rows:
+                    writerow([None if value in tokens else value for value in row] + tail if tokens else row + tail)
+                copy.write(buffer.getvalue())
+                total += len(rows)
+        return total
+
+    def load_file(self, conn: Connection, target: Target, raw: RawFile) -> FileRead:
+        """The file's lines into COPY under a savepoint (the server parses them; the load id
+        comes from the column's default). `NotThisFile`, rolled back, when the file needs the
+        general reader or the server refuses its text."""
+        names = [self.quote(name) for name in target.columns]
+        sql = (
+            f"COPY {self.qualified(target.schema, target.table)} ({', '.join(names)}) FROM STDIN "
+            f"(FORMAT csv, DELIMITER {_literal(raw.fmt.delimiter)}, NULL '', FORCE_NULL ({', '.join(names)}))"
+        )
+        refused = (NotSimple, psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+        with self.dbapi_connection(conn).cursor() as cursor:
+            restore = self._load_id_default(cursor, target)
+            if restore is None:
+                return NotThisFile(f"{target.key}: its load-id default cannot be set now (the table is busy)")
+            with attempted(cursor.execute, raw, refused) as attempt:
+                with prefetched(lambda: copy_blocks(raw)) as blocks, cursor.copy(sql) as copy:
+                    for block, count in blocks:
+                        copy.write(block)
+                        attempt.read(count)
+                loaded = FileLoaded(cursor.rowcount, "read by COPY from its lines")
+            if restore:
+                cursor.execute(restore)
+        return loaded if attempt.failed is None else NotThisFile(attempt.refusal)
+
+    def _load_id_default(self, cursor: psycopg.Cursor, target: Target) -> str | None:
+        """Make `_load_id` default to this load's id; the SQL to run once the rows are in
+        ("" for none), or None when the table cannot have it now (then rows go with the id).
+
+        A fresh table (a fullload's staging table, created in this transaction) gets the id
+        itself as its default, dropped again after the COPY. An older table (append) gets,
+        once and for good, a default that reads a setting of the transaction; it is added in
+        a short transaction of its own, given up if the table stays locked."""
+        load_id = int(target.load_id)
+        cursor.execute("SELECT set_config(%s, %s, true)", (LOAD_ID_SETTING, str(load_id)))
+        column = f"ALTER TABLE {self.qualified(target.schema, target.table)} ALTER COLUMN {self.quote(LOAD_ID_COLUMN)}"
+        if target.fresh:
+            cursor.execute(f"{column} SET DEFAULT {load_id}")
+            return f"{column} DROP DEFAULT"
+        found = cursor.execute(
+            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attname = %s",
+            (self.qualified(target.schema, target.table), LOAD_ID_COLUMN),
+        ).fetchone()
+        if found is None:
+            return None
+        if found[0] and LOAD_ID_SETTING in found[0]:
+            return ""
+        try:
+            with self.engine.begin() as side:
+                side.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+                side.exec_driver_sql(
+                    f"{column} SET DEFAULT (NULLIF(current_setting('{LOAD_ID_SETTING}', true), ''))::bigint"
+                )
+        except DBAPIError as exc:
+            log.info("%s: no load-id default (%s); loading record by record", target.key, exc.orig)
+            return None
+        return ""
+
+    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
+        """`ALTER TABLE ... SET SCHEMA bkp`: a rename, inside the caller's transaction."""
+        conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} SET SCHEMA {self.quote(BKP_SCHEMA)}"))

@@ -1,0 +1,1 @@
+"""Backends that read a dropped file themselves: the shared scanning, splitting and savepointed tries."""

@@ -1,0 +1,170 @@
+"""Reading a file's records with less Python work per value than the general reader, for a
+backend that reads files itself, with proof that it reads exactly what the reader would.
+
+The general reader (`monitor.load.records`) parses every record with the `csv` module,
+keeps line numbers and raw text for rejects. Most files need none of that: every record is
+as wide as the header. A line is taken as it is only when its fields are certain without a
+CSV parser: no quote at all, or every field quoted with no quote inside (`"a","b,c",""`).
+Any other record is parsed by the `csv` module (strict, so a malformed one stops the fast
+path). Blank records are skipped as the reader skips them. A record of the wrong width, a
+decoding error or a malformed quote raises `NotSimple`: the backend rolls back what it wrote
+and the general reader takes the file, which rejects what must be rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import chain, repeat
+
+from monitor.backends.target import RawFile
+from monitor.source import open_binary
+
+QUOTE = '"'
+BLOCK_CHARS = 1 << 20  # text read (and handed on) per block
+
+
+class NotSimple(Exception):
+    """The file needs the general reader (a record of another width, a malformed quote, bad bytes)."""
+
+
+class Scan:
+    """Decoded lines after the header, and what a simple line looks like for this file."""
+
+    def __init__(self, source: RawFile, stream: io.TextIOWrapper) -> None:
+        fmt = source.fmt
+        self.stream = stream
+        self.width = width = source.width
+        self.delimiter = fmt.delimiter
+        self.separator = QUOTE + fmt.delimiter + QUOTE
+        self.lines: Iterator[str] = iter(stream)
+        header = csv.reader(self.lines, delimiter=fmt.delimiter, strict=False)
+        for _ in range(fmt.skip + 1):  # an Excel `sep=` line, then the header
+            next(header, None)
+        self.empty_plain = fmt.delimiter * (width - 1)
+        self.empty_quoted = QUOTE + self.separator.join([""] * width) + QUOTE
+
+    def record(self, line: str) -> list[str] | None:
+        """The record starting with `line` (going on over the next lines if a quoted field
+        does), parsed by the `csv` module (strict), with empty fields beyond the header's
+        width dropped; None for a blank record; `NotSimple` for a malformed record or one of
+        another width."""
+        reader = csv.reader(chain([line], self.lines), delimiter=self.delimiter, strict=True)
+        try:
+            fields = next(reader, [])
+        except csv.Error as exc:
+            raise NotSimple(f"a malformed record: {exc}") from exc
+        if not any(fields):
+            return None
+        if len(fields) > self.width and not any(fields[self.width :]):
+            del fields[self.width :]
+        if len(fields) != self.width:
+            raise NotSimple(f"a record has {len(fields)} fields, the header {self.width}")
+        return fields
+
+    def whole_line(self, text: str) -> bool:
+        """Whether `text` (a line without its end) is, as it stands, one record of the header's
+        width that is not blank: no quote and `width - 1` delimiters, or every field quoted
+        with no quote inside (its inner quotes all in the `width - 1` separators)."""
+        width = self.width
+        if QUOTE not in text:
+            return text.count(self.delimiter) == width - 1 and text != self.empty_plain
+        inner = text[1:-1]
+        return (
+            len(text) > 1 and text[0] == QUOTE and text[-1] == QUOTE and text != self.empty_quoted
+            and inner.count(QUOTE) == 2 * width - 2 and inner.count(self.separator) == width - 1
+        )
+
+    def simple_block(self, block: str) -> int | None:
+        """How many records `block` holds (whole lines, each ending `\\n`) when each of its
+        lines is one record that Python's `csv` module and PostgreSQL's COPY parse alike: no
+        quote at all, or every field quoted with no quote inside. None otherwise. The counts
+        prove it without a loop: with every line starting and ending with a quote, 2w quotes
+        a line and w - 1 separators `","` a line, each separator holding two of the inner
+        quotes, no quote is left inside a field. Widths are checked by COPY itself."""
+        if "\r" in block or "\x00" in block or block.startswith("\n") or "\n\n" in block:
+            return None
+        lines, width, separator = block.count("\n"), self.width, self.separator
+        if QUOTE not in block:
+            empty = self.empty_plain + "\n"
+            if block.startswith(empty) or "\n" + empty in block:
+                return None
+            return lines
+        empty = self.empty_quoted + "\n"
+        if (
+            block[0] == QUOTE and block.count("\n" + QUOTE) == lines - 1 and block.count(QUOTE + "\n") == lines
+            and block.count(QUOTE) == 2 * width * lines and block.count(separator) == (width - 1) * lines
+            and not block.startswith((separator, QUOTE + "\n", empty))
+            and "\n" + separator not in block and separator + "\n" not in block
+            and "\n" + QUOTE + "\n" not in block and "\n" + empty not in block
+        ):
+            return lines
+        return None
+
+    def even_block(self, block: str) -> int | None:
+        """`simple_block`, and each line as wide as the header (its counts prove the widths of
+        the whole block only; a database reading the block itself checks none)."""
+        count = self.simple_block(block)
+        if count is None:
+            return None
+        lines = block.split("\n")
+        lines.pop()  # after the last line end
+        separator = self.separator if QUOTE in block else self.delimiter
+        return count if set(map(str.count, lines, repeat(separator))) == {self.width - 1} else None
+
+    def rest_as_lines(self, block: str, carry: str) -> None:
+        """Go on line by line from `block` (whole lines), then `carry` (the start of the next
+        line), then the rest of the file."""
+        if carry:
+            carry += self.stream.readline()
+        self.lines = chain(io.StringIO(block + carry, newline="").readlines(), self.lines)
+
+
+_UNREADABLE = (UnicodeError, EOFError, OSError, zlib.error, zipfile.BadZipFile, NotImplementedError, csv.Error)
+
+
+@contextmanager
+def scanning(source: RawFile) -> Iterator[Scan]:
+    """Open the file, skip to its first record; any reading or parsing error is `NotSimple`."""
+    try:
+        with open_binary(source.path) as stream:
+            text = io.TextIOWrapper(stream, encoding=source.fmt.encoding, errors="strict", newline="")
+            yield Scan(source, text)
+    except _UNREADABLE as exc:
+        raise NotSimple(f"{type(exc).__name__}: {exc}") from exc
+
+
+def simple_blocks(scan: Scan, block_chars: int, simple: Callable[[str], int | None]) -> Iterator[tuple[str, int]]:
+    """Blocks of whole lines (`\\r\\n` made `\\n`) with their record counts, while `simple`
+    counts them; from the first block it does not, `scan.lines` goes on line by line."""
+    carry = ""
+    while True:
+        data = scan.stream.read(block_chars)
+        final = not data
+        data = carry + data
+        cut = len(data) if final else data.rfind("\n") + 1
+        if not cut:  # no line end yet: read on (a line longer than 64 blocks goes line by line)
+            if final:
+                return
+            if len(data) < 64 * block_chars:
+                carry = data
+                continue
+            scan.rest_as_lines("", data)
+            return
+        raw, carry = data[:cut], data[cut:]
+        block = raw.replace("\r\n", "\n") if "\r" in raw else raw
+        if final and not block.endswith("\n"):
+            block += "\n"
+        count = simple(block)
+        if count is None:
+            scan.rest_as_lines(raw, carry)
+            return
+        yield block, count
+        if final:
+            return
+
+

@@ -1,0 +1,173 @@
+"""SQLite: the embedded default. `ref` and `bkp` are attached database files.
+
+For `sqlite:///data/ingest.db` the reference tables live in `data/ingest.ref.db`
+and the backups in `data/ingest.bkp.db`, attached as `ref` and `bkp` on every
+connection, so `ref.companies` and `bkp.companies` read as on a server.
+Write transactions are serialised in the process (SQLite has one writer).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from sqlalchemy import Connection, Engine, event, text
+
+from monitor.backends.base import Backend
+from monitor.backends.rawfile.attempt import attempted
+from monitor.backends.rawfile.scan import NotSimple
+from monitor.backends.rawfile.split import row_batches
+from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, insert_csv, native_readable
+from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
+from monitor.backends.views import ViewSql
+from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
+
+BUSY_TIMEOUT_MS = 60_000
+FAST_BATCH_ROWS = 2_000
+# `ref` and `bkp` hold whole tables written in bulk and replaced together: large pages
+# (SQLite's largest) make such writes and their WAL checkpoints markedly cheaper. The daemon's
+# own tables in `main`, updated a row at a time, keep SQLite's default.
+BULK_SCHEMAS = (REF_SCHEMA, BKP_SCHEMA)
+BULK_PAGE_SIZE = 65_536
+
+
+def attached_path(main: Path, schema: str) -> Path:
+    """The file that holds `schema` beside the main database file."""
+    return main.with_name(f"{main.stem}.{schema}{main.suffix or '.db'}")
+
+
+class SqliteBackend(Backend):
+    """The embedded default backend."""
+
+    name = "sqlite"
+    default_schema = "main"
+    supports_leases = False
+    reads_files = True
+    write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}
+    view_sql = ViewSql(
+        folder="sqlite",
+        ago="datetime('now', '-{n} {unit}s')",
+        day="date({column})",
+        create="CREATE VIEW IF NOT EXISTS {name} AS\n{body}",
+    )
+    schema_prologue = (
+        "-- SQLite: ref and bkp are attached files beside the main one:\n"
+        "-- ATTACH DATABASE 'data/ingest.ref.db' AS ref; ATTACH DATABASE 'data/ingest.bkp.db' AS bkp;\n"
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._write_lock = threading.Lock()
+        self._csv_reader: bool | None = None
+        database = engine.url.database
+        if not database or database == ":memory:":
+            raise ValueError("SQLite needs a database file, e.g. sqlite:///data/ingest.db")
+        self.path = Path(database)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "begin", self._on_begin)
+
+    def _on_connect(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # transactions are ours, DDL included
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        for schema in (REF_SCHEMA, BKP_SCHEMA):
+            cursor.execute(f"ATTACH DATABASE ? AS {schema}", (str(attached_path(self.path, schema)),))
+        for schema in ("main", REF_SCHEMA, BKP_SCHEMA):
+            if schema in BULK_SCHEMAS:  # takes effect only while the file is new (empty)
+                cursor.execute(f"PRAGMA {schema}.page_size = {BULK_PAGE_SIZE}")
+            cursor.execute(f"PRAGMA {schema}.journal_mode = WAL")
+            cursor.execute(f"PRAGMA {schema}.synchronous = FULL")
+        cursor.close()
+
+    def commits_with_state(self, schema: str | None) -> bool:
+        """In WAL mode each attached file commits on its own (`main`, with the daemon's
+        tables, first): only `main` commits together with the file states."""
+        return schema in (None, "main")
+
+    @staticmethod
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN " + conn.get_execution_options().get("sqlite_begin", "DEFERRED"))
+
+    def create_schemas(self, conn: Connection) -> None:
+        """`ref` and `bkp` are attached on connect; touching them creates the files."""
+        for schema in (REF_SCHEMA, BKP_SCHEMA):
+            conn.execute(text(f"SELECT COUNT(*) FROM {schema}.sqlite_master"))
+
+    def _insert_sql(self, target: Target) -> tuple[str, str]:
+        """(`INSERT INTO t (columns, _load_id)`, the same with a VALUES row of parameters in
+        which every null token becomes NULL inside SQLite)."""
+        value = "?"
+        for token in target.null_values:
+            value = f"NULLIF({value}, '{token.replace(chr(39), chr(39) * 2)}')"
+        names = ", ".join(self.quote(name) for name in [*target.columns, LOAD_ID_COLUMN])
+        into = f"INSERT INTO {self.qualified(target.schema, target.table)} ({names})"
+        values = ", ".join([value] * len(target.columns) + [str(int(target.load_id))])
+        return into, f"{into} VALUES ({values})"
+
+    def bulk_insert(self, conn: Connection, target: Target, batches: Iterable[list[list[str]]]) -> int:
+        """executemany over a prepared INSERT; null tokens are mapped inside SQLite."""
+        cursor = self.dbapi_connection(conn).cursor()
+        _, sql = self._insert_sql(target)
+        try:
+            total = 0
+            for rows in batches:
+                cursor.executemany(sql, rows)
+                total += len(rows)
+            return total
+        finally:
+            cursor.close()
+
+    def load_file(self, conn: Connection, target: Target, raw: RawFile) -> FileRead:
+        """SQLite reading the file itself (`csv_reader`: plain UTF-8 with the sqlean driver),
+        else its lines split in Python without the csv module; each under a savepoint."""
+        driver = self.dbapi_connection(conn)
+        cursor = driver.cursor()
+        into, sql = self._insert_sql(target)
+        try:
+            why_not_native = self._why_not_native(cursor, raw)
+            if not why_not_native:
+                with attempted(cursor.execute, raw, (NotSimple, NotNative)) as native:
+                    return FileLoaded(insert_csv(driver, cursor, into, target.load_id, raw, native),
+                                      "read by SQLite's CSV reader")
+                if not isinstance(native.failed, NotNative):
+                    return NotThisFile(native.refusal)
+                why_not_native = native.refusal
+            with attempted(cursor.execute, raw) as split:
+                total = 0
+                for rows in row_batches(raw, FAST_BATCH_ROWS):
+                    cursor.executemany(sql, rows)
+                    total += len(rows)
+                    split.read(len(rows))
+                return FileLoaded(total, f"reading the file in Python ({why_not_native})")
+            return NotThisFile(split.refusal)
+        finally:
+            cursor.close()
+
+    def _why_not_native(self, cursor: sqlite3.Cursor, raw: RawFile) -> str:
+        """Why SQLite cannot read this file itself ("" when it can)."""
+        if not self._reads_csv(cursor):
+            return "this SQLite library has no CSV reader"
+        if not native_readable(raw):
+            return "not plain UTF-8 text with a usual delimiter"
+        return ""
+
+    def _reads_csv(self, cursor: sqlite3.Cursor) -> bool:
+        """Whether the SQLite library has the `vsv` CSV reader (the `sqlean` driver has it)."""
+        if self._csv_reader is None:
+            try:
+                found = cursor.execute(f"SELECT 1 FROM pragma_module_list WHERE name = '{CSV_MODULE}'").fetchone()
+            except Exception:  # the driver's own error class (sqlean or sqlite3)
+                found = None
+            self._csv_reader = found is not None
+        return self._csv_reader
+
+    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
+        """Copied into `bkp` and dropped (each attached file commits atomically)."""
+        conn.execute(text(
+            f"CREATE TABLE {self.qualified(BKP_SCHEMA, table)} AS SELECT * FROM {self.qualified(schema, table)}"
+        ))
+        self.drop_table(conn, schema, table)

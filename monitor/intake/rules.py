@@ -1,0 +1,75 @@
+"""Which folder rule a file belongs to: the one place that answers it.
+
+- `watched(path)`: a file in a watched folder belongs to the rule of that folder whose
+  pattern matches its name; temporary and hidden names (`*.tmp`, `*.part`, `.x`, ...) to none
+  until they are renamed.
+- `for_file(path)`: a file named on the command line: its watched folder's rule, else the
+  first rule whose pattern matches its name.
+- `for_load(row, schema_for)`: the rule that loads into an audit row's target, preferring
+  the one whose folder the file came from (for recovery, retry and replay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from monitor.config import FolderRule, Settings, is_ignored_name
+
+
+class LoadRow(Protocol):
+    """What `for_load` reads of an audit row."""
+
+    @property
+    def target_schema(self) -> str: ...
+    @property
+    def target_table(self) -> str: ...
+    @property
+    def source_path(self) -> str: ...
+
+
+class RuleBook:
+    """The configured rules, with their watched folders resolved once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.rules = list(settings.folders)
+        self._folders = [(rule, rule.path.resolve()) for rule in self.rules]
+
+    def _in_folder(self, folder: Path, name: str) -> FolderRule | None:
+        for rule, watched in self._folders:
+            if watched == folder and rule.matches(name):
+                return rule
+        return None
+
+    def holds(self, path: Path) -> bool:
+        """True when `path` sits directly in a watched folder."""
+        parent = path.resolve().parent
+        return any(folder == parent for _, folder in self._folders)
+
+    def watched(self, path: Path) -> FolderRule | None:
+        """The rule of the watched folder holding `path` whose pattern matches its name
+        (None for temporary and hidden names). `path` is as the watcher reports it."""
+        if is_ignored_name(path.name):
+            return None
+        return self._in_folder(path.parent, path.name)
+
+    def for_file(self, path: Path) -> FolderRule | None:
+        """The rule for a file given by name: its watched folder's, else the first whose
+        pattern matches the name."""
+        found = self._in_folder(path.resolve().parent, path.name)
+        if found is not None:
+            return found
+        return next((rule for rule in self.rules if rule.matches(path.name)), None)
+
+    def for_load(self, row: LoadRow, schema_for: Callable[[bool], str]) -> FolderRule | None:
+        """The rule that loads into the row's target (`schema_for(reference)` names a rule's
+        schema), preferring the one whose folder the file came from."""
+        matches = [
+            rule for rule in self.rules
+            if rule.table == row.target_table and schema_for(rule.reference) == row.target_schema
+        ]
+        source_folder = Path(row.source_path).parent
+        same_folder = (rule for rule, folder in self._folders
+                       if folder == source_folder and any(rule is match for match in matches))
+        return next(same_folder, matches[0] if matches else None)

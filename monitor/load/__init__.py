@@ -1,0 +1,1 @@
+"""Load: one file from its claim to its end state: read, plan, strategy, state machine, rejects."""

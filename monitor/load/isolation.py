@@ -1,0 +1,97 @@
+"""Isolating the rows a database refuses, without giving up the fast path.
+
+A file is first loaded whole, fast, in one transaction. If the database refuses
+some row (a data or integrity error: a value its column cannot hold, a constraint
+the table carries), that transaction rolls back and the file is loaded again in
+careful mode: each batch goes in under a SAVEPOINT, and a batch the database
+refuses is rolled back to its savepoint and halved, recursively, down to the
+single rows it refuses. Those rows are rejected (line, the database's reason, the
+raw text) and every other row loads. Good files never pay for this.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DataError, IntegrityError
+
+from monitor.backends import Backend
+from monitor.backends.target import Target
+from monitor.errors import first_line
+from monitor.load.records import Batch, Reject
+from monitor.source import EncodingError, SourceFormat
+
+log = logging.getLogger("monitor.isolation")
+T = TypeVar("T")
+DATA_ERROR_NAMES = frozenset({"DataError", "IntegrityError"})  # PEP 249 exception names
+Attempt = Callable[[SourceFormat, bool], T]
+Isolator = Callable[[Connection, Target, Iterable[Batch]], int]
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True for an error about the rows themselves (PEP 249 DataError or IntegrityError,
+    raw from the driver or wrapped by SQLAlchemy), not about the connection or the SQL."""
+    if isinstance(exc, (DataError, IntegrityError)):
+        return True
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException) and orig is not exc:
+        exc = orig
+    return any(cls.__name__ in DATA_ERROR_NAMES for cls in type(exc).__mro__)
+
+
+def reason_of(exc: BaseException) -> str:
+    """The database's message, first line only."""
+    orig = getattr(exc, "orig", None) or exc
+    return f"refused by the database: {first_line(orig)}"
+
+
+def load_file(attempt: Attempt[T], fmt: SourceFormat) -> T:
+    """Run `attempt(fmt, careful)` fast; on a data error, once more in careful mode.
+
+    When the encoding was guessed as UTF-8 from the first megabyte and a later byte
+    is not UTF-8, the load starts over as Windows-1252 (one retry, same rules).
+    """
+    try:
+        return _fast_then_careful(attempt, fmt)
+    except EncodingError:
+        if not (fmt.detected and fmt.encoding == "utf-8"):
+            raise
+        log.warning("not UTF-8 after the first megabyte: reading again as Windows-1252")
+        return _fast_then_careful(attempt, replace(fmt, encoding="cp1252", detected=False))
+
+
+def _fast_then_careful(attempt: Attempt[T], fmt: SourceFormat) -> T:
+    try:
+        return attempt(fmt, False)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        log.warning("the database refused a batch (%s); loading again row-safe to isolate it", reason_of(exc))
+    return attempt(fmt, True)
+
+
+def careful_writer(backend: Backend, reject: Callable[[Reject], None]) -> Isolator:
+    """Careful mode's writer: every batch under a savepoint, refused ones halved."""
+
+    def insert(conn: Connection, target: Target, batches: Iterable[Batch]) -> int:
+        def part(rows: list[list[str]], lines: list[int], raws: list[str]) -> int:
+            try:
+                with conn.begin_nested():
+                    copies = [[*row] for row in rows]  # a backend may extend the rows it is given
+                    return backend.bulk_insert(conn, target, [copies])
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                if len(rows) == 1:
+                    reject(Reject(lines[0], None, reason_of(exc), raws[0]))
+                    return 0
+            half = len(rows) // 2
+            return part(rows[:half], lines[:half], raws[:half]) + part(rows[half:], lines[half:], raws[half:])
+
+        return sum(part(batch.rows, batch.lines, batch.raws) for batch in batches if batch.rows)
+
+    return insert

@@ -1,0 +1,244 @@
+"""One file's life, stage by stage: hash, claim, take in, load, archive or fail.
+
+`process` takes a stable file from its folder to its end; `resume` re-enters the same
+stages for a file found in flight after a crash or taken over from another instance.
+The load itself is a `LoadRun`; the moves between folders are `Mover`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections import defaultdict
+from contextlib import nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from monitor.backends import Backend
+from monitor.config import FolderRule, Settings
+from monitor.intake.folders import archive_path, failed_path, processing_path
+from monitor.intake.hashing import stable_sha256
+from monitor.intake.rules import RuleBook
+from monitor.load.expand import expand_zip
+from monitor.load.inflight import InFlight
+from monitor.load.moves import Mover, locate
+from monitor.load.outcome import Outcome, OutcomeKind
+from monitor.load.rejects import RejectSink
+from monitor.load.run import LoadCancelled, LoadRun, RunContext, rejects_path
+from monitor.load.state import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
+from monitor.load.strategies import LoadJob, strategy_for
+from monitor.source import SourceError, compression_of, zip_members
+
+log = logging.getLogger("monitor.pipeline")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lost or refused database connection: retry later, do not fail the file."""
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+class Pipeline:
+    """Runs files through their stages against one backend."""
+
+    def __init__(self, settings: Settings, backend: Backend, state: StateStore) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.state = state
+        self.rules = RuleBook(settings)
+        self.in_flight = InFlight()
+        self.mover = Mover(state)
+        self.cancel = threading.Event()  # set: loads in flight roll back at their next batch
+        self.context = RunContext(backend, state, settings.batch_rows, settings.lease_seconds, self.cancel)
+        self._target_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    # -- entry points ------------------------------------------------------------------
+    def process(
+        self,
+        path: Path,
+        rule: FolderRule,
+        *,
+        discovered_at: datetime | None = None,
+        keep_source: bool = False,
+        replay_of: int | None = None,
+        expand: bool = True,
+    ) -> Outcome:
+        """Take one stable file through every stage. `keep_source` copies instead of
+        moving (for files given on the command line from outside a watched folder).
+        A symbolic link is refused unread; a zip of several CSV files is loaded member
+        by member (`expand_zip`; `expand=False` for the members themselves)."""
+        try:
+            if path.is_symlink():
+                return self._refuse_link(path, rule, discovered_at, keep_source)
+            if replay_of is None and expand and compression_of(path) == "zip":
+                members = zip_members(path)
+                if len(members) > 1:
+                    return expand_zip(self, path, rule, members, discovered_at, keep_source)
+        except FileNotFoundError:
+            return _vanished(path, "the file disappeared before it was hashed")
+        except SourceError:
+            pass  # an unreadable zip is loaded as one file, and fails with the reason
+        try:
+            sha256, size, stat = stable_sha256(path)
+        except FileNotFoundError:
+            return _vanished(path, "the file disappeared before it was hashed")
+        facts = FileFacts(str(path.resolve()), path.name, sha256, size, discovered_at)
+        schema = self.backend.schema_for(rule.reference)
+        archive_to = None if keep_source else (lambda load_id: archive_path(rule.path, path.name, load_id, utcnow()))
+        claim = self.state.claim(facts, schema, rule.table, rule.mode, replay_of=replay_of, archive_to=archive_to)
+        if claim.kind is ClaimKind.BUSY:
+            return Outcome(path.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}",
+                           error="the same content is being loaded into this target right now")
+        if claim.kind is ClaimKind.VANISHED:
+            return _vanished(path, "the file left its folder (taken by another instance)")
+        assert claim.load_id is not None
+        with self.in_flight.holding(claim.load_id):
+            return self._take_in(claim, path, rule, keep_source, stat)
+
+    def fail_unread(self, path: Path, rule: FolderRule, facts: FileFacts, message: str, keep_source: bool) -> Outcome:
+        """Record a file that is refused before it is read: claimed, then failed (and moved
+        to `failed/` with its `.error.txt`, unless it is kept where it is)."""
+        schema = self.backend.schema_for(rule.reference)
+        claim = self.state.claim(facts, schema, rule.table, rule.mode)
+        if claim.kind is not ClaimKind.CLAIMED or claim.load_id is None:
+            return Outcome(path.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}", error=message)
+        target = None if keep_source else failed_path(rule.path, path.name, claim.load_id)
+        log.error("refused %s (load %s): %s", path.name, claim.load_id, message)
+        with self.backend.transaction() as conn:
+            self.state.transition(conn, claim.load_id, Status.CLAIMED, Status.FAILED, error=message,
+                                  pending_move_to=str(target) if target else None,
+                                  **self.state.finish_timing(conn, claim.load_id))
+        self.mover.finish_recorded(claim.load_id)
+        return self._outcome(claim.load_id)
+
+    def _refuse_link(self, path: Path, rule: FolderRule, discovered_at: datetime | None, keep_source: bool) -> Outcome:
+        """A symbolic link is never followed: its target (maybe outside the watched folder)
+        is not read. The audit row's sha256 is that of the link itself (path and target)."""
+        target = os.readlink(path)
+        outside = path.resolve().parent != rule.path.resolve()
+        where = "outside the watched folder; its target is not read" if outside else "links are not followed"
+        message = f"{path.name}: refused: a symbolic link to {target} ({where}); drop the file itself"
+        digest = hashlib.sha256(f"symlink\0{path.absolute()}\0{target}".encode()).hexdigest()
+        facts = FileFacts(str(path.absolute()), path.name, digest, 0, discovered_at)
+        return self.fail_unread(path, rule, facts, message, keep_source)
+
+    def _take_in(self, claim: Claim, path: Path, rule: FolderRule, keep_source: bool,
+                 hashed: tuple[int, int] | None) -> Outcome:
+        assert claim.load_id is not None
+        if claim.kind is ClaimKind.DUPLICATE:
+            log.info("duplicate %s: same content as load %s", path.name, claim.duplicate_of)
+            self.mover.finish_recorded(claim.load_id)
+            return self._outcome(claim.load_id)
+        try:
+            self.mover.relocate(claim.load_id, path, processing_path(rule.path, claim.load_id, path.name),
+                                copy=keep_source)
+        except FileNotFoundError:
+            self.state.move(claim.load_id, Status.CLAIMED, Status.FAILED,
+                            error=f"{path.name}: the file disappeared before it could be taken in")
+            return self._outcome(claim.load_id)
+        return self.run(claim.load_id, rule, hashed)
+
+    def run(self, load_id: int, rule: FolderRule, hashed: tuple[int, int] | None = None) -> Outcome:
+        """Load a claimed file that sits in `processing/`, then archive it or fail it.
+        `hashed` is its (size, mtime) when it was hashed, checked before it is read."""
+        row = self.state.get(load_id)
+        assert row is not None
+        path = Path(row.current_path)
+        target = f"{row.target_schema}.{row.target_table}"
+        lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()
+        with lock, self.in_flight.loading(load_id, row.file_name, target) as progress:
+            self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
+            try:
+                LoadRun(self.context, row, rule, path, progress, hashed).execute()
+            except LoadCancelled:
+                self.state.release(load_id)
+                log.warning("rolled back %s (load %s): the daemon is stopping; it resumes on the next start",
+                            row.file_name, load_id)
+            except TransitionError as exc:
+                log.warning("%s (load %s) was taken over by another instance; leaving it: %s",
+                            row.file_name, load_id, exc)
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("database unavailable while loading %s (load %s): %s",
+                                row.file_name, load_id, exc)
+                    raise
+                message = str(exc) if isinstance(exc, SourceError) else f"{row.file_name}: {exc}"
+                log.error("failed %s (load %s): %s", row.file_name, load_id, message)
+                self._fail(load_id, path, rule, message)
+            else:
+                progress.phase = "archiving"
+                self.mover.finish_recorded(load_id)
+        return self._outcome(load_id)
+
+    def resume(self, row: Row, rule: FolderRule) -> Outcome:
+        """Re-enter the machine for a file found in flight after a crash or takeover."""
+        with self.in_flight.holding(row.load_id):
+            return self._resume(row, rule)
+
+    def _resume(self, row: Row, rule: FolderRule) -> Outcome:
+        load_id = row.load_id
+        strategy = strategy_for(rule.mode, rule.backups)
+        if row.status == Status.LOADING:
+            job = LoadJob(load_id, row.target_schema, row.target_table)
+            with self.backend.reading() as conn:
+                committed = strategy.is_committed(conn, self.backend, job)
+                loaded = self.backend.rows_of_load(conn, row.target_schema, row.target_table, load_id)
+            if committed:
+                target = archive_path(rule.path, row.file_name, load_id, utcnow())
+                with self.backend.transaction() as conn:
+                    self.state.transition(conn, load_id, Status.LOADING, Status.LOADED, rows_read=loaded,
+                                          rows_loaded=loaded, pending_move_to=str(target),
+                                          **self.state.finish_timing(conn, load_id))
+                self.mover.finish_recorded(load_id)
+                return self._outcome(load_id)
+            self.state.move(load_id, Status.LOADING, Status.CLAIMED, error=None)
+        path = locate(row)
+        if path is None:
+            self.state.move(load_id, Status.CLAIMED, Status.FAILED,
+                            error=f"{row.file_name}: the file was not found after a restart")
+            return self._outcome(load_id)
+        taken_in = processing_path(rule.path, load_id, row.file_name)
+        if path != taken_in:
+            self.mover.relocate(load_id, path, taken_in, copy=not self.rules.holds(path))
+        elif row.current_path != str(taken_in) or row.pending_move_to:  # moved, not yet recorded
+            self.state.update(load_id, current_path=str(taken_in), pending_move_to=None)
+        return self.run(load_id, rule)
+
+    def finish_move(self, row: Row) -> None:
+        """Carry out the recorded move of a file that reached its end (see `Mover.finish`)."""
+        self.mover.finish(row)
+
+    # -- endings -----------------------------------------------------------------------
+    def _fail(self, load_id: int, path: Path, rule: FolderRule, message: str) -> None:
+        """Mark the file failed, recording its move to `failed/` in the same transaction."""
+        row = self.state.get(load_id)
+        assert row is not None
+        target = failed_path(rule.path, row.file_name, load_id) if path.exists() else None
+        found = RejectSink.reopen(rejects_path(path))
+        with self.backend.transaction() as conn:
+            found.store(conn, load_id)  # records rejected before the failure stay on record
+            self.state.transition(conn, load_id, Status.LOADING, Status.FAILED, error=message,
+                                  rows_rejected=found.count, pending_move_to=str(target) if target else None,
+                                  **self.state.finish_timing(conn, load_id))
+        self.mover.finish_recorded(load_id)
+
+    def _outcome(self, load_id: int) -> Outcome:
+        row = self.state.get(load_id)
+        assert row is not None
+        return Outcome.from_row(row)
+
+    def snapshot(self) -> dict[int, dict[str, Any]]:
+        """Loads in flight, for the status page and metrics."""
+        return self.in_flight.snapshot()
+
+
+def _vanished(path: Path, why: str) -> Outcome:
+    return Outcome(path.name, OutcomeKind.VANISHED, error=why)
+
+
+__all__ = ["LoadCancelled", "Outcome", "Pipeline", "TransitionError", "is_transient"]

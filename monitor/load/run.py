@@ -1,0 +1,164 @@
+"""One file's load, as one object: read its format, plan its columns, write its rows by its
+strategy, and mark it `loaded` in the same transaction as its data where the backend allows.
+
+The run owns what the load shares between its stages: the plan, the reject sink and policy,
+the live progress, the lease renewal and the cancellation check. A first try loads fast; if
+the database refuses a row, `monitor.load.isolation` runs it again in careful mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from monitor.backends import Backend
+from monitor.config import FolderRule
+from monitor.intake.folders import archive_path
+from monitor.load.detect import sniff
+from monitor.load.guard import FileGuard
+from monitor.load.inflight import Progress
+from monitor.load.isolation import careful_writer, load_file
+from monitor.load.leases import Renewal
+from monitor.load.naming import normalise_header
+from monitor.load.policies import LoadPlan, RejectPolicy, plan_load
+from monitor.load.records import Reject, iter_batches
+from monitor.load.rejects import RejectSink
+from monitor.load.route import RowSource, offer, write_rows
+from monitor.load.state import StateStore, Status, utcnow
+from monitor.load.strategies import LoadJob, strategy_for
+from monitor.source import SourceFormat
+
+log = logging.getLogger("monitor.pipeline")
+
+
+class LoadCancelled(Exception):
+    """The daemon is stopping: the load in flight rolls back and resumes on the next start."""
+
+
+def rejects_path(path: Path) -> Path:
+    """The side file of a file's rejects: `<name>.rejects.csv` beside it."""
+    return path.with_name(path.name + ".rejects.csv")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every run of one pipeline shares."""
+
+    backend: Backend
+    state: StateStore
+    batch_rows: int
+    lease_seconds: float
+    cancel: threading.Event
+
+
+class LoadRun:
+    """The load of one claimed file that sits in `processing/` (its row is `loading`)."""
+
+    def __init__(self, ctx: RunContext, row: Row, rule: FolderRule, path: Path, progress: Progress,
+                 hashed: tuple[int, int] | None = None) -> None:
+        self.ctx, self.row, self.rule, self.path, self.progress = ctx, row, rule, path, progress
+        self.load_id: int = row.load_id
+        self.name: str = row.file_name
+        self.schema: str = row.target_schema
+        self.table: str = row.target_table
+        self.target = f"{self.schema}.{self.table}"
+        self.hashed = hashed
+        self.sink = RejectSink(rejects_path(path))
+        self.policy = RejectPolicy(rule, self.name, self.target)
+        self.renewal = Renewal(lambda: ctx.state.renew([self.load_id]), ctx.lease_seconds,
+                               enabled=ctx.backend.supports_leases)
+        self.strategy = strategy_for(rule.mode, rule.backups)
+        self.plan: LoadPlan | None = None
+        self.job: LoadJob | None = None
+        self.column_map = "[]"
+
+    def execute(self) -> int:
+        """Load the file; return the rows loaded. Raises on failure (nothing committed)."""
+        guard = FileGuard(self.path, self.name, self.row.size_bytes, self.hashed)
+        fmt = sniff(self.path, encoding=self.rule.encoding, delimiter=self.rule.delimiter, name=self.name)
+        columns = normalise_header(fmt.header)
+        self.column_map = json.dumps([{"header": h, "column": c} for h, c in zip(fmt.header, columns, strict=True)])
+        self.plan = plan_load(self.name, fmt.header, columns, self.rule, self.ctx.backend, self.schema, self.table)
+        self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
+                           self.plan.types)
+        self.strategy.prepare(self.ctx.backend, self.job)
+        try:
+            loaded = load_file(lambda fmt, careful: self._attempt(fmt, careful, guard), fmt)
+        finally:
+            self.sink.close()
+        log.info("loaded %s into %s: %d rows, %d rejected (load %s)",
+                 self.name, self.target, loaded, self.sink.count, self.load_id)
+        return loaded
+
+    # -- between batches -----------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Stop when the daemon is stopping; keep the lease of a long load."""
+        if self.ctx.cancel.is_set():
+            raise LoadCancelled(f"load {self.load_id} cancelled")
+        self.renewal.tick()
+
+    def read(self, rows: int) -> None:
+        """Records read by a backend reading the file itself (negative: given back)."""
+        self.checkpoint()
+        self.progress.rows += rows
+
+    def reject(self, item: Reject) -> None:
+        """A row the database refused in careful mode."""
+        self.policy.take(self.sink, [item])
+        self.progress.rejected = self.sink.count
+
+    def _batches(self, fmt: SourceFormat, careful: bool) -> Iterator[Any]:
+        """The general reader's batches (whole `Batch`es in careful mode, else their rows)."""
+        assert self.plan is not None
+        for batch in iter_batches(self.path, fmt, self.ctx.batch_rows, shape=self.plan.shape, keep_raw=careful,
+                                  name=self.name):
+            self.checkpoint()
+            self.policy.take(self.sink, batch.rejects)
+            self.progress.rows += len(batch.rows)
+            self.progress.rejected = self.sink.count
+            yield batch if careful else batch.rows
+
+    # -- one try -------------------------------------------------------------------------
+    def _attempt(self, fmt: SourceFormat, careful: bool, guard: FileGuard) -> int:
+        """One try in one transaction; careful mode isolates rows the database refuses."""
+        assert self.plan is not None and self.job is not None
+        backend, job = self.ctx.backend, self.job
+        self.sink.reset()
+        self.progress.rows = self.progress.rejected = 0
+        raw, why_not = offer(self.path, fmt, shaped=self.plan.shape is not None, null_values=self.rule.null_values,
+                             careful=careful, on_rows=self.read)
+        source = RowSource(self.name, lambda: self._batches(fmt, careful), raw, why_not,
+                           careful_writer(backend, self.reject) if careful else None)
+        together = backend.commits_with_state(self.schema)
+        with backend.transaction() as conn:
+            loaded = self.strategy.load(conn, backend, job, lambda conn, target: write_rows(conn, backend, target,
+                                                                                               source))
+            self.policy.finish(loaded, self.sink.count, self.sink.first)
+            guard.check()
+            if self.ctx.cancel.is_set():  # rows may still be on their way to the server: roll back
+                raise LoadCancelled(f"load {self.load_id} cancelled")
+            self.progress.phase = "committing"
+            if together:  # the data and the `loaded` state commit as one
+                self._mark_loaded(conn, loaded)
+        if not together:  # the target's file commits apart: data first, so a crash in between
+            with backend.transaction() as conn:  # leaves `loading` with committed rows (resumed)
+                self._mark_loaded(conn, loaded)
+        return loaded
+
+    def _mark_loaded(self, conn: Connection, loaded: int) -> None:
+        assert self.plan is not None
+        state, sink = self.ctx.state, self.sink
+        sink.store(conn, self.load_id)
+        archive = archive_path(self.rule.path, self.name, self.load_id, utcnow())
+        state.transition(
+            conn, self.load_id, Status.LOADING, Status.LOADED, rows_read=loaded + sink.count,
+            rows_loaded=loaded, rows_rejected=sink.count, column_map=self.column_map, error=self.plan.note,
+            pending_move_to=str(archive), **state.finish_timing(conn, self.load_id),
+        )

@@ -1,0 +1,306 @@
+"""The file state machine: the only way a file's persisted state changes.
+
+In memory a file is discovered -> stable -> hashed; from the claim on, its state
+lives in `ingest_files` and moves only through `StateStore`:
+
+    claimed -> loading -> loaded | failed        (claimed -> failed on early errors)
+    loading -> claimed                           (taken over after a crash, redone)
+    duplicate                                    (terminal from the start)
+
+Every transition is a conditional UPDATE on the expected current state, checked
+by its row count, and writes an `ingest_events` row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from monitor.backends import Backend
+from monitor.catalog import events, files
+
+
+class Status(StrEnum):
+    """Persisted file states."""
+
+    CLAIMED = "claimed"
+    LOADING = "loading"
+    LOADED = "loaded"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+IN_FLIGHT = (Status.CLAIMED, Status.LOADING)
+TERMINAL = (Status.LOADED, Status.DUPLICATE, Status.FAILED)
+TRANSITIONS: dict[Status, set[Status]] = {
+    Status.CLAIMED: {Status.LOADING, Status.FAILED},
+    Status.LOADING: {Status.LOADED, Status.FAILED, Status.CLAIMED},
+    Status.LOADED: set(),
+    Status.DUPLICATE: set(),
+    Status.FAILED: set(),
+}
+
+
+class ClaimKind(StrEnum):
+    """How a claim ended: a new `claimed` row, a `duplicate` row, or nothing written because
+    the same content is in flight (`busy`) or the file left its folder (`vanished`)."""
+
+    CLAIMED = "claimed"
+    DUPLICATE = "duplicate"
+    BUSY = "busy"
+    VANISHED = "vanished"
+
+
+class TransitionError(Exception):
+    """The file was not in the expected state (another instance moved it on)."""
+
+
+def utcnow() -> datetime:
+    """Naive UTC: every timestamp the daemon writes is UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What is known of a file once hashed."""
+
+    path: str
+    name: str
+    sha256: str
+    size: int
+    discovered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The result of claiming a file (`ClaimKind`), with the load id of the row written."""
+
+    kind: ClaimKind
+    load_id: int | None = None
+    duplicate_of: int | None = None
+
+
+def _who() -> tuple[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return socket.gethostname(), user
+
+
+class StateStore:
+    """Reads and moves persisted file states for one daemon instance."""
+
+    def __init__(self, backend: Backend, instance: str, lease_seconds: float = 60.0) -> None:
+        self.backend = backend
+        self.instance = instance
+        self.lease = timedelta(seconds=lease_seconds)
+        self.host, self.user = _who()
+
+    # -- claims ------------------------------------------------------------------------
+    def claim(
+        self, facts: FileFacts, schema: str, table: str, mode: str, *, replay_of: int | None = None,
+        archive_to: Callable[[int], Path] | None = None,
+    ) -> Claim:
+        """Claim a file's content for a target: a new `claimed` row, or a `duplicate`
+        row when that content is already loaded there (recording its move to
+        `archive_to(load_id)` when given), or `busy` while another load of the same
+        content is in flight, or `vanished` when the file left its folder meanwhile
+        (another instance took it)."""
+        for _ in range(3):
+            if replay_of is None:
+                loaded = self._loaded_copy(facts.sha256, schema, table)
+                if loaded is not None:
+                    return self._record_duplicate(facts, schema, table, mode, loaded, archive_to)
+            if not Path(facts.path).exists():
+                return Claim(ClaimKind.VANISHED)
+            try:
+                with self.backend.transaction() as conn:
+                    load_id = self._insert(conn, facts, schema, table, mode, Status.CLAIMED, replay_of)
+                    self._event(conn, load_id, Status.CLAIMED, f"claimed {facts.path}")
+                return Claim(ClaimKind.CLAIMED, load_id)
+            except IntegrityError:
+                if self._loaded_copy(facts.sha256, schema, table) is None:
+                    return Claim(ClaimKind.BUSY)
+        return Claim(ClaimKind.BUSY)
+
+    def _loaded_copy(self, sha256: str, schema: str, table: str) -> int | None:
+        query = select(files.c.load_id).where(
+            files.c.sha256 == sha256,
+            files.c.target_schema == schema,
+            files.c.target_table == table,
+            files.c.status == Status.LOADED.value,
+            files.c.replay_of.is_(None),
+        )
+        with self.backend.reading() as conn:
+            return conn.execute(query).scalar()
+
+    def _record_duplicate(
+        self, facts: FileFacts, schema: str, table: str, mode: str, original: int,
+        archive_to: Callable[[int], Path] | None = None,
+    ) -> Claim:
+        with self.backend.transaction() as conn:
+            # One duplicate record per dropped file, even when several instances see it:
+            # under a lock on the path, the file must still be there and not already be
+            # on its way to the archive as another duplicate.
+            self.backend.lock_target(conn, None, f"file:{facts.path}")
+            if not Path(facts.path).exists():
+                return Claim(ClaimKind.VANISHED)
+            moving = conn.execute(
+                select(files.c.load_id).where(
+                    files.c.target_schema == schema, files.c.target_table == table,
+                    files.c.sha256 == facts.sha256, files.c.status == Status.DUPLICATE.value,
+                    files.c.current_path == facts.path, files.c.pending_move_to.is_not(None),
+                ).limit(1)
+            ).scalar()
+            if moving is not None:
+                return Claim(ClaimKind.BUSY)
+            load_id = self._insert(conn, facts, schema, table, mode, Status.DUPLICATE, None)
+            now = utcnow()
+            conn.execute(
+                update(files)
+                .where(files.c.load_id == load_id)
+                .values(duplicate_of=original, finished_at=now, rows_read=0, rows_loaded=0,
+                        rows_rejected=0, duration_ms=0, lease_expires=None,
+                        pending_move_to=str(archive_to(load_id)) if archive_to else None)
+            )
+            self._event(conn, load_id, Status.DUPLICATE, f"same content as load {original}")
+        return Claim(ClaimKind.DUPLICATE, load_id, original)
+
+    def _insert(
+        self, conn: Connection, facts: FileFacts, schema: str, table: str, mode: str,
+        status: Status, replay_of: int | None,
+    ) -> int:
+        now = utcnow()
+        result = conn.execute(
+            insert(files).values(
+                file_name=facts.name, source_path=facts.path, current_path=facts.path,
+                sha256=facts.sha256, size_bytes=facts.size, target_schema=schema,
+                target_table=table, mode=mode, status=status.value,
+                discovered_at=facts.discovered_at, started_at=now, host=self.host,
+                os_user=self.user, claimed_by=self.instance, lease_expires=now + self.lease,
+                attempts=1, replay_of=replay_of,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None, "an INSERT of one row returns its key"
+        return int(key[0])
+
+    # -- transitions -------------------------------------------------------------------
+    def transition(
+        self, conn: Connection, load_id: int, source: Status, target: Status, **values: Any
+    ) -> None:
+        """Move `load_id` from `source` to `target` inside `conn`'s transaction; only the
+        instance holding the file's lease may (else `TransitionError`: it was taken over)."""
+        if target not in TRANSITIONS[source]:
+            raise TransitionError(f"load {load_id}: {source} -> {target} is not a transition")
+        now = utcnow()
+        if target in TERMINAL:
+            values.setdefault("finished_at", now)
+            values.setdefault("lease_expires", None)
+        else:
+            values.setdefault("lease_expires", now + self.lease)
+        result = conn.execute(
+            update(files)
+            .where(files.c.load_id == load_id, files.c.status == source.value,
+                   or_(files.c.claimed_by == self.instance, files.c.claimed_by.is_(None)))
+            .values(status=target.value, **values)
+        )
+        if result.rowcount != 1:
+            raise TransitionError(f"load {load_id} was not {source} for {self.instance} any more")
+        self._event(conn, load_id, target, values.get("error"))
+
+    def move(self, load_id: int, source: Status, target: Status, **values: Any) -> None:
+        """A transition in a transaction of its own."""
+        with self.backend.transaction() as conn:
+            self.transition(conn, load_id, source, target, **values)
+
+    def finish_timing(self, conn: Connection, load_id: int) -> dict[str, Any]:
+        """`finished_at` and `duration_ms` for a load ending now."""
+        started = conn.execute(select(files.c.started_at).where(files.c.load_id == load_id)).scalar()
+        now = utcnow()
+        duration = int((now - started).total_seconds() * 1000) if started else None
+        return {"finished_at": now, "duration_ms": duration}
+
+    def _event(self, conn: Connection, load_id: int, status: Status, detail: str | None) -> None:
+        conn.execute(
+            insert(events).values(
+                load_id=load_id, at=utcnow(), status=status.value, detail=detail,
+                instance=self.instance,
+            )
+        )
+
+    def update(self, load_id: int, **values: Any) -> None:
+        """Set non-state fields (paths, counts) of one file."""
+        with self.backend.transaction() as conn:
+            conn.execute(update(files).where(files.c.load_id == load_id).values(**values))
+
+    # -- leases and recovery -----------------------------------------------------------
+    def renew(self, load_ids: list[int]) -> None:
+        """Extend this instance's leases on files it is working on."""
+        if not load_ids:
+            return
+        with self.backend.transaction() as conn:
+            conn.execute(
+                update(files)
+                .where(files.c.load_id.in_(load_ids), files.c.claimed_by == self.instance,
+                       files.c.status.in_([s.value for s in IN_FLIGHT]))
+                .values(lease_expires=utcnow() + self.lease)
+            )
+
+    def release(self, load_id: int) -> None:
+        """Give back a load that was rolled back (`loading` -> `claimed`), its lease expired
+        at once so that this or another instance resumes it without waiting."""
+        self.move(load_id, Status.LOADING, Status.CLAIMED, error=None, lease_expires=utcnow())
+
+    def take_over(self, load_id: int) -> bool:
+        """Claim an in-flight file whose lease is ours or has expired; True if we won."""
+        now = utcnow()
+        with self.backend.transaction() as conn:
+            result = conn.execute(
+                update(files)
+                .where(
+                    files.c.load_id == load_id,
+                    files.c.status.in_([s.value for s in IN_FLIGHT]),
+                    or_(files.c.claimed_by == self.instance, files.c.lease_expires < now),
+                )
+                .values(claimed_by=self.instance, lease_expires=now + self.lease,
+                        attempts=files.c.attempts + 1)
+            )
+            won = result.rowcount == 1
+            if won:
+                self._event(conn, load_id, Status.CLAIMED, f"taken over by {self.instance}")
+        return won
+
+    def unfinished(self) -> list[Row]:
+        """In-flight files that this instance may take over now."""
+        query = select(files).where(
+            files.c.status.in_([s.value for s in IN_FLIGHT]),
+            or_(files.c.claimed_by == self.instance, files.c.lease_expires < utcnow()),
+        ).order_by(files.c.load_id)
+        with self.backend.reading() as conn:
+            return list(conn.execute(query))
+
+    def unfinished_moves(self) -> list[Row]:
+        """Files in a terminal state whose last move was interrupted."""
+        query = select(files).where(
+            files.c.pending_move_to.is_not(None),
+            files.c.status.in_([s.value for s in TERMINAL]),
+        )
+        with self.backend.reading() as conn:
+            return list(conn.execute(query))
+
+    def get(self, load_id: int) -> Row | None:
+        """One file's audit row."""
+        with self.backend.reading() as conn:
+            return conn.execute(select(files).where(files.c.load_id == load_id)).first()

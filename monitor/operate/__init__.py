@@ -1,0 +1,1 @@
+"""Operate: the daemon, the command line, the status page, metrics, logs and service hooks."""

@@ -1,0 +1,189 @@
+"""Reading the audit trail: recent loads, one load in full, per-target totals, as records or a table."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, case, func, or_, select
+
+from monitor.backends import Backend
+from monitor.catalog import events, files, rejects
+from monitor.load.state import Status
+
+REJECT_SAMPLES = 10
+SUMMARY_COLUMNS = [
+    "load_id", "file_name", "sha256", "target", "mode", "status", "rows_read", "rows_loaded",
+    "rows_rejected", "started_at", "finished_at", "duration_ms", "error",
+]
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else value
+
+
+def record(row: Row) -> dict[str, Any]:
+    """An audit row as a JSON-ready dict (`target` is `schema.table`)."""
+    data = {key: _plain(value) for key, value in row._mapping.items()}
+    data["target"] = f"{row.target_schema}.{row.target_table}"
+    if data.get("column_map"):
+        data["column_map"] = json.loads(data["column_map"])
+    return data
+
+
+def recent(
+    backend: Backend, *, limit: int = 50, target: str | None = None, status: str | None = None,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The newest loads first, filtered by target (`table` or `schema.table`), status and time."""
+    query = select(files).order_by(files.c.load_id.desc()).limit(limit)
+    if target:
+        schema, _, table = target.rpartition(".")
+        query = query.where(files.c.target_table == table)
+        if schema:
+            query = query.where(files.c.target_schema == schema)
+    if status:
+        query = query.where(files.c.status == status)
+    if since:
+        query = query.where(files.c.started_at >= since)
+    with backend.reading() as conn:
+        return [record(row) for row in conn.execute(query)]
+
+
+def find(backend: Backend, key: str) -> list[dict[str, Any]]:
+    """Loads matching a load id, a file name or a SHA-256 prefix, each with its events and
+    a summary of its rejects."""
+    query = select(files).order_by(files.c.load_id)
+    if key.isdigit():
+        query = query.where(files.c.load_id == int(key))
+    else:
+        name = key.replace("\\", "/").rsplit("/", 1)[-1]
+        clauses = [files.c.file_name == name]
+        if all(char in "0123456789abcdefABCDEF" for char in key) and len(key) >= 6:
+            clauses.append(files.c.sha256.startswith(key.lower()))
+        query = query.where(or_(*clauses))
+    found = []
+    with backend.reading() as conn:
+        for row in conn.execute(query):
+            item = record(row)
+            item["events"] = [
+                {key: _plain(value) for key, value in event._mapping.items()}
+                for event in conn.execute(
+                    select(events).where(events.c.load_id == row.load_id).order_by(events.c.event_id)
+                )
+            ]
+            item["rejects"] = [
+                {"reason": reason, "count": count}
+                for reason, count in conn.execute(
+                    select(rejects.c.reason, func.count())
+                    .where(rejects.c.load_id == row.load_id)
+                    .group_by(rejects.c.reason)
+                    .order_by(func.count().desc(), rejects.c.reason)
+                )
+            ]
+            item["reject_samples"] = [
+                {key: value for key, value in reject._mapping.items() if key != "load_id"}
+                for reject in conn.execute(
+                    select(rejects.c.line_number, rejects.c.column_name, rejects.c.reason, rejects.c.raw)
+                    .where(rejects.c.load_id == row.load_id)
+                    .order_by(rejects.c.reject_id)
+                    .limit(REJECT_SAMPLES)
+                )
+            ]
+            found.append(item)
+    return found
+
+
+def status_counts(backend: Backend) -> list[dict[str, Any]]:
+    """How many files each target has in each status."""
+    query = (
+        select(files.c.target_schema, files.c.target_table, files.c.status, func.count().label("files"))
+        .group_by(files.c.target_schema, files.c.target_table, files.c.status)
+        .order_by(files.c.target_schema, files.c.target_table, files.c.status)
+    )
+    with backend.reading() as conn:
+        return [{"target": f"{r.target_schema}.{r.target_table}", "status": r.status, "files": r.files}
+                for r in conn.execute(query)]
+
+
+def targets(backend: Backend) -> list[dict[str, Any]]:
+    """Per target: files loaded, rows loaded and rejected in all, the rows it holds now
+    (fullload: the latest load's; append: every load's) and when it was last loaded."""
+    loaded = files.c.status == Status.LOADED.value
+    totals = (
+        select(
+            files.c.target_schema, files.c.target_table,
+            func.max(files.c.mode).label("mode"),
+            func.sum(case((loaded, 1), else_=0)).label("files_loaded"),
+            func.coalesce(func.sum(case((loaded, files.c.rows_loaded), else_=0)), 0).label("rows_loaded"),
+            func.coalesce(func.sum(case((loaded, files.c.rows_rejected), else_=0)), 0).label("rows_rejected"),
+            func.max(case((loaded, files.c.load_id))).label("last_load_id"),
+            func.max(case((loaded, files.c.finished_at))).label("last_loaded_at"),
+        )
+        .group_by(files.c.target_schema, files.c.target_table)
+        .subquery()
+    )
+    latest = files.alias("latest")
+    query = (
+        select(totals, latest.c.rows_loaded.label("last_rows"))
+        .select_from(totals.outerjoin(latest, and_(latest.c.load_id == totals.c.last_load_id)))
+        .order_by(totals.c.target_schema, totals.c.target_table)
+    )
+    with backend.reading() as conn:
+        out = []
+        for r in conn.execute(query):
+            current = (r.last_rows or 0) if r.mode == "fullload" else int(r.rows_loaded or 0)
+            out.append({
+                "target": f"{r.target_schema}.{r.target_table}", "mode": r.mode,
+                "files_loaded": int(r.files_loaded or 0), "rows_loaded": int(r.rows_loaded or 0),
+                "rows_rejected": int(r.rows_rejected or 0), "rows_now": int(current),
+                "last_load_id": r.last_load_id, "last_loaded_at": _plain(r.last_loaded_at),
+            })
+        return out
+
+
+def durations(backend: Backend, bounds: list[float]) -> list[dict[str, Any]]:
+    """Per target, a cumulative histogram of loaded files' durations: for each bound (in
+    seconds) how many took at most that long, plus their count and total seconds."""
+    loaded = files.c.status == Status.LOADED.value
+    columns = [
+        func.sum(case((and_(loaded, files.c.duration_ms <= bound * 1000), 1), else_=0)).label(f"le_{i}")
+        for i, bound in enumerate(bounds)
+    ]
+    query = (
+        select(
+            files.c.target_schema, files.c.target_table, *columns,
+            func.sum(case((loaded, 1), else_=0)).label("count"),
+            func.coalesce(func.sum(case((loaded, files.c.duration_ms), else_=0)), 0).label("total_ms"),
+        )
+        .where(files.c.duration_ms.is_not(None))
+        .group_by(files.c.target_schema, files.c.target_table)
+        .order_by(files.c.target_schema, files.c.target_table)
+    )
+    with backend.reading() as conn:
+        return [
+            {
+                "target": f"{r.target_schema}.{r.target_table}",
+                "buckets": [(bound, int(getattr(r, f"le_{i}") or 0)) for i, bound in enumerate(bounds)],
+                "count": int(r._mapping["count"] or 0), "sum_seconds": float(r.total_ms or 0) / 1000,
+            }
+            for r in conn.execute(query)
+        ]
+
+
+def table(rows: list[dict[str, Any]], columns: list[str], footer: dict[str, Any] | None = None,
+          width: int = 60) -> str:
+    """A plain text table, one line per row, columns padded to fit (cells cut at `width`);
+    `footer` is a totals line below a rule."""
+    every = [*rows, footer] if footer is not None else rows
+    cells = [[("" if row.get(col) is None else str(row.get(col))).replace("\n", " ") for col in columns]
+             for row in every]
+    cells = [[value if len(value) <= width else value[: width - 3] + "..." for value in line] for line in cells]
+    widths = [max([len(col), *(len(line[i]) for line in cells)]) for i, col in enumerate(columns)]
+    rule = "  ".join("-" * width for width in widths)
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(line)).rstrip() for line in cells]
+    out = ["  ".join(col.ljust(widths[i]) for i, col in enumerate(columns)).rstrip(), rule, *lines]
+    if footer is not None:
+        out.insert(len(out) - 1, rule)
+    return "\n".join(out)

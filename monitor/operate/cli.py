@@ -1,0 +1,322 @@
+"""`ingest-monitor`: the one command-line tool (run, ingest, status, show, retry, replay, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from functools import partial
+from pathlib import Path
+
+from monitor.config import ConfigError, Settings, load_settings
+from monitor.load.leases import renewing
+from monitor.load.outcome import Outcome, OutcomeKind
+from monitor.load.state import TERMINAL, Status
+from monitor.operate import audit
+from monitor.operate.app import App, build_app, one_off_instance
+from monitor.operate.logs import setup_logging
+from monitor.operate.progress import ProgressBar
+from monitor.operate.reports import describe, parse_since, summary
+
+STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
+                  "rows_rejected", "finished_at", "error"]
+STATUSES = [status.value for status in Status]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, args.env_file)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM / SIGINT."""
+    from monitor.operate.daemon import Daemon
+    from monitor.operate.web import start_status_server
+
+    settings = _settings(args)
+    setup_logging(settings.log_format, settings.log_level)
+    app = build_app(settings)
+    daemon = Daemon(app)
+    daemon.install_signal_handlers()
+    server = start_status_server(daemon)
+    try:
+        daemon.run()
+    finally:
+        if server is not None:
+            server.stop()
+        app.close()
+    return 0
+
+
+def keeping_leases(app: App) -> AbstractContextManager[None]:
+    """Renew this process's leases while it loads, so a daemon never takes a live load over."""
+    return renewing(lambda: app.state.renew(app.pipeline.in_flight.ids()), app.settings.lease_seconds,
+                    enabled=app.backend.supports_leases)
+
+
+def _with_bar(app: App, path: Path, show: bool, run: Callable[[], Outcome]) -> Outcome:
+    """Run one load, drawing a progress bar on standard error when it is a terminal."""
+    if not show or not ProgressBar.wanted(sys.stderr, path):
+        return run()
+    bar = ProgressBar(sys.stderr, path.name, path)
+    bar.start(app.pipeline.in_flight.rows)
+    outcome = None
+    try:
+        outcome = run()
+    finally:
+        bar.finish(outcome.rows_read if outcome is not None else 0)
+    return outcome
+
+
+def ingest_files(app: App, paths: list[Path], progress: bool = False) -> list[Outcome]:
+    """Run the pipeline once for each path, as if dropped into its rule's folder."""
+    outcomes = []
+    for path in paths:
+        rule = app.pipeline.rules.for_file(path)
+        if not path.is_file():
+            outcomes.append(Outcome(str(path), OutcomeKind.FAILED, error=f"{path}: not a file"))
+        elif rule is None:
+            outcomes.append(Outcome(path.name, OutcomeKind.FAILED, error=f"{path.name}: no folder rule matches"))
+        else:
+            keep = rule.path.resolve() != path.resolve().parent  # from outside its folder: copied in
+            outcomes.append(_with_bar(app, path, progress, partial(app.pipeline.process, path, rule, keep_source=keep)))
+    return outcomes
+
+
+def _report(outcomes: list[Outcome]) -> int:
+    print(summary(outcomes))
+    for outcome in outcomes:
+        if outcome.error and not outcome.ok:
+            print(f"error: {outcome.error}", file=sys.stderr)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Load the given files now, as if dropped into the folder whose rule matches each;
+    print a summary. Exit 0 when every file ended loaded or duplicate."""
+    settings = _settings(args)
+    setup_logging(settings.log_format, "WARNING" if not args.verbose else settings.log_level)
+    app = build_app(settings, instance=one_off_instance())
+    try:
+        with keeping_leases(app):
+            outcomes = ingest_files(app, [Path(p) for p in args.files], progress=not args.no_progress)
+    finally:
+        app.close()
+    return _report(outcomes)
+
+
+def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> int:
+    from monitor.operate.reruns import RerunRefused
+
+    settings = _settings(args)
+    setup_logging(settings.log_format, "WARNING" if not args.verbose else settings.log_level)
+    app = build_app(settings, instance=one_off_instance())
+    try:
+        with keeping_leases(app):
+            outcome = action(app, args.load_id)
+    except RerunRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    if outcome.load_id is not None:
+        print(f"load {outcome.load_id}: {outcome.status}")
+    return _report([outcome])
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Load a failed file again, from failed/: a new load (the failed one stays failed).
+    Refused unless the load failed and its file is still in failed/."""
+    from monitor.operate.reruns import retry
+
+    return _rerun(args, retry)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Load an archived file again on purpose: a new load marked as a replay (replay_of), so
+    duplicate detection lets it through. The archived file stays where it is."""
+    from monitor.operate.reruns import replay
+
+    return _rerun(args, replay)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Recent loads, newest first, filtered by target, status and time."""
+    settings = _settings(args)
+    app = build_app(settings, instance=one_off_instance())
+    try:
+        rows = audit.recent(app.backend, limit=args.limit, target=args.target, status=args.status, since=args.since)
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(audit.table(rows, STATUS_COLUMNS) if rows else "no loads yet")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """The whole audit record of a load (by load id, file name or path, or SHA-256 prefix): its
+    fields, column mapping, state changes and rejects. --json prints the records as JSON."""
+    app = build_app(_settings(args), instance=one_off_instance())
+    try:
+        found = audit.find(app.backend, args.key)
+    finally:
+        app.close()
+    if not found:
+        print(f"no load matches {args.key!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(found, indent=2, default=str))
+    else:
+        print("\n\n".join(describe(item) for item in found))
+    return 0
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    """Create the schemas and the daemon's tables."""
+    settings = _settings(args)
+    app = build_app(settings, instance=one_off_instance())
+    app.close()
+    print(f"database ready: {app.backend.name} ({app.backend.engine.url.render_as_string(hide_password=True)})")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config and reach the database; name every problem found (folders missing
+    or not writable, rules that overlap, a database that does not answer, ...). Exit 1 if any."""
+    from monitor.operate.checks import check
+
+    problems, notes = check(args.config, args.env_file)
+    if problems:
+        print(f"{len(problems)} problem(s):" + (f" ({'; '.join(notes)})" if notes else ""))
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print("config ok: " + "; ".join(notes))
+    return 0
+
+
+def cmd_ddl(args: argparse.Namespace) -> int:
+    """Print (or write) the DDL of the daemon's own tables for one dialect."""
+    from monitor.backends.ddl import render_schema
+
+    sql = render_schema(args.dialect)
+    if args.out:
+        Path(args.out).write_text(sql, encoding="utf-8")
+    else:
+        print(sql, end="")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Make a demo workspace, drop sample files, run the daemon until they are loaded."""
+    from monitor.demo.workspace import drop_samples, write_demo_workspace
+    from monitor.operate.daemon import Daemon
+
+    setup_logging("plain", "INFO")
+    root = Path(args.dir)
+    settings = write_demo_workspace(root)
+    app = build_app(settings)
+    daemon = Daemon(app)
+    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+    thread.start()
+    dropped = drop_samples(root, args.rows)
+    deadline = time.monotonic() + args.timeout
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        rows = audit.recent(app.backend, limit=len(dropped))
+        if len(rows) >= len(dropped) and all(r["status"] in TERMINAL for r in rows):
+            break
+        time.sleep(0.5)
+    daemon.stop_event.set()
+    thread.join(timeout=30)
+    app.close()
+    print(audit.table(rows, STATUS_COLUMNS))
+    print(f"\ndemo database: {settings.database_url}; config: {root / 'monitor.json'}")
+    return 0 if len(rows) == len(dropped) and all(r["status"] == Status.LOADED for r in rows) else 1
+
+
+EPILOG = """examples:
+  ingest-monitor run                       the daemon; status page on http://127.0.0.1:8765/
+  ingest-monitor ingest exports/*.csv      load files now and print a summary
+  ingest-monitor status --status failed --since 1d
+  ingest-monitor show 42                   one load in full (--json for JSON)
+  ingest-monitor retry 42                  load a failed file again from failed/
+  ingest-monitor replay 41                 load an archived file again, on purpose
+  ingest-monitor check-config              every problem with the config and the database
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    top = argparse.ArgumentParser(prog="ingest-monitor", description=__doc__, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--config", help="config file (default: $INGEST_MONITOR_CONFIG or config/monitor.json)")
+    top.add_argument("--env-file", help=".env file (default: ./.env)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], purpose: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=purpose, description=func.__doc__)
+        cmd.set_defaults(func=func)
+        return cmd
+
+    command("run", cmd_run, "run the daemon (status page, /metrics, /health on http_port)")
+
+    ingest = command("ingest", cmd_ingest, "load files now and print a summary")
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="CSV, .gz or .zip files")
+    ingest.add_argument("-v", "--verbose", action="store_true", help="log every stage")
+    ingest.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it shows only on a terminal, for files of 1 MB or more)")
+
+    status = command("status", cmd_status, "recent loads as a table (or JSON)")
+    status.add_argument("--json", action="store_true", help="print JSON audit records")
+    status.add_argument("--target", help="table or schema.table")
+    status.add_argument("--status", choices=STATUSES)
+    status.add_argument("--since", type=parse_since, metavar="WHEN",
+                        help="started at or after: today, yesterday, 90m, 6h, 2d, 1w or an ISO date/time (UTC)")
+    status.add_argument("--limit", type=int, default=50, help="at most this many loads (default 50)")
+
+    show = command("show", cmd_show, "one load in full: record, column mapping, events, rejects")
+    show.add_argument("key", metavar="LOAD_ID|FILE|SHA256", help="load id, file name or path, or SHA-256 prefix")
+    show.add_argument("--json", action="store_true", help="print the records as JSON")
+
+    for name, func, purpose in (("retry", cmd_retry, "load a failed file again from failed/"),
+                                ("replay", cmd_replay, "load an archived file again, audited as a replay")):
+        rerun = command(name, func, purpose)
+        rerun.add_argument("load_id", type=int, metavar="LOAD_ID", help="the load to re-run")
+        rerun.add_argument("-v", "--verbose", action="store_true", help="log every stage")
+
+    command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
+    command("check-config", cmd_check_config, "validate the config and the database; list every problem")
+
+    ddl = command("ddl", cmd_ddl, "print the DDL of the daemon's tables for a dialect")
+    ddl.add_argument("--dialect", choices=["sqlite", "postgresql", "mssql"], default="sqlite")
+    ddl.add_argument("--out", help="write to this file instead of standard output")
+
+    demo = command("demo", cmd_demo, "make a demo workspace and load sample files with the daemon")
+    demo.add_argument("--dir", default="demo", help="workspace folder (default: demo)")
+    demo.add_argument("--rows", type=int, default=20_000, help="rows in the sample snapshot")
+    demo.add_argument("--timeout", type=float, default=300, help="seconds to wait for the loads")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ingest-monitor` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
