@@ -25,6 +25,10 @@ REF_SCHEMA = "ref"  # reference tables a fullload replaces
 BKP_SCHEMA = "bkp"  # the versions they replaced
 LOAD_ID_COLUMN = "_load_id"  # on every loaded row: the load (audit row) that wrote it
 
+# Bumped whenever a table gains a column or a view changes: a daemon that finds an older
+# version adds the missing columns and recreates the views (`Backend.init_db`).
+SCHEMA_VERSION = 2
+
 metadata = MetaData()
 
 # SQLite gives an auto-increment rowid only to INTEGER PRIMARY KEY columns.
@@ -105,3 +109,10 @@ rejects = Table(
     Column("raw", Text),
 )
 Index("ix_ingest_rejects_load", rejects.c.load_id)
+
+meta = Table(
+    "ingest_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(400), nullable=False),
+)

@@ -19,7 +19,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, RootTransaction, Table, inspect, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    RootTransaction,
+    Table,
+    delete,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
@@ -105,22 +118,58 @@ class Backend(ABC):
     # -- schema ------------------------------------------------------------------------
     def init_db(self) -> None:
         """Create the `ref` and `bkp` schemas, the daemon's own tables and the operator
-        views (idempotent; takes no write lock when they are all there)."""
+        views; bring an older version of them up to this one (missing columns added, views
+        recreated). Idempotent; takes no write lock when everything is there."""
         if self.is_initialised():
             return
         with self.transaction() as conn:
             self.lock_target(conn, None, "ingest-monitor init")
             self.create_schemas(conn)
             catalog.metadata.create_all(conn, checkfirst=True)
+            self.add_missing_columns(conn)
+            if self._schema_version(conn) != catalog.SCHEMA_VERSION:
+                self.drop_views(conn)
+                self._set_schema_version(conn)
             self.create_views(conn)
+
+    def add_missing_columns(self, conn: Connection) -> None:
+        """Add to the daemon's tables the columns a newer version defines (all nullable)."""
+        for table in catalog.metadata.sorted_tables:
+            present = set(self.columns_of(conn, None, table.name))
+            for column in table.columns:
+                if column.name not in present:
+                    type_sql = column.type.compile(dialect=self.engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {self.qualified(None, table.name)} "
+                                      f"ADD {self.quote(column.name)} {type_sql}"))
+
+    @staticmethod
+    def _schema_version(conn: Connection) -> int | None:
+        value = conn.execute(select(catalog.meta.c.value).where(catalog.meta.c.key == "schema_version")).scalar()
+        return int(value) if value is not None and str(value).isdigit() else None
+
+    def _set_schema_version(self, conn: Connection) -> None:
+        conn.execute(delete(catalog.meta).where(catalog.meta.c.key == "schema_version"))
+        conn.execute(insert(catalog.meta).values(key="schema_version", value=str(catalog.SCHEMA_VERSION)))
 
     def create_views(self, conn: Connection) -> None:
         """Create (or replace) the operator views (`monitor.backends.views`)."""
         for statement in views.statements(self.view_sql):
             conn.execute(text(statement))
 
+    def drop_views(self, conn: Connection) -> None:
+        """Drop the operator views (they are created again from this version's definitions)."""
+        for name in views.VIEW_NAMES:
+            conn.execute(text(f"DROP VIEW IF EXISTS {self.quote(name)}"))
+
     def is_initialised(self) -> bool:
-        """True when the schemas, the daemon's tables and the operator views all exist."""
+        """True when the schemas, the daemon's tables and the operator views all exist, at
+        this version."""
+        if not self._objects_exist():
+            return False
+        with self.reading() as conn:
+            return self._schema_version(conn) == catalog.SCHEMA_VERSION
+
+    def _objects_exist(self) -> bool:
         with self.reading() as conn:
             names = set(inspect(conn).get_table_names())
             schemas = set(inspect(conn).get_schema_names())

@@ -61,6 +61,13 @@ GO
 CREATE UNIQUE INDEX ux_ingest_files_content ON ingest_files (target_schema, target_table, sha256) WHERE status IN ('claimed', 'loading', 'loaded') AND replay_of IS NULL;
 GO
 
+CREATE TABLE ingest_meta (
+	[key] NVARCHAR(64) NOT NULL, 
+	value NVARCHAR(400) NOT NULL, 
+	PRIMARY KEY ([key])
+);
+GO
+
 CREATE TABLE ingest_rejects (
 	reject_id BIGINT NOT NULL IDENTITY, 
 	load_id BIGINT NOT NULL, 

@@ -53,6 +53,12 @@ CREATE INDEX ix_ingest_files_target ON ingest_files (target_schema, target_table
 
 CREATE UNIQUE INDEX ux_ingest_files_content ON ingest_files (target_schema, target_table, sha256) WHERE status IN ('claimed', 'loading', 'loaded') AND replay_of IS NULL;
 
+CREATE TABLE ingest_meta (
+	"key" VARCHAR(64) NOT NULL, 
+	value VARCHAR(400) NOT NULL, 
+	PRIMARY KEY ("key")
+);
+
 CREATE TABLE ingest_rejects (
 	reject_id INTEGER NOT NULL, 
 	load_id BIGINT NOT NULL, 

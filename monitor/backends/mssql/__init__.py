@@ -133,7 +133,7 @@ class MssqlBackend(Backend):
         except Exception as exc:
             log.warning("could not drop side table %s: %s", qualified(schema, table), exc)
 
-    def is_initialised(self) -> bool:
+    def _objects_exist(self) -> bool:
         sql = S.initialised((REF_SCHEMA, BKP_SCHEMA), list(catalog.metadata.tables), views.VIEW_NAMES)
         with self.reading() as conn:
             return bool(conn.exec_driver_sql(sql).scalar())
@@ -144,6 +144,20 @@ class MssqlBackend(Backend):
         for schema in (REF_SCHEMA, BKP_SCHEMA):
             if conn.exec_driver_sql(S.schema_id(schema)).scalar() is None:
                 conn.exec_driver_sql(S.create_schema(schema))
+
+    def add_missing_columns(self, conn: Connection) -> None:
+        """Add to the daemon's tables the columns a newer version defines (all nullable)."""
+        for table in catalog.metadata.sorted_tables:
+            present = set(self.columns_of(conn, None, table.name))
+            for column in table.columns:
+                if column.name not in present:
+                    conn.exec_driver_sql(S.add_column(None, table.name, column.name, column.type))
+
+    def drop_views(self, conn: Connection) -> None:
+        """Drop each operator view that exists."""
+        for name in views.VIEW_NAMES:
+            if conn.exec_driver_sql(S.view_id(name)).scalar() is not None:
+                conn.exec_driver_sql(S.drop_view(name))
 
     def create_views(self, conn: Connection) -> None:
         """Each missing operator view, with a plain CREATE VIEW (sql/mssql/views.sql has the

@@ -105,6 +105,10 @@ class MssqlStatements:
         return VIEW_SQL.create_missing(view, views.body(VIEW_SQL, view))
 
     @staticmethod
+    def drop_view(view: str) -> str:
+        return f"DROP VIEW {quote(view)}"
+
+    @staticmethod
     def table_id(schema: str | None, table: str) -> str:
         return f"SELECT OBJECT_ID({literal(qualified(schema, table))}, N'U')"
 
