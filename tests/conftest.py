@@ -18,8 +18,10 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from monitor.backends import Backend, open_backend
+from monitor.backends.mssql.connect import mssql_engine
 from monitor.backends.sqlite.csv_reader import driver_module
 
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -64,19 +66,21 @@ def mssql_database() -> Iterator[str]:
     Skipped when MSSQL_URL is not set; fails when it is set and the server does not answer."""
     if not MSSQL_URL:
         pytest.skip("MSSQL_URL is not set")
-    from sqlalchemy.engine import make_url
-
     url = make_url(MSSQL_URL)
     if url.drivername == "mssql":
         url = url.set(drivername="mssql+pyodbc")
     name = f"im_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    admin = mssql_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE [{name}]")
         yield url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"ALTER DATABASE [{name}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE")
+        with admin.connect() as conn:  # end the sessions still in it (KILL: SQL Server and Babelfish alike)
+            sessions = conn.exec_driver_sql(
+                f"SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'{name}') "
+                "AND session_id <> @@SPID").scalars().all()
+            for session in sessions:
+                conn.exec_driver_sql(f"KILL {int(session)}")
             conn.exec_driver_sql(f"DROP DATABASE [{name}]")
     finally:
         admin.dispose()
@@ -106,6 +110,8 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
     """An engine on `url`; SQLite through the daemon's own driver (one SQLite library per process)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("module", driver_module())
+    if url.startswith("mssql"):  # the URL in the form its driver reads, as the daemon connects
+        return mssql_engine(make_url(url), **kwargs)
     return create_engine(url, **kwargs)
 
 

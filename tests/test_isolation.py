@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.target import Target
-from monitor.load.isolation import careful_writer, is_data_error, load_file
+from monitor.load.isolation import careful_writer, load_file
 from monitor.load.records import Batch, Reject
 
 # The database refuses a value its column cannot hold: a whole number column (PostgreSQL and
@@ -30,6 +30,7 @@ class Counting:
 
     def __init__(self, backend) -> None:
         self.backend, self.calls = backend, []
+        self.is_data_error = backend.is_data_error
 
     def bulk_insert(self, conn, target, batches):
         batches = list(batches)
@@ -85,7 +86,7 @@ def test_a_refused_batch_loads_again_carefully_and_other_errors_do_not(backend):
                 return careful_writer(backend, lambda reject: None)(conn, target, [batch_of(["1", "bad"])])
             return backend.bulk_insert(conn, target, [[["1"], ["bad"]]])
 
-    assert load_file(attempt, None) == 1  # type: ignore[arg-type]
+    assert load_file(attempt, None, backend.is_data_error) == 1  # type: ignore[arg-type]
     assert tries == [False, True]
     assert stored(backend) == ["1"]
 
@@ -93,14 +94,14 @@ def test_a_refused_batch_loads_again_carefully_and_other_errors_do_not(backend):
         raise RuntimeError("not about the rows")
 
     with pytest.raises(RuntimeError):
-        load_file(broken, None)  # type: ignore[arg-type]
+        load_file(broken, None, backend.is_data_error)  # type: ignore[arg-type]
 
 
 def test_data_errors_are_told_from_other_database_errors(backend):
     target = make_table(backend)
     with pytest.raises(Exception) as refused, backend.transaction() as conn:  # the driver's own error class
         backend.bulk_insert(conn, target, [[["bad"]]])
-    assert is_data_error(refused.value)
+    assert backend.is_data_error(refused.value)
     with pytest.raises(DBAPIError) as missing, backend.transaction() as conn:
         conn.exec_driver_sql("SELECT * FROM no_such_table")
-    assert not is_data_error(missing.value)
+    assert not backend.is_data_error(missing.value)

@@ -13,8 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import COMPANIES, CONTACTS, write_csv
-from sqlalchemy import create_engine
+from conftest import COMPANIES, CONTACTS, engine_for, write_csv
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -94,7 +93,7 @@ def test_append_twice_then_a_duplicate(make_workspace, tmp_path):
     assert per_load == [(records[0]["load_id"], 10), (records[1]["load_id"], 7)]
     assert ws.query("SELECT num_employees, company_name FROM dbo.contacts WHERE first_name = 'first100'") == [
         ("100", "co 100")]
-    assert tables_in(ws, "dbo") == {"contacts", "ingest_files", "ingest_events", "ingest_rejects"}
+    assert tables_in(ws, "dbo") == {"contacts", "ingest_files", "ingest_events", "ingest_rejects", "ingest_meta"}
 
 
 def test_awkward_table_names_load_and_swap(make_workspace, tmp_path):
@@ -106,8 +105,9 @@ def test_awkward_table_names_load_and_swap(make_workspace, tmp_path):
                                                   zipped=False)))
     ws.cli("ingest", str(contacts(tmp_path / "c.csv", 3)))
     assert [r["status"] for r in ws.status()] == ["loaded"] * 3
-    assert ws.query("SELECT COUNT(*) FROM ref.[it's a [big]] table.v2]") == [(10,)]
-    assert ws.query("SELECT COUNT(*) FROM bkp.[it's a [big]] table.v2]") == [(5,)]
+    # double-quoted: Babelfish reads no `]]` inside brackets (SQL Server reads both forms)
+    assert ws.query('SELECT COUNT(*) FROM ref."it\'s a [big] table.v2"') == [(10,)]
+    assert ws.query('SELECT COUNT(*) FROM bkp."it\'s a [big] table.v2"') == [(5,)]
     assert ws.query('SELECT COUNT(*) FROM dbo.[contacts "2026"]') == [(3,)]
 
 
@@ -146,7 +146,7 @@ def test_readers_see_the_old_or_the_new_table_during_a_fullload(make_workspace, 
     seen: list[int] = []
     errors: list[str] = []
     stop = threading.Event()
-    engine = create_engine(ws.url)
+    engine = engine_for(ws.url)
 
     def read() -> None:
         while not stop.is_set():
@@ -166,3 +166,29 @@ def test_readers_see_the_old_or_the_new_table_during_a_fullload(make_workspace, 
         engine.dispose()
     assert not errors, errors[:3]
     assert set(seen) <= {300, 700} and 300 in seen
+
+
+def test_a_null_set_by_an_update_keeps_the_transaction_whole(backend_url):
+    """mssql-python asks the server to describe NULL parameters; Babelfish fails to describe an
+    UPDATE whose WHERE names `table.column` and ends the transaction unannounced. The backend
+    sends such NULLs inline: the row inserted before the UPDATE is still there after it."""
+    from sqlalchemy import insert, select, update
+
+    from monitor.catalog import files
+    from monitor.load.state import utcnow
+
+    backend = open_backend(backend_url)
+    try:
+        backend.init_db()
+        with backend.transaction() as conn:
+            load_id = conn.execute(insert(files).values(
+                file_name="f.csv", source_path="/in/f.csv", sha256="ab" * 32, size_bytes=1, target_schema="dbo",
+                target_table="t", mode="append", status="duplicate", started_at=utcnow(), lease_expires=utcnow(),
+            )).inserted_primary_key[0]
+            changed = conn.execute(update(files).where(files.c.load_id == load_id)
+                                   .values(lease_expires=None, pending_move_to=None))
+            assert changed.rowcount == 1
+        with backend.reading() as conn:
+            assert conn.execute(select(files.c.lease_expires).where(files.c.load_id == load_id)).all() == [(None,)]
+    finally:
+        backend.dispose()

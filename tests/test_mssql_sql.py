@@ -5,6 +5,7 @@ driver / bulk-path decisions hold."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -30,8 +31,11 @@ from monitor.backends.mssql.insert_paths import (
     chunk_rows,
     direct_path,
     input_sizes,
+    json_ready,
+    json_text,
     longest_per_column,
     nulls_mapped,
+    row_path,
     rows_copied,
     rows_per_statement,
     write_bcp_file,
@@ -275,8 +279,8 @@ MSODBC18 = DriverInfo("pyodbc", "libmsodbcsql-18.3.so.2.1", "18.03.0002")
 
 
 @pytest.mark.parametrize(("driver", "path"), [
-    (FREETDS, InsertPath.MULTIROW_VALUES),
-    (DriverInfo("pyodbc", "libtdsodbc.so", "01.04.0020"), InsertPath.MULTIROW_VALUES),
+    (FREETDS, InsertPath.JSON_ROWS),
+    (DriverInfo("pyodbc", "libtdsodbc.so", "01.04.0020"), InsertPath.JSON_ROWS),
     (MSODBC18, InsertPath.FAST_EXECUTEMANY),
     (DriverInfo("pyodbc", "msodbcsql17.dll", "17.10.0006"), InsertPath.FAST_EXECUTEMANY),
     (DriverInfo("pyodbc", "SQLSRV32.DLL", "10.00.19041"), InsertPath.MULTIROW_VALUES),
@@ -286,8 +290,33 @@ def test_driver_chooses_its_path(driver, path):
     assert choose_insert_path(driver) is path
     assert choose_insert_path(driver, bcp=True, bcp_found=False) is path
     assert choose_insert_path(driver, bcp=True, bcp_found=True) is InsertPath.BCP
-    assert direct_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.FAST_EXECUTEMANY, InsertPath.EXECUTEMANY)
+    assert direct_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.FAST_EXECUTEMANY, InsertPath.JSON_ROWS)
     assert direct_path(driver) is not InsertPath.FAST_EXECUTEMANY or not driver.is_freetds
+    assert row_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.EXECUTEMANY)
+
+
+@pytest.mark.parametrize(("row", "ready"), [
+    (["plain", "", None, "é 名前 ü", "\u2028 and \u0085 and \x7f", "x" * 4000], True),
+    (['say "hi"'], False),  # an escape Babelfish hands back unread
+    (["back\\slash"], False),
+    (["line\nbreak"], False), (["tab\t"], False), (["\x01"], False),
+    (["😀"], False),  # beyond the BMP
+    (["x" * 4001], False),  # wider than NVARCHAR(4000)
+])
+def test_rows_travel_as_json_only_when_no_engine_reads_them_otherwise(row, ready):
+    assert json_ready(row) is ready
+    if ready:
+        text = json_text([row, row])
+        assert "\\" not in text and json.loads(text) == [row, row]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_json_rows_insert_parses_and_maps_each_column_by_position(name):
+    sql = S.insert_json("ref", name, COLUMNS, 42, tablock=True)
+    tree = parse_insert(sql, qualified("ref", name))
+    assert [c.name for c in tree.this.expressions] == [*COLUMNS, "_load_id"]
+    assert "OPENJSON" in sql.upper() and sql.count("?") == 1
+    assert [f" '$[{i}]'" in sql for i in range(len(COLUMNS))] == [True] * len(COLUMNS)  # Babelfish: no N'...' path
 
 
 @pytest.mark.parametrize("columns", [1, 2, 3, 55, 56, 200, 1024, 5000])
@@ -372,3 +401,34 @@ def test_mssql_urls_open_the_sql_server_backend(monkeypatch):
     assert isinstance(other, MssqlBackend) and other.engine.dialect.driver == "mssqlpython"
     connect_string = other.engine.dialect.create_connect_args(other.engine.url)[0][0]
     assert "Encrypt=yes" in connect_string and "TrustServerCertificate=yes" in connect_string
+
+
+# -- the forms Babelfish reads otherwise (seen on Babelfish 4.2; never sent again) -------------
+def test_a_plain_table_is_renamed_by_its_unquoted_name():
+    assert S.rename("ref", "companies__stg_1", "companies") == \
+        "EXEC sp_rename N'ref.companies__stg_1', N'companies', N'OBJECT'"
+    assert S.rename("bkp", "Companies", "Companies__load_7").startswith("EXEC sp_rename N'bkp.Companies', ")
+    awkward = S.rename("ref", "it's a [big] table.v2", "x")  # SQL Server only: Babelfish copies such tables
+    assert national(parse_one(awkward).find(exp.National)) == '[ref]."it\'s a [big] table.v2"'
+
+
+@pytest.mark.parametrize("name", [*NAMES, "it's a [big] table.v2"])
+def test_no_identifier_is_sent_with_a_doubled_closing_bracket(name):
+    statements = [S.create_table("ref", name, COLUMNS, [mssql.NVARCHAR(4000)] * len(COLUMNS)),
+                  S.add_column("ref", name, "odd]name"), S.widen_column("ref", name, "odd]name"),
+                  S.select_into("ref", name, "bkp", name), S.drop_table("ref", name), S.table_id("ref", name),
+                  S.insert_row("ref", name, COLUMNS, 1), S.rename("ref", name, name + "2")]
+    for sql in statements:
+        assert "]]" not in sql, sql
+        parse(sql)
+
+
+def test_widening_a_column_says_no_nullability():
+    sql = S.widen_column("dbo", "contacts", "note")
+    assert sql == "ALTER TABLE [dbo].[contacts] ALTER COLUMN [note] NVARCHAR(max)"
+    assert " NULL" not in sql.upper()
+
+
+def test_names_holding_a_closing_bracket_are_double_quoted():
+    assert qualified("ref", "br]ack[et") == '[ref]."br]ack[et"'
+    assert table_parts(qualified("ref", 'q"u]ote')) == ("ref", 'q"u]ote')

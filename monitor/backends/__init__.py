@@ -57,7 +57,8 @@ def open_backend(url: str, options: BackendOptions | None = None, *, pool_size: 
                                              max_overflow=pool_size // 2))
     if family == "mssql":
         from monitor.backends.mssql import MssqlBackend
+        from monitor.backends.mssql.connect import mssql_engine
 
-        engine = create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2)
+        engine = mssql_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2)
         return MssqlBackend(engine, bcp=options.mssql.bcp)
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")

@@ -53,6 +53,7 @@ class Backend(ABC):
     schema_prologue: ClassVar[str] = ""  # what `ddl` writes before the tables (schemas)
     supports_leases: ClassVar[bool] = True
     reads_files: ClassVar[bool] = False
+    names_fold_case: ClassVar[bool] = False  # table names compare without regard to case
     write_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, engine: Engine) -> None:
@@ -255,6 +256,15 @@ class Backend(ABC):
         each with the load id; values listed in `target.null_values` become NULL. Returns
         rows inserted."""
 
+    def is_data_error(self, exc: BaseException) -> bool:
+        """True for an error about the rows themselves (a value its column cannot hold, a
+        constraint): PEP 249's DataError or IntegrityError, raw from the driver or wrapped by
+        SQLAlchemy; not about the connection or the SQL. A backend adds its own server's."""
+        orig = getattr(exc, "orig", None)
+        if isinstance(orig, BaseException) and orig is not exc:
+            exc = orig
+        return any(cls.__name__ in ("DataError", "IntegrityError") for cls in type(exc).__mro__)
+
     def load_file(self, conn: Connection, target: Target, raw: RawFile) -> FileRead:
         """Read the file itself into `target` inside `conn`'s transaction: `FileLoaded`, or
         `NotThisFile` with the reason, having written nothing. Backends that declare
@@ -312,7 +322,7 @@ class Backend(ABC):
 
     def backup_names(self, conn: Connection, table: str) -> list[tuple[int, str]]:
         """Older backups of `table` in `bkp` as (load id, name), newest first."""
-        pattern = re.compile(re.escape(table + BACKUP_MARK) + r"(\d+)$")
+        pattern = re.compile(re.escape(table + BACKUP_MARK) + r"(\d+)$", re.IGNORECASE if self.names_fold_case else 0)
         found = []
         for name in self.tables_in(conn, BKP_SCHEMA):
             match = pattern.match(name)

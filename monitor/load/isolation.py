@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DataError, IntegrityError
 
 from monitor.backends import Backend
 from monitor.backends.target import Target
@@ -27,20 +26,8 @@ from monitor.source import EncodingError, SourceFormat
 
 log = logging.getLogger("monitor.isolation")
 T = TypeVar("T")
-DATA_ERROR_NAMES = frozenset({"DataError", "IntegrityError"})  # PEP 249 exception names
 Attempt = Callable[[SourceFormat, bool], T]
 Isolator = Callable[[Connection, Target, Iterable[Batch]], int]
-
-
-def is_data_error(exc: BaseException) -> bool:
-    """True for an error about the rows themselves (PEP 249 DataError or IntegrityError,
-    raw from the driver or wrapped by SQLAlchemy), not about the connection or the SQL."""
-    if isinstance(exc, (DataError, IntegrityError)):
-        return True
-    orig = getattr(exc, "orig", None)
-    if isinstance(orig, BaseException) and orig is not exc:
-        exc = orig
-    return any(cls.__name__ in DATA_ERROR_NAMES for cls in type(exc).__mro__)
 
 
 def reason_of(exc: BaseException) -> str:
@@ -49,22 +36,23 @@ def reason_of(exc: BaseException) -> str:
     return f"refused by the database: {first_line(orig)}"
 
 
-def load_file(attempt: Attempt[T], fmt: SourceFormat) -> T:
-    """Run `attempt(fmt, careful)` fast; on a data error, once more in careful mode.
+def load_file(attempt: Attempt[T], fmt: SourceFormat, is_data_error: Callable[[BaseException], bool]) -> T:
+    """Run `attempt(fmt, careful)` fast; on a data error (as the backend tells them,
+    `Backend.is_data_error`), once more in careful mode.
 
     When the encoding was guessed as UTF-8 from the first megabyte and a later byte
     is not UTF-8, the load starts over as Windows-1252 (one retry, same rules).
     """
     try:
-        return _fast_then_careful(attempt, fmt)
+        return _fast_then_careful(attempt, fmt, is_data_error)
     except EncodingError:
         if not (fmt.detected and fmt.encoding == "utf-8"):
             raise
         log.warning("not UTF-8 after the first megabyte: reading again as Windows-1252")
-        return _fast_then_careful(attempt, replace(fmt, encoding="cp1252", detected=False))
+        return _fast_then_careful(attempt, replace(fmt, encoding="cp1252", detected=False), is_data_error)
 
 
-def _fast_then_careful(attempt: Attempt[T], fmt: SourceFormat) -> T:
+def _fast_then_careful(attempt: Attempt[T], fmt: SourceFormat, is_data_error: Callable[[BaseException], bool]) -> T:
     try:
         return attempt(fmt, False)
     except Exception as exc:
@@ -84,7 +72,7 @@ def careful_writer(backend: Backend, reject: Callable[[Reject], None]) -> Isolat
                     copies = [[*row] for row in rows]  # a backend may extend the rows it is given
                     return backend.bulk_insert(conn, target, [copies])
             except Exception as exc:
-                if not is_data_error(exc):
+                if not backend.is_data_error(exc):
                     raise
                 if len(rows) == 1:
                     reject(Reject(lines[0], None, reason_of(exc), raws[0]))

@@ -90,7 +90,8 @@ class LoadRun:
                            self.plan.types)
         self.strategy.prepare(self.ctx.backend, self.job)
         try:
-            loaded = load_file(lambda fmt, careful: self._attempt(fmt, careful, guard), fmt)
+            loaded = load_file(lambda fmt, careful: self._attempt(fmt, careful, guard), fmt,
+                               self.ctx.backend.is_data_error)
         finally:
             self.sink.close()
         log.info("loaded %s into %s: %d rows, %d rejected (load %s)",

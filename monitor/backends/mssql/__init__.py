@@ -28,6 +28,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Engine, RootTransaction, event
 from sqlalchemy.dialects import mssql
@@ -45,12 +46,16 @@ from monitor.backends.mssql.insert_paths import (
     choose_insert_path,
     nulls_mapped,
 )
-from monitor.backends.mssql.statements import TEXT_CHARS, VIEW_SQL, applock_resource, qualified
+from monitor.backends.mssql.statements import TEXT_CHARS, VIEW_SQL, applock_resource, qualified, renamable
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.target import Target
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
 
 log = logging.getLogger("monitor.backends.mssql")
+# PostgreSQL's words for a value or a row it refuses, as Babelfish passes them on.
+ENGINE_DATA_ERRORS = ("invalid input syntax for type", "value too long for type", "out of range",
+                      "violates not-null constraint", "violates check constraint", "violates unique constraint",
+                      "invalid byte sequence", "null value in column")
 CLEANUP_LOCK_MS = 10_000  # dropping a side table never waits long (it is ours alone)
 KIND_TYPES: dict[str, TypeEngine] = {
     "integer": BigInteger(), "decimal": mssql.DECIMAL(38, 10), "date": mssql.DATE(),
@@ -64,6 +69,7 @@ class MssqlBackend(Backend):
 
     name = "mssql"
     default_schema = "dbo"
+    names_fold_case = True  # SQL Server's default collation, and Babelfish's
     view_sql = VIEW_SQL
     schema_prologue = (
         "IF SCHEMA_ID(N'ref') IS NULL EXEC(N'CREATE SCHEMA ref');\nGO\n"
@@ -77,10 +83,28 @@ class MssqlBackend(Backend):
         if bcp and not self.bcp_found:
             log.warning("mssql_bcp is set but bcp is not on the PATH; loading without it")
         self._driver: DriverInfo | None = None
+        self._babelfish: bool | None = None
         self._bulk_broken: set[str] = set()
         self._side_tables: dict[int, list[tuple[str | None, str]]] = {}
         self._lock = threading.Lock()
         event.listen(engine, "commit", self._on_commit)
+        event.listen(engine, "connect", self._on_connect)
+
+    @staticmethod
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        """Every connection reads `"name"` as an identifier (names holding `]` are quoted so)."""
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(S.quoted_identifiers_on())
+        finally:
+            cursor.close()
+
+    def is_babelfish(self, conn: Connection) -> bool:
+        """Whether the server is Babelfish for PostgreSQL (`SERVERPROPERTY('babelfish')`), whose
+        `sp_rename` finds only plain `schema.table` names (cached)."""
+        if self._babelfish is None:
+            self._babelfish = bool(conn.exec_driver_sql(S.babelfish()).scalar())
+        return self._babelfish
 
     # -- connections -------------------------------------------------------------------
     def driver(self, conn: Connection) -> DriverInfo:
@@ -269,8 +293,23 @@ class MssqlBackend(Backend):
 
     # -- fullload ----------------------------------------------------------------------
     def rename_table(self, conn: Connection, schema: str, table: str, new_name: str) -> None:
-        """`sp_rename ..., 'OBJECT'` (the form Babelfish accepts too)."""
-        conn.exec_driver_sql(S.rename(schema, table, new_name))
+        """`sp_rename ..., 'OBJECT'`; on Babelfish, whose `sp_rename` finds no table whose name
+        needs quoting, such a table is copied under the new name (SELECT INTO) and dropped,
+        in the same transaction."""
+        if self.is_babelfish(conn) and not (renamable(schema) and renamable(table) and renamable(new_name)):
+            conn.exec_driver_sql(S.select_into(schema, table, schema, new_name))
+            conn.exec_driver_sql(S.drop_table(schema, table))
+        else:
+            conn.exec_driver_sql(S.rename(schema, table, new_name))
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        """PEP 249's data errors, SQL states 22xxx (data) and 23xxx (constraints), and the
+        errors Babelfish passes on from PostgreSQL under one generic number."""
+        if super().is_data_error(exc):
+            return True
+        orig = getattr(exc, "orig", None) or exc
+        state = orig.args[0] if orig.args and isinstance(orig.args[0], str) else ""
+        return state[:2] in ("22", "23") or any(words in str(orig) for words in ENGINE_DATA_ERRORS)
 
     def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
         """Copied into `bkp` (SELECT INTO) and dropped: no `ALTER SCHEMA ... TRANSFER`."""

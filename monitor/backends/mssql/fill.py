@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import mssql
 
 from monitor.backends.mssql.insert_paths import (
+    JSON_ROWS_PER_STATEMENT,
     BulkLoadError,
     DriverInfo,
     InsertPath,
@@ -22,7 +23,10 @@ from monitor.backends.mssql.insert_paths import (
     chunk_rows,
     direct_path,
     input_sizes,
+    json_ready,
+    json_text,
     longest_per_column,
+    row_path,
     rows_copied,
     rows_per_statement,
     write_bcp_file,
@@ -76,18 +80,36 @@ class TableFill:
         path = direct_path(self.driver)
         cursor = self.backend.dbapi_connection(self.conn).cursor()
         try:
-            if path is InsertPath.MULTIROW_VALUES:
-                self._multirow(cursor, rows)
+            rest = rows
+            if path is InsertPath.JSON_ROWS:
+                rest = self._json(cursor, rows)
+                path = row_path(self.driver)
+            if not rest:
+                pass
+            elif path is InsertPath.MULTIROW_VALUES:
+                self._multirow(cursor, rest)
             else:
-                self._executemany(cursor, rows, longest, fast=path is InsertPath.FAST_EXECUTEMANY)
+                self._executemany(cursor, rest, longest, fast=path is InsertPath.FAST_EXECUTEMANY)
         finally:
             cursor.close()
         return len(rows)
 
+    def _json(self, cursor: Any, rows: list[list[str | None]]) -> list[list[str | None]]:
+        """Insert the rows JSON carries unchanged, a statement per `JSON_ROWS_PER_STATEMENT`;
+        return the others."""
+        ready: list[list[str | None]] = []
+        rest: list[list[str | None]] = []
+        for row in rows:
+            (ready if json_ready(row) else rest).append(row)
+        sql = S.insert_json(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock)
+        for start in range(0, len(ready), JSON_ROWS_PER_STATEMENT):
+            cursor.execute(sql, json_text(ready[start:start + JSON_ROWS_PER_STATEMENT]))
+        return rest
+
     def _executemany(self, cursor: Any, rows: list[list[str | None]], longest: list[int], *,
                      fast: bool) -> None:
         sql = S.insert_row(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock)
-        sizes = input_sizes(self.chars, longest)
+        sizes = input_sizes(self.chars, longest, max_as_observed=self.driver.dbapi == "mssql_python")
         if fast:
             cursor.fast_executemany = True
         step = chunk_rows(sizes)

@@ -1,19 +1,22 @@
 """The T-SQL the SQL Server backend sends, as pure functions of names and values.
 
-Only what SQL Server 2017+, Azure SQL and Babelfish for PostgreSQL all accept:
-renames with `sp_rename ..., 'OBJECT'`, no `ALTER SCHEMA ... TRANSFER`, no `MERGE`,
-no `READPAST`. Identifiers are bracket-quoted (`]` doubled), strings are N'...'
-literals (`'` doubled), so any table name is safe. Tests parse each statement as T-SQL.
+Only what SQL Server 2017+, Azure SQL and Babelfish for PostgreSQL all accept, as run on
+Babelfish 4.2: renames with `sp_rename N'schema.table', N'new', N'OBJECT'` (Babelfish finds no
+object named in brackets or quotes there, so only plain names are renamed this way; see
+`renamable`), no `ALTER SCHEMA ... TRANSFER`, no `MERGE`, no `READPAST`, no `NULL` in
+`ALTER COLUMN`. Identifiers are bracket-quoted, or double-quoted (`"` doubled) when they hold
+a `]` (Babelfish refuses `]]` inside brackets; connections run with QUOTED_IDENTIFIER ON);
+strings are N'...' literals (`'` doubled), so any table name is safe. Tests parse each
+statement as T-SQL.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, Column, MetaData, Table
 from sqlalchemy.dialects import mssql
-from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeEngine
 
 from monitor.backends import views
@@ -31,7 +34,7 @@ VIEW_SQL = views.ViewSql(
     separator=";\nGO\n\n",
 )
 _DIALECT = mssql.dialect()
-_PREPARER = _DIALECT.identifier_preparer
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def applock_resource(schema: str | None, table: str) -> str:
@@ -48,8 +51,22 @@ def side_table_name(table: str, load_id: int) -> str:
 
 
 def quote(name: str) -> str:
-    """A bracket-quoted identifier (`]` doubled)."""
-    return _PREPARER.quote_identifier(name)
+    """`[name]`, or `"name"` (`"` doubled) when the name holds a `]`."""
+    if "]" in name:
+        return '"' + name.replace('"', '""') + '"'
+    return f"[{name}]"
+
+
+def plain(name: str) -> bool:
+    """A name that needs no quoting anywhere and reads the same in any case: lower-case
+    ASCII letters, digits and `_`, not starting with a digit."""
+    return bool(_PLAIN.fullmatch(name))
+
+
+def renamable(name: str) -> bool:
+    """A name Babelfish's `sp_rename` finds and gives: ASCII letters, digits and `_`, not
+    starting with a digit (it keeps the new name in lower case)."""
+    return bool(_PLAIN.fullmatch(name.lower()))
 
 
 def literal(value: str) -> str:
@@ -126,9 +143,10 @@ class MssqlStatements:
 
     @staticmethod
     def create_table(schema: str | None, table: str, columns: Sequence[str], types: Sequence[TypeEngine]) -> str:
-        cols = [Column(name, type_) for name, type_ in zip(columns, types, strict=True)]
-        ddl = CreateTable(Table(table, MetaData(), *cols, Column(LOAD_ID_COLUMN, BigInteger()), schema=schema))
-        return str(ddl.compile(dialect=_DIALECT)).strip()
+        pairs = zip(columns, types, strict=True)
+        defs = [f"{quote(name)} {type_.compile(dialect=_DIALECT)} NULL" for name, type_ in pairs]
+        defs.append(f"{quote(LOAD_ID_COLUMN)} BIGINT NULL")
+        return f"CREATE TABLE {qualified(schema, table)} ({', '.join(defs)})"
 
     @staticmethod
     def add_column(schema: str | None, table: str, column: str, type_: TypeEngine | None = None) -> str:
@@ -137,7 +155,8 @@ class MssqlStatements:
 
     @staticmethod
     def widen_column(schema: str | None, table: str, column: str) -> str:
-        return f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote(column)} NVARCHAR(max) NULL"
+        # no NULL: Babelfish refuses it in ALTER COLUMN; the column stays nullable (as created)
+        return f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote(column)} NVARCHAR(max)"
 
     @staticmethod
     def drop_table(schema: str | None, table: str, *, if_exists: bool = False) -> str:
@@ -163,6 +182,15 @@ class MssqlStatements:
         return f"{cls._insert_head(schema, table, columns, tablock)} VALUES {', '.join([row] * rows)}"
 
     @classmethod
+    def insert_json(cls, schema: str | None, table: str, columns: Sequence[str], load_id: int,
+                    *, tablock: bool = False) -> str:
+        """Rows from one JSON parameter (an array of arrays of text or null), by position."""
+        fields = ", ".join(f"c{i}" for i in range(len(columns)))
+        shape = ", ".join(f"c{i} NVARCHAR({TEXT_CHARS}) '$[{i}]'" for i in range(len(columns)))  # no N: Babelfish
+        return (f"{cls._insert_head(schema, table, columns, tablock)} "
+                f"SELECT {fields}, {int(load_id)} FROM OPENJSON(?) WITH ({shape})")
+
+    @classmethod
     def insert_select(cls, schema: str | None, table: str, source_schema: str | None, source: str,
                       columns: Sequence[str], *, tablock: bool = False) -> str:
         names = ", ".join(quote(name) for name in [*columns, LOAD_ID_COLUMN])
@@ -182,11 +210,26 @@ class MssqlStatements:
         return f"SELECT MAX({quote(LOAD_ID_COLUMN)}) FROM {qualified(schema, table)}"
 
     @staticmethod
+    def server_version() -> str:
+        return "SELECT CAST(@@VERSION AS NVARCHAR(4000))"
+
+    @staticmethod
+    def babelfish() -> str:
+        return "SELECT CAST(SERVERPROPERTY('babelfish') AS int)"
+
+    @staticmethod
+    def quoted_identifiers_on() -> str:
+        return "SET QUOTED_IDENTIFIER ON"
+
+    @staticmethod
     def select_into(source_schema: str, source: str, schema: str, table: str) -> str:
         return f"SELECT * INTO {qualified(schema, table)} FROM {qualified(source_schema, source)}"
 
     @staticmethod
     def rename(schema: str, table: str, new_name: str) -> str:
-        """Babelfish needs the third argument; SQL Server accepts it."""
-        return f"EXEC sp_rename {literal(qualified(schema, table))}, {literal(new_name)}, N'OBJECT'"
+        """`sp_rename` of a table: the object named `schema.table` unquoted when both are plain
+        (the one form Babelfish finds), bracketed otherwise (SQL Server); the third argument
+        is needed by Babelfish and accepted by SQL Server."""
+        name = f"{schema}.{table}" if renamable(schema) and renamable(table) else qualified(schema, table)
+        return f"EXEC sp_rename {literal(name)}, {literal(new_name)}, N'OBJECT'"
 

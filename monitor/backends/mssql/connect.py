@@ -1,0 +1,89 @@
+"""Connecting to SQL Server as users write the URL, whatever the driver and the engine.
+
+- A port written `host:1433` reaches the server through every driver: Microsoft's ODBC
+  driver and mssql-python read `Server=host,1433` (what SQLAlchemy renders), FreeTDS reads
+  only a separate `Port=1433`, and mssql-python refuses a `port=` key (`?port=1433`, the
+  form FreeTDS users write) — each URL is turned into the form its driver reads.
+- SQLAlchemy declares parameter sizes to pyodbc, 0 for NVARCHAR(max); FreeTDS refuses a size
+  of 0 ("Invalid string or buffer length"), so FreeTDS engines leave the sizes to pyodbc.
+- mssql-python asks the server for the type of every NULL parameter (`SQLDescribeParam`);
+  Babelfish 4.2 cannot describe an UPDATE whose WHERE names `table.column`, and that failure
+  silently ends the transaction (the statements before it are rolled back, the ones after run
+  in a new one). So on mssql-python engines a NULL parameter is sent as a literal NULL.
+- mssql-python's SQLAlchemy dialect reads the server's version from `@@VERSION` and knows
+  only SQL Server's banner; on Babelfish it finds none and fails while connecting. The
+  dialect registered here (`mssql+mssqlpython` URLs are mapped to it) takes the version from
+  `SERVERPROPERTY('ProductVersion')` when the banner does not say it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.mssql.mssqlpython import MSDialect_mssqlpython
+from sqlalchemy.engine import URL, Engine
+
+DIALECT_NAME = "mssql.mssqlpython_any_engine"
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)")
+
+
+class AnyEngineDialect(MSDialect_mssqlpython):
+    """mssql-python's dialect, reading the version of any SQL Server engine (Babelfish too)."""
+
+    supports_statement_cache = True  # as its parent's: only the version lookup differs
+
+    def _get_server_version_info(self, connection: Any) -> tuple[int, ...] | None:
+        found = super()._get_server_version_info(connection)
+        if found:
+            return found
+        raw = connection.exec_driver_sql("SELECT CAST(SERVERPROPERTY('ProductVersion') AS NVARCHAR(128))").scalar()
+        match = _VERSION.search(str(raw or ""))
+        return tuple(int(part) for part in match.groups()) if match else None
+
+
+registry.register(DIALECT_NAME, __name__, "AnyEngineDialect")
+
+
+def is_freetds(url: URL) -> bool:
+    """A pyodbc URL whose ODBC driver is FreeTDS (by name or library file)."""
+    driver = str(url.query.get("driver", "")).lower()
+    return "freetds" in driver or "tdsodbc" in driver
+
+
+def driver_url(url: URL) -> URL:
+    """The URL in the form its driver reads (see the module docstring)."""
+    query = {key: value for key, value in url.query.items()}
+    port_key = next((key for key in query if key.lower() == "port"), None)
+    if url.get_driver_name() == "mssqlpython":
+        if port_key is not None:
+            url = url.set(port=int(str(query.pop(port_key))), query=query)
+        return url.set(drivername="mssql+mssqlpython_any_engine")
+    if url.get_driver_name() == "pyodbc" and is_freetds(url) and url.port is not None and port_key is None:
+        return URL.create(url.drivername, url.username, url.password, url.host, None, url.database,
+                          {**query, "port": str(url.port)})
+    return url
+
+
+def mssql_engine(url: URL, **options: Any) -> Engine:
+    """An engine on a SQL Server URL, in its driver's form, with its driver's options."""
+    if url.get_driver_name() == "pyodbc" and is_freetds(url):
+        options.setdefault("use_setinputsizes", False)
+    engine = create_engine(driver_url(url), **options)
+    if url.get_driver_name() == "mssqlpython":
+        event.listen(engine, "before_cursor_execute", nulls_inline, retval=True)
+    return engine
+
+
+def nulls_inline(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                 executemany: bool) -> tuple[str, Any]:
+    """A statement with its NULL parameters written as NULL (named `%(name)s` parameters of
+    one execution; SQLAlchemy doubles every other `%` in the text, so the tokens are exact)."""
+    if executemany or not isinstance(parameters, dict) or None not in parameters.values():
+        return statement, parameters
+    for name in [key for key, value in parameters.items() if value is None]:
+        statement = statement.replace(f"%({name})s", "NULL")
+        del parameters[name]
+    return statement, parameters
