@@ -102,9 +102,10 @@ def test_kill_9_at_random_moments_never_loses_or_doubles_a_file(make_workspace, 
     # Append: each file's rows exactly once, tagged with its own load id.
     by_load = dict(ws.query("SELECT _load_id, COUNT(*) FROM events GROUP BY _load_id"))
     assert by_load == {load_of[name]: rows for name, rows in events.items()}
-    by_file = dict(ws.query("SELECT file, COUNT(*) FROM events GROUP BY file"))
+    by_file = dict(ws.query('SELECT "file", COUNT(*) FROM events GROUP BY "file"'))  # FILE is T-SQL's word
     assert by_file == events
-    assert ws.query("SELECT COUNT(*) FROM (SELECT file, line FROM events GROUP BY file, line HAVING COUNT(*) > 1) d") \
+    assert ws.query('SELECT COUNT(*) FROM (SELECT "file", "line" FROM events GROUP BY "file", "line" '
+                    "HAVING COUNT(*) > 1) d") \
         == [(0,)]
 
     # Fullload: the table holds exactly the snapshot swapped in last, once.

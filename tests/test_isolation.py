@@ -4,6 +4,8 @@ other row loads, in the same transaction."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy.exc import DBAPIError
 
@@ -26,16 +28,31 @@ def make_table(backend) -> Target:
 
 
 class Counting:
-    """The real backend, counting the `bulk_insert` calls careful mode makes."""
+    """The real backend, counting the rows of each try careful mode makes: its `bulk_insert`
+    calls under savepoints, or (where an error ends the transaction) its probes."""
 
     def __init__(self, backend) -> None:
-        self.backend, self.calls = backend, []
-        self.is_data_error = backend.is_data_error
+        self.backend, self.tries, self.inserts = backend, [], []
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
 
     def bulk_insert(self, conn, target, batches):
         batches = list(batches)
-        self.calls.append(sum(len(rows) for rows in batches))
+        rows = sum(len(rows) for rows in batches)
+        self.inserts.append(rows)
+        if not self.backend.value_errors_end_transactions(conn):
+            self.tries.append(rows)
         return self.backend.bulk_insert(conn, target, batches)
+
+    @contextmanager
+    def probing(self, conn, target):
+        with self.backend.probing(conn, target) as probe:
+            def counted(rows):
+                self.tries.append(len(rows))
+                probe(rows)
+
+            yield counted
 
 
 def batch_of(values: list[str], first_line: int = 2) -> Batch:
@@ -58,7 +75,10 @@ def test_one_refused_row_in_sixteen_is_found_by_halving(backend):
         written = careful_writer(counting, rejected.append)(conn, target, [batch_of(values)])  # type: ignore[arg-type]
     assert written == 15
     # depth first: 16 refused -> 8 in, 8 refused -> 4 refused -> 2 in, 2 refused -> 1 in, 1 rejected; 4 in
-    assert counting.calls == [16, 8, 8, 4, 2, 2, 1, 1, 4]
+    assert counting.tries == [16, 8, 8, 4, 2, 2, 1, 1, 4]
+    with backend.reading() as conn:
+        probed = backend.value_errors_end_transactions(conn)
+    assert counting.inserts == ([15] if probed else counting.tries)  # probed first: the 15 good rows go in at once
     assert [(r.line, r.raw) for r in rejected] == [(13, "eleven")]
     assert rejected[0].reason.startswith("refused by the database: ")
     assert stored(backend) == sorted(v for v in values if v != "eleven")

@@ -40,8 +40,15 @@ from monitor.backends.mssql.insert_paths import (
     rows_per_statement,
     write_bcp_file,
 )
+from monitor.backends.mssql.statements import (
+    PROBE_TABLE,
+    applock_resource,
+    literal,
+    probe_type,
+    qualified,
+    side_table_name,
+)
 from monitor.backends.mssql.statements import MssqlStatements as S
-from monitor.backends.mssql.statements import applock_resource, literal, qualified, side_table_name
 from monitor.backends.target import Target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -432,3 +439,14 @@ def test_widening_a_column_says_no_nullability():
 def test_names_holding_a_closing_bracket_are_double_quoted():
     assert qualified("ref", "br]ack[et") == '[ref]."br]ack[et"'
     assert table_parts(qualified("ref", 'q"u]ote')) == ("ref", 'q"u]ote')
+
+
+def test_the_probe_table_of_careful_mode_parses_and_keeps_each_type():
+    columns = [("company_number", probe_type("nvarchar", 0, 0)), ("odd]name", probe_type("bigint", 19, 0)),
+               ("amount", probe_type("decimal", 38, 10)), ("at", probe_type("datetime2", 27, 7))]
+    tree = parse_one(S.create_probe(columns))
+    assert isinstance(tree, exp.Create) and "#" + tree.this.this.name == PROBE_TABLE  # a session (temporary) table
+    assert [c.name for c in tree.find_all(exp.ColumnDef)] == ["company_number", "odd]name", "amount", "at"]
+    assert [t for _, t in columns] == ["NVARCHAR(max)", "BIGINT", "DECIMAL(38, 10)", "DATETIME2(7)"]
+    assert isinstance(parse_one(S.column_definitions("ref", "it's a [big] table.v2")), exp.Select)
+    parse_insert(S.insert_row(None, PROBE_TABLE, ["a", "odd]name"], 3), qualified(None, PROBE_TABLE))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar
 
@@ -264,6 +264,19 @@ class Backend(ABC):
         if isinstance(orig, BaseException) and orig is not exc:
             exc = orig
         return any(cls.__name__ in ("DataError", "IntegrityError") for cls in type(exc).__mro__)
+
+    def value_errors_end_transactions(self, conn: Connection) -> bool:
+        """Whether a value the database cannot convert to its column's type ends the whole
+        transaction (savepoints with it) instead of just the statement."""
+        return False
+
+    @contextmanager
+    def probing(self, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
+        """Where value errors end transactions: a function that tries rows on a connection of
+        its own, into a scratch table of `target`'s column types, each try rolled back,
+        raising the database's error for rows it refuses."""
+        raise NotImplementedError(f"the {self.name} backend keeps its transaction after an error")
+        yield  # a generator, for the type checker
 
     def load_file(self, conn: Connection, target: Target, raw: RawFile) -> FileRead:
         """Read the file itself into `target` inside `conn`'s transaction: `FileLoaded`, or

@@ -63,23 +63,51 @@ def _fast_then_careful(attempt: Attempt[T], fmt: SourceFormat, is_data_error: Ca
 
 
 def careful_writer(backend: Backend, reject: Callable[[Reject], None]) -> Isolator:
-    """Careful mode's writer: every batch under a savepoint, refused ones halved."""
+    """Careful mode's writer: every batch goes in under a savepoint, and a part the database
+    refuses is halved, down to the single rows it refuses. Where a value the database cannot
+    convert ends the whole transaction (Babelfish), such values are first found the same way
+    on a connection of the backend's own (`Backend.probing`), and only the rows it takes go
+    on to the savepoints (where constraints are checked against the table itself)."""
 
     def insert(conn: Connection, target: Target, batches: Iterable[Batch]) -> int:
-        def part(rows: list[list[str]], lines: list[int], raws: list[str]) -> int:
-            try:
-                with conn.begin_nested():
-                    copies = [[*row] for row in rows]  # a backend may extend the rows it is given
-                    return backend.bulk_insert(conn, target, [copies])
-            except Exception as exc:
-                if not backend.is_data_error(exc):
-                    raise
-                if len(rows) == 1:
-                    reject(Reject(lines[0], None, reason_of(exc), raws[0]))
-                    return 0
-            half = len(rows) // 2
-            return part(rows[:half], lines[:half], raws[:half]) + part(rows[half:], lines[half:], raws[half:])
+        def under_savepoint(part: Batch) -> int:
+            with conn.begin_nested():
+                copies = [[*row] for row in part.rows]  # a backend may extend the rows it is given
+                return backend.bulk_insert(conn, target, [copies])
 
-        return sum(part(batch.rows, batch.lines, batch.raws) for batch in batches if batch.rows)
+        if not backend.value_errors_end_transactions(conn):
+            return sum(_halving(backend, batch, under_savepoint, reject) for batch in batches if batch.rows)
+        total = 0
+        with backend.probing(conn, target) as probe:
+            for batch in batches:
+                taken = Batch()
+
+                def tried(part: Batch, taken: Batch = taken) -> int:
+                    probe(part.rows)
+                    taken.rows += part.rows
+                    taken.lines += part.lines
+                    taken.raws += part.raws
+                    return len(part.rows)
+
+                if batch.rows and _halving(backend, batch, tried, reject):
+                    total += _halving(backend, taken, under_savepoint, reject)
+        return total
 
     return insert
+
+
+def _halving(backend: Backend, batch: Batch, attempt: Callable[[Batch], int], reject: Callable[[Reject], None]) -> int:
+    """`attempt` on the whole batch, then on the halves of a refused part in turn, down to
+    the single rows the database refuses, which are rejected with its reason. Rows written."""
+    try:
+        return attempt(batch)
+    except Exception as exc:
+        if not backend.is_data_error(exc):
+            raise
+        if len(batch.rows) == 1:
+            reject(Reject(batch.lines[0], None, reason_of(exc), batch.raws[0]))
+            return 0
+    half = len(batch.rows) // 2
+    first = Batch(rows=batch.rows[:half], lines=batch.lines[:half], raws=batch.raws[:half])
+    second = Batch(rows=batch.rows[half:], lines=batch.lines[half:], raws=batch.raws[half:])
+    return _halving(backend, first, attempt, reject) + _halving(backend, second, attempt, reject)

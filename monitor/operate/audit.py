@@ -65,7 +65,7 @@ def find(backend: Backend, key: str) -> list[dict[str, Any]]:
         query = query.where(or_(*clauses))
     found = []
     with backend.reading() as conn:
-        for row in conn.execute(query):
+        for row in conn.execute(query).all():  # read whole first: one result set at a time (FreeTDS)
             item = record(row)
             item["events"] = [
                 {key: _plain(value) for key, value in event._mapping.items()}

@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Engine, RootTransaction, event
@@ -46,10 +47,18 @@ from monitor.backends.mssql.insert_paths import (
     choose_insert_path,
     nulls_mapped,
 )
-from monitor.backends.mssql.statements import TEXT_CHARS, VIEW_SQL, applock_resource, qualified, renamable
+from monitor.backends.mssql.statements import (
+    PROBE_TABLE,
+    TEXT_CHARS,
+    VIEW_SQL,
+    applock_resource,
+    probe_type,
+    qualified,
+    renamable,
+)
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.target import Target
-from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
+from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
 log = logging.getLogger("monitor.backends.mssql")
 # PostgreSQL's words for a value or a row it refuses, as Babelfish passes them on.
@@ -301,6 +310,43 @@ class MssqlBackend(Backend):
             conn.exec_driver_sql(S.drop_table(schema, table))
         else:
             conn.exec_driver_sql(S.rename(schema, table, new_name))
+
+    def value_errors_end_transactions(self, conn: Connection) -> bool:
+        """SQL Server keeps the transaction after a refused value (XACT_ABORT is off);
+        Babelfish ends it on the errors it passes on from PostgreSQL (a value that does not
+        convert, a date or number out of range), though not on constraint errors (seen on
+        Babelfish 4.2)."""
+        return self.is_babelfish(conn)
+
+    @contextmanager
+    def probing(self, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
+        """Rows tried on a connection of their own, in a session table of `target`'s column
+        types (text columns as NVARCHAR(max): the target widens for long values), every try
+        rolled back."""
+        kinds = {name: probe_type(type_name, precision, scale) for name, type_name, precision, scale
+                 in conn.exec_driver_sql(S.column_definitions(target.schema, target.table))}
+        columns = [(name, kinds.get(name, "NVARCHAR(max)")) for name in target.columns] + [(LOAD_ID_COLUMN, "BIGINT")]
+        with self.engine.connect() as side:
+            side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))  # a pooled session's last one
+            side.exec_driver_sql(S.create_probe(columns))
+            side.commit()
+            raw = self.dbapi_connection(side)
+            sql = S.insert_row(None, PROBE_TABLE, target.columns, target.load_id)
+
+            def probe(rows: list[list[str]]) -> None:
+                cursor = raw.cursor()
+                try:
+                    cursor.executemany(sql, nulls_mapped(rows, target.null_values))
+                finally:
+                    cursor.close()
+                    with suppress(Exception):  # the server may have ended the try already
+                        raw.rollback()
+
+            try:
+                yield probe
+            finally:
+                side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))
+                side.commit()
 
     def is_data_error(self, exc: BaseException) -> bool:
         """PEP 249's data errors, SQL states 22xxx (data) and 23xxx (constraints), and the

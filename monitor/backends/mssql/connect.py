@@ -14,6 +14,10 @@
   only SQL Server's banner; on Babelfish it finds none and fails while connecting. The
   dialect registered here (`mssql+mssqlpython` URLs are mapped to it) takes the version from
   `SERVERPROPERTY('ProductVersion')` when the banner does not say it.
+- Babelfish ends the transaction on most errors (as SQL Server does under `XACT_ABORT ON`);
+  the rollback SQLAlchemy then sends fails with "ROLLBACK can only be used in transaction
+  blocks" and hides the error that mattered. Both dialects here take a rollback with nothing
+  to roll back as done.
 """
 
 from __future__ import annotations
@@ -24,16 +28,34 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.mssql.mssqlpython import MSDialect_mssqlpython
+from sqlalchemy.dialects.mssql.pyodbc import MSDialect_pyodbc
 from sqlalchemy.engine import URL, Engine
 
-DIALECT_NAME = "mssql.mssqlpython_any_engine"
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)")
+NOTHING_TO_ROLL_BACK = "can only be used in transaction blocks"  # Babelfish's 3903, "no BEGIN TRANSACTION"
 
 
-class AnyEngineDialect(MSDialect_mssqlpython):
+class _RollbackWhenThereIsOne:
+    """A rollback the server answers "no transaction" to is a rollback done."""
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        try:
+            super().do_rollback(dbapi_connection)  # type: ignore[misc]
+        except Exception as exc:  # the driver's own error class
+            if NOTHING_TO_ROLL_BACK not in str(exc):
+                raise
+
+
+class PyodbcAnyEngineDialect(_RollbackWhenThereIsOne, MSDialect_pyodbc):
+    """pyodbc's dialect for any SQL Server engine."""
+
+    supports_statement_cache = True  # as its parent's: only the rollback differs
+
+
+class AnyEngineDialect(_RollbackWhenThereIsOne, MSDialect_mssqlpython):
     """mssql-python's dialect, reading the version of any SQL Server engine (Babelfish too)."""
 
-    supports_statement_cache = True  # as its parent's: only the version lookup differs
+    supports_statement_cache = True  # as its parent's: only the version lookup and the rollback differ
 
     def _get_server_version_info(self, connection: Any) -> tuple[int, ...] | None:
         found = super()._get_server_version_info(connection)
@@ -44,7 +66,8 @@ class AnyEngineDialect(MSDialect_mssqlpython):
         return tuple(int(part) for part in match.groups()) if match else None
 
 
-registry.register(DIALECT_NAME, __name__, "AnyEngineDialect")
+registry.register("mssql.mssqlpython_any_engine", __name__, "AnyEngineDialect")
+registry.register("mssql.pyodbc_any_engine", __name__, "PyodbcAnyEngineDialect")
 
 
 def is_freetds(url: URL) -> bool:
@@ -61,9 +84,11 @@ def driver_url(url: URL) -> URL:
         if port_key is not None:
             url = url.set(port=int(str(query.pop(port_key))), query=query)
         return url.set(drivername="mssql+mssqlpython_any_engine")
-    if url.get_driver_name() == "pyodbc" and is_freetds(url) and url.port is not None and port_key is None:
-        return URL.create(url.drivername, url.username, url.password, url.host, None, url.database,
-                          {**query, "port": str(url.port)})
+    if url.get_driver_name() in ("pyodbc", ""):
+        if is_freetds(url) and url.port is not None and port_key is None:
+            url = URL.create(url.drivername, url.username, url.password, url.host, None, url.database,
+                             {**query, "port": str(url.port)})
+        return url.set(drivername="mssql+pyodbc_any_engine")
     return url
 
 

@@ -25,6 +25,7 @@ from monitor.catalog import LOAD_ID_COLUMN
 TEXT_CHARS = 4000  # NVARCHAR(4000): the widest non-max NVARCHAR; longer values widen a column to max
 LOCK_TIMEOUT_MS = 600_000
 BULK_MARK = "__bulk_"
+PROBE_TABLE = "#ingest_monitor_probe"
 
 VIEW_SQL = views.ViewSql(
     folder="mssql",
@@ -61,6 +62,17 @@ def plain(name: str) -> bool:
     """A name that needs no quoting anywhere and reads the same in any case: lower-case
     ASCII letters, digits and `_`, not starting with a digit."""
     return bool(_PLAIN.fullmatch(name))
+
+
+def probe_type(type_name: str, precision: int, scale: int) -> str:
+    """The T-SQL type a probe column takes for a target column: text as NVARCHAR(max)."""
+    if type_name in ("nvarchar", "nchar", "varchar", "char", "ntext", "text"):
+        return "NVARCHAR(max)"
+    if type_name in ("decimal", "numeric"):
+        return f"DECIMAL({int(precision)}, {int(scale)})"
+    if type_name == "datetime2":
+        return f"DATETIME2({int(scale)})"
+    return type_name.upper()
 
 
 def renamable(name: str) -> bool:
@@ -136,6 +148,20 @@ class MssqlStatements:
             "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
             f"WHERE c.object_id = OBJECT_ID({literal(qualified(schema, table))}, N'U') ORDER BY c.column_id"
         )
+
+    @staticmethod
+    def column_definitions(schema: str | None, table: str) -> str:
+        """Each column's name, type name, precision and scale."""
+        return (
+            "SELECT c.name, t.name AS type_name, c.precision, c.scale FROM sys.columns AS c "
+            "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
+            f"WHERE c.object_id = OBJECT_ID({literal(qualified(schema, table))}, N'U') ORDER BY c.column_id"
+        )
+
+    @staticmethod
+    def create_probe(columns: Sequence[tuple[str, str]]) -> str:
+        """The session's scratch table `#ingest_monitor_probe` of (name, T-SQL type) columns."""
+        return f"CREATE TABLE {PROBE_TABLE} ({', '.join(f'{quote(n)} {t} NULL' for n, t in columns)})"
 
     @staticmethod
     def tables_in(schema: str) -> str:
