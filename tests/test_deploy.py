@@ -92,7 +92,7 @@ def _alerts(prometheus: str) -> dict[str, list[dict]]:
 def test_a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules(make_workspace, backend_url, tmp_path):
     port, prom_port = free_port(), free_port()
     ws = make_workspace(CONTACTS, http_port=port)
-    daemon, base = started(ws, port)
+    daemon, _ = started(ws, port)
     config = tmp_path / "prometheus.yml"
     config.write_text(json.dumps({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -101,8 +101,9 @@ def test_a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules(make_works
     }))
     log = (tmp_path / "prometheus.log").open("w")
     server = subprocess.Popen([_tool("prometheus"), f"--config.file={config}",
-                               f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}",
-                               "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+                               f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                               f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                              stdout=log, stderr=subprocess.STDOUT)
     prometheus = f"http://127.0.0.1:{prom_port}/"
     try:
         with daemon:

@@ -202,11 +202,11 @@ def test_the_windows_service_runner_runs_the_daemon_and_stops_it(make_workspace,
         assert runner.error is None and runner.daemon is not None
         assert runner.status_server is not None and runner.status_server.url == f"http://127.0.0.1:{port}/"
         base = runner.status_server.url
-        code, _, body = wait_for(lambda: (r := get(base + "health"))[0] == 200 and r, timeout=60)
+        _, _, body = wait_for(lambda: (r := get(base + "health"))[0] == 200 and r, timeout=60)
         assert json.loads(body)["status"] == "ok"
         write_csv(ws.folder("contacts") / "one.csv", ["a"], [["1"]])
         wait_for(lambda: ws.query("SELECT status FROM ingest_files") == [("loaded",)], timeout=60)
-        status, content_type, metrics = get(base + "metrics")
+        status, _, metrics = get(base + "metrics")
         assert status == 200 and 'ingest_files_total{status="loaded",target="main.contacts"} 1.0' in metrics
         assert get(base)[0] == 200 and 'id="loads"' in get(base)[2]
     finally:

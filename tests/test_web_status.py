@@ -19,15 +19,15 @@ import pytest
 from conftest import CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
 from prometheus_client.parser import text_string_to_metric_families
 
-AUDIT_SERIES = {"ingest_files_total", "ingest_rows_loaded_total", "ingest_rows_rejected_total",
-                "ingest_bytes_loaded_total", "ingest_files_with_rejects_total",
-                "ingest_target_last_success_timestamp_seconds", "ingest_load_duration_seconds_bucket",
-                "ingest_load_duration_seconds_count", "ingest_load_duration_seconds_sum", "ingest_files_in_progress"}
-
 from monitor.config import Settings
 from monitor.operate.app import build_app
 from monitor.operate.daemon import Daemon
 from monitor.operate.web import StatusServer, start_status_server
+
+AUDIT_SERIES = {"ingest_files_total", "ingest_rows_loaded_total", "ingest_rows_rejected_total",
+                "ingest_bytes_loaded_total", "ingest_files_with_rejects_total",
+                "ingest_target_last_success_timestamp_seconds", "ingest_load_duration_seconds_bucket",
+                "ingest_load_duration_seconds_count", "ingest_load_duration_seconds_sum", "ingest_files_in_progress"}
 
 
 def free_port() -> int:
@@ -258,7 +258,7 @@ def test_the_load_page_filters_chart_and_partial_warning_in_chromium(make_worksp
         overview = dump_dom(browser, base)
         assert "1 recent load(s) loaded with rejected rows" in overview
         assert f'<a href="/load/{partial_id}">partial.csv (1 rejected)</a>' in overview
-        row = overview.split(f'data-file="partial.csv" data-status="loaded"')[1].split("</tr>")[0]
+        row = overview.split('data-file="partial.csv" data-status="loaded"')[1].split("</tr>")[0]
         assert 'class="status loaded partial"' in row and "1 rejected" in row
         bars = re.findall(r'<rect [^>]*class="bar" data-hour="([^"]+)" data-rows="(\d+)" data-files="(\d+)" '
                           r'data-failed="(\d+)"', overview)
