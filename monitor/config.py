@@ -57,6 +57,8 @@ class FolderRule(BaseModel):
     backups: int = Field(default=1, ge=0, le=100, description="fullload: bkp versions kept")
     observer: Literal["native", "polling"] = "native"
     poll_interval: float = Field(default=2.0, gt=0)
+    expected_every_hours: float | None = Field(
+        default=None, gt=0, description="a file is expected at least this often (the stale-target alert)")
     # bad input (README "Bad input"; monitor/policies.py, monitor/types.py)
     columns: dict[str, ColumnSpec] = Field(default_factory=dict, description="declared column types")
     key_columns: list[str] = Field(default_factory=list, description="a row with one empty is rejected")
@@ -145,6 +147,7 @@ class Settings(BaseModel):
     lease_seconds: float = Field(default=60.0, gt=0)
     rescan_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout: float = Field(default=30.0, gt=0)
+    progress_seconds: float = Field(default=30.0, gt=0, description="a long load logs its progress this often")
     instance: str | None = None
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"

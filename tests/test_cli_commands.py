@@ -50,6 +50,13 @@ def test_ingest_prints_a_summary_with_totals(make_workspace, tmp_path):
     assert set(lines[4]) <= {"-", " "}
     assert lines[5].split()[:9] == ["total:", "2", "file(s)", "2", "ok", "3", "2", "1", "1"]
     assert "\r" not in result.stderr and "MB/s" not in result.stderr
+    assert result.returncode == 4, "every file loaded, but rows were rejected"
+    [warning] = result.stderr.splitlines()
+    side = next((ws.root / "incoming" / "archive").rglob("first.csv.rejects.csv"))
+    assert warning == f"warning: first.csv: 1 of 3 row(s) rejected; rejects in {side}"
+    assert side.read_text().splitlines()[0] == "line,column,reason,raw"
+    clean = ws.cli("ingest", str(write_csv(tmp_path / "clean.csv", ["a", "b"], [["8", "9"]])))
+    assert clean.returncode == 0 and clean.stderr == ""
 
 
 @SQLITE_ONLY

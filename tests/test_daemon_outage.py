@@ -13,11 +13,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from conftest import CONTACTS, DaemonProcess, Workspace, cli_env, drop, wait_for, write_csv
+from conftest import CONTACTS, PG_ADMIN_URL, DaemonProcess, Workspace, cli_env, drop, wait_for, write_csv
+from test_web_status import api, chromium, dump_dom, free_port, get
 
 PG_USER = "postgres"
 
@@ -147,3 +150,99 @@ def test_the_database_goes_away_and_comes_back(private_pg, tmp_path):
         load_id: rows for _, _, load_id, rows in audit}
     assert dict(ws.query("SELECT file, COUNT(*) FROM contacts GROUP BY file")) == expected
     assert not any(folder.iterdir())
+
+
+def _health(base: str) -> tuple[int, dict]:
+    status, _, body = get(base + "health")
+    return status, json.loads(body)
+
+
+def test_the_daemon_starts_with_the_database_down_and_loads_once_it_answers(private_pg, tmp_path):
+    """Under systemd a start without the database must not become a restart loop: the daemon
+    starts, says once that the database is unavailable, answers /health with 503, says so in
+    its STATUS= line and on its page, keeps watching, and loads the waiting files once it is up."""
+    port = free_port()
+    ws = _workspace(tmp_path / "ws", private_pg.url, http_port=port)
+    folder, base = ws.folder("contacts"), f"http://127.0.0.1:{port}/"
+    private_pg.stop()
+    address = Path(f"/tmp/im-notify-{time.monotonic_ns()}")
+    statuses: list[str] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(address))
+        sock.settimeout(60)
+        daemon = DaemonProcess(ws, [], env=cli_env(NOTIFY_SOCKET=str(address)))
+        try:
+            wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=60)
+            assert "database unavailable (OperationalError: connection failed" in daemon.output()
+            code, body = _health(base)
+            assert code == 503 and body == {"status": "unavailable", "watching": True, "database": False,
+                                            "schema": False, "loads_paused": True}
+            for index in range(3):
+                write_csv(folder / f"early-{index}.csv", ["n"], [[str(index)], [str(index + 1)]])
+            status = wait_for(lambda: (s := api(base))["queue"]["waiting"] == 3 and s, timeout=60)
+            assert status["queue"]["settling"] == 0, "ready files wait for the database; they are not settling"
+            assert status["loads"] is None and status["error"] == "the database does not answer"
+            page = dump_dom(chromium(), base)
+            assert "no loads yet" not in page and "no failures" not in page
+            assert "unknown: the database does not answer" in page and "database: NO" in page
+            assert page.split('id="waiting" class="big">')[1].startswith("3<")
+            while not any(line.startswith("STATUS=database unavailable since") and "3 file(s) waiting" in line
+                          for line in statuses):
+                statuses.extend(sock.recv(4096).decode().splitlines())
+            assert "READY=1" in statuses, "ready (watching) although the database is down: no start timeout"
+            assert daemon.proc.poll() is None, "the daemon must not exit while the database is down"
+            assert all((folder / f"early-{index}.csv").exists() for index in range(3))
+            private_pg.start()
+            wait_for(lambda: ws.query("SELECT COUNT(*) FROM ingest_files WHERE status = 'loaded'") == [(3,)],
+                     timeout=180, interval=0.5)
+            assert wait_for(lambda: _health(base)[0] == 200, timeout=60)
+            write_csv(folder / "later.csv", ["n"], [["9"]])
+            wait_for(lambda: ws.query("SELECT status FROM ingest_files WHERE file_name = 'later.csv'")
+                     == [("loaded",)], timeout=60)
+        finally:
+            code = daemon.stop()
+            address.unlink(missing_ok=True)
+    assert code == 0
+    output = daemon.output()
+    assert output.count("database unavailable (") == 1, "said once, then retried quietly"
+    assert "Traceback" not in output
+    assert "database available again after" in output
+    assert dict(ws.query("SELECT file_name, rows_loaded FROM ingest_files")) == {
+        "early-0.csv": 2, "early-1.csv": 2, "early-2.csv": 2, "later.csv": 1}
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("how", ["database-recreated", "tables-dropped"])
+def test_the_daemon_recreates_its_tables_and_never_claims_health_without_them(make_workspace, backend_url, how):
+    port = free_port()
+    ws = make_workspace(CONTACTS, http_port=port, lease_seconds=3)
+    base, name = f"http://127.0.0.1:{port}/", backend_url.rsplit("/", 1)[1]
+    admin = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+    with ws.daemon() as daemon:
+        wait_for(lambda: _health(base)[0] == 200, timeout=120)
+        write_csv(ws.folder("contacts") / "first.csv", ["n"], [["1"]])
+        wait_for(lambda: ws.query("SELECT status FROM ingest_files") == [("loaded",)], timeout=60)
+        if how == "database-recreated":
+            with psycopg.connect(**admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            with psycopg.connect(**{**admin, "dbname": name}, autocommit=True) as conn:
+                conn.execute("DROP TABLE ingest_events, ingest_rejects, ingest_files, ingest_meta CASCADE")
+        seen: list[int] = []
+
+        def tables_back() -> bool:
+            code, body = _health(base)
+            seen.append(code)
+            assert code == 503 or body["schema"], "healthy without its tables"
+            return code == 200 and "ingest_files" in ws.tables()
+
+        wait_for(tables_back, timeout=120, interval=0.3)
+        write_csv(ws.folder("contacts") / "second.csv", ["n"], [["2"], ["3"]])
+        wait_for(lambda: ws.query("SELECT file_name, status, rows_loaded FROM ingest_files")
+                 == [("second.csv", "loaded", 2)], timeout=60)
+    output = daemon.output()
+    assert daemon.proc.returncode == 0 and "Traceback" not in output
+    assert 503 in seen, "the page must say unhealthy while the tables are missing"
+    assert output.count("database unavailable (") == 1, output[-3000:]
+    assert output.count("recovery sweep failed") == 0 and output.count("unexpected error") == 0

@@ -70,7 +70,7 @@ def test_each_shape_takes_the_way_open_to_it_and_loads_what_the_reader_reads(bac
     if backend.name not in EXPECTED:
         pytest.skip(f"the {backend.name} backend does not read files itself")
     path, fmt = write(tmp_path, shape)
-    with caplog.at_level(logging.INFO, logger="monitor.route"):
+    with caplog.at_level(logging.DEBUG, logger="monitor.route"):
         written, rows = load(backend, path, fmt)
     assert rows == reader_rows(path, fmt) and written == len(rows)
     said = [record.getMessage() for record in caplog.records if record.name == "monitor.route"]
@@ -80,7 +80,7 @@ def test_each_shape_takes_the_way_open_to_it_and_loads_what_the_reader_reads(bac
 def test_a_backend_that_does_not_read_files_gets_the_parsed_batches(backend, tmp_path, caplog):
     path, fmt = write(tmp_path, "quoted")
     backend.reads_files = False  # this instance only
-    with caplog.at_level(logging.INFO, logger="monitor.route"):
+    with caplog.at_level(logging.DEBUG, logger="monitor.route"):
         written, rows = load(backend, path, fmt)
     assert written == 2 and rows == reader_rows(path, fmt)
     assert f"{GENERAL} (the {backend.name} backend does not read files itself)" in caplog.text
@@ -88,14 +88,14 @@ def test_a_backend_that_does_not_read_files_gets_the_parsed_batches(backend, tmp
 
 def test_shaped_records_and_careful_mode_never_offer_the_file(backend, tmp_path, caplog):
     path, fmt = write(tmp_path, "quoted")
-    with caplog.at_level(logging.INFO, logger="monitor.route"):
+    with caplog.at_level(logging.DEBUG, logger="monitor.route"):
         load(backend, path, fmt, shaped=True)
     assert f"{GENERAL} (its records are shaped before loading" in caplog.text
     assert offer(path, fmt, shaped=False, null_values=["", "NULL"], careful=False, on_rows=ignore)[0] is None
     raw, why = offer(path, fmt, shaped=False, null_values=[""], careful=True, on_rows=ignore)
     assert raw is None and why == "isolating the rows the database refuses"
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="monitor.route"), backend.transaction() as conn:
+    with caplog.at_level(logging.DEBUG, logger="monitor.route"), backend.transaction() as conn:
         backend.create_table(conn, backend.default_schema, "careful", ["name", "number", "city", "note"])
         target = Target(backend.default_schema, "careful", ["name", "number", "city", "note"], 9)
         source = RowSource(path.name, lambda: [], None, why, isolate=lambda conn, target, batches: 0)

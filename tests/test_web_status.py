@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import json
+import platform
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -20,6 +23,11 @@ from monitor.config import Settings
 from monitor.operate.app import build_app
 from monitor.operate.daemon import Daemon
 from monitor.operate.web import StatusServer, start_status_server
+
+AUDIT_SERIES = {"ingest_files_total", "ingest_rows_loaded_total", "ingest_rows_rejected_total",
+                "ingest_bytes_loaded_total", "ingest_files_with_rejects_total",
+                "ingest_target_last_success_timestamp_seconds", "ingest_load_duration_seconds_bucket",
+                "ingest_load_duration_seconds_count", "ingest_load_duration_seconds_sum", "ingest_files_in_progress"}
 
 
 def free_port() -> int:
@@ -61,7 +69,8 @@ def test_metrics_health_and_status_api(make_workspace, tmp_path):
     ws = make_workspace(CONTACTS, http_port=port)
     daemon, base = started(ws, port)
     with daemon:
-        assert json.loads(get(base + "health")[2]) == {"status": "ok", "watching": True, "database": True}
+        assert json.loads(get(base + "health")[2]) == {"status": "ok", "watching": True, "database": True,
+                                                      "schema": True, "loads_paused": False}
         drop(write_csv(tmp_path / "people.csv", ["name", "age"], [["ann", "3"], ["bob", "4", "x"], ["cy", "5"]]),
              ws.folder("contacts"))
         empty = ws.folder("contacts") / "empty.csv"
@@ -69,7 +78,7 @@ def test_metrics_health_and_status_api(make_workspace, tmp_path):
         def settled() -> dict | None:
             s = api(base)
             done = [x for x in s["loads"] if x["finished_at"]]
-            idle = s["queue"] == {"queued": 0, "settling": 0, "files": []} and s["in_flight"] == []
+            idle = s["queue"] == {"queued": 0, "settling": 0, "waiting": 0, "files": []} and s["in_flight"] == []
             return s if len(done) == 2 and idle else None
 
         status = wait_for(settled, timeout=120)
@@ -90,9 +99,23 @@ def test_metrics_health_and_status_api(make_workspace, tmp_path):
     assert value("ingest_database_up") == 1 and value("ingest_watching") == 1
     assert value("ingest_queue_depth") == 0 and value("ingest_loads_in_flight") == 0
     assert value("ingest_files_settling") == 0
-    assert value("ingest_files", target=target, status="loaded") == 1
-    assert value("ingest_files", target=target, status="failed") == 1
-    assert value("ingest_files", target=target, status="duplicate") == 0
+    assert value("ingest_files_total", target=target, status="loaded") == 1
+    assert value("ingest_files_total", target=target, status="failed") == 1
+    assert value("ingest_files_total", target=target, status="duplicate") == 0
+    assert value("ingest_files_in_progress", target=target, status="loading") == 0
+    assert value("ingest_files_with_rejects_total", target=target) == 1
+    assert value("ingest_bytes_loaded_total", target=target) == (tmp_path / "people.csv").stat().st_size
+    finished = by_file["people.csv"]["finished_at"]
+    last = datetime.fromisoformat(finished).replace(tzinfo=UTC).timestamp()
+    assert int(value("ingest_target_last_success_timestamp_seconds", target=target)) == int(last)
+    assert value("ingest_ready") == 1 and value("ingest_database_schema_ready") == 1
+    assert value("ingest_loads_paused") == 0 and value("ingest_files_waiting_for_database") == 0
+    from monitor import __version__
+
+    assert value("ingest_build_info", backend=ws.url.split(":")[0].split("+")[0], python=platform.python_version(),
+                 version=__version__) == 1
+    assert value("process_resident_memory_bytes") > 0 and value("process_start_time_seconds") > 0
+    assert value("ingest_audit_read_timestamp_seconds") > 0
     assert value("ingest_rows_loaded_total", target=target) == 2
     assert value("ingest_rows_rejected_total", target=target) == 1
     assert value("ingest_load_duration_seconds_count", target=target) == 1
@@ -107,16 +130,24 @@ def test_health_is_503_when_the_database_goes_away(make_workspace, backend_url):
     ws = make_workspace(CONTACTS, http_port=port)
     daemon, base = started(ws, port)
     with daemon:
+        drop(write_csv(ws.root / "kept.csv", ["id"], [["1"]]), ws.folder("contacts"))
+        wait_for(lambda: [load["status"] for load in api(base)["loads"]] == ["loaded"], timeout=120)
+        before = metrics(base)
         name = backend_url.rsplit("/", 1)[1]
         info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
         with psycopg.connect(**info, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         _, _, body = wait_for(lambda: (r := get(base + "health"))[0] == 503 and r, timeout=120)
-        assert json.loads(body) == {"status": "unavailable", "watching": True, "database": False}
+        assert json.loads(body)["database"] is False and json.loads(body)["watching"] is True
         samples = metrics(base)
         assert samples[("ingest_database_up", ())] == 0 and samples[("ingest_watching", ())] == 1
-        assert not any(name == "ingest_files" for name, _ in samples)
-        assert "does not answer" in api(base)["error"]
+        assert samples[("ingest_ready", ())] == 0
+        # The audit-derived series keep their last known values: no gap for rate() or absent().
+        assert samples == {**samples, **{key: value for key, value in before.items() if key[0] in AUDIT_SERIES}}
+        assert samples[("ingest_files_total", (("status", "loaded"), ("target", "public.contacts")))] == 1
+        status = api(base)
+        assert "does not answer" in status["error"] and status["stale_since"] is not None
+        assert [load["file_name"] for load in status["loads"]] == ["kept.csv"], "the last known loads stand"
 
 
 
@@ -141,7 +172,7 @@ def test_a_load_in_flight_shows_with_its_progress(make_workspace, backend_url, t
     assert 0 <= load["rows"] <= 10 and load["fraction"] is not None and load["elapsed_seconds"] >= 0
     assert [(x["file_name"], x["status"]) for x in status["loads"]] == [("held.csv", "loading")]
     assert samples[("ingest_loads_in_flight", ())] == 1
-    assert samples[("ingest_files", (("status", "loading"), ("target", "public.contacts")))] == 1
+    assert samples[("ingest_files_in_progress", (("status", "loading"), ("target", "public.contacts")))] == 1
 
 def test_health_is_503_until_the_daemon_watches(tmp_path):
     settings = Settings.model_validate({"database_url": f"sqlite:///{tmp_path / 'ingest.db'}",
@@ -154,7 +185,8 @@ def test_health_is_503_until_the_daemon_watches(tmp_path):
     try:
         code, _, body = get(server.url + "health")
         assert code == 503
-        assert json.loads(body) == {"status": "unavailable", "watching": False, "database": True}
+        assert json.loads(body) == {"status": "unavailable", "watching": False, "database": True, "schema": True,
+                                    "loads_paused": False}
     finally:
         server.stop()
         app.close()
@@ -201,3 +233,71 @@ def test_status_page_shows_a_dropped_file_as_loaded(make_workspace, tmp_path):
     assert 'data-target="main.contacts"' in targets and "<td>7</td>" in targets
     assert "database: yes" in dom
 
+
+
+def _cells(dom: str, marker: str) -> list[str]:
+    row = dom.split(marker)[1].split("</tr>")[0]
+    return [re.sub(r"<[^>]+>", "", cell.split(">", 1)[1]).strip() for cell in row.split("<td")[1:]]
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_the_load_page_filters_chart_and_partial_warning_in_chromium(make_workspace, tmp_path):
+    browser = chromium()
+    port = free_port()
+    ws = make_workspace(CONTACTS, {**CONTACTS, "path": "incoming/people", "table": "people"}, http_port=port)
+    daemon, base = started(ws, port)
+    with daemon:
+        drop(write_csv(tmp_path / "partial.csv", ["Full Name", "age"], [["ann", "3"], ["bob", "4", "x"], ["cy", "5"]]),
+             ws.folder("contacts"))
+        drop(write_csv(tmp_path / "clean.csv", ["id"], [["1"], ["2"]]), ws.folder("people"))
+        (ws.folder("people") / "empty.csv").write_bytes(b"")
+        wait_for(lambda: len([x for x in api(base)["loads"] or [] if x["finished_at"]]) == 3, timeout=120)
+        loads = {load["file_name"]: load for load in api(base)["loads"]}
+        partial_id = loads["partial.csv"]["load_id"]
+
+        overview = dump_dom(browser, base)
+        assert "1 recent load(s) loaded with rejected rows" in overview
+        assert f'<a href="/load/{partial_id}">partial.csv (1 rejected)</a>' in overview
+        row = overview.split('data-file="partial.csv" data-status="loaded"')[1].split("</tr>")[0]
+        assert 'class="status loaded partial"' in row and "1 rejected" in row
+        bars = re.findall(r'<rect [^>]*class="bar" data-hour="([^"]+)" data-rows="(\d+)" data-files="(\d+)" '
+                          r'data-failed="(\d+)"', overview)
+        assert len(bars) == 24, "one bar per hour of the last day"
+        assert sum(int(rows) for _, rows, _, _ in bars) == 4 and int(bars[-1][1]) == 4
+        assert sum(int(failed) for *_, failed in bars) == 1
+
+        failed_only = dump_dom(browser, base + "?status=failed")
+        assert re.findall(r'data-file="([^"]+)" data-status="(\w+)"', failed_only.split('id="loads"')[1]) == [
+            ("empty.csv", "failed")]
+        people = dump_dom(browser, base + "?target=main.people")
+        assert sorted(re.findall(r'data-file="([^"]+)" data-status', people.split('id="loads"')[1])) == [
+            "clean.csv", "empty.csv"]
+        assert '<option value="main.people">main.people</option>' in people
+        future = dump_dom(browser, base + "?since=2999-01-01")
+        assert "no load matches these filters" in future
+        assert get(base + "api/status?status=nonsense")[0] == 400
+
+        page = dump_dom(browser, base + f"load/{partial_id}")
+        assert f"load {partial_id}: partial.csv (loaded)" in page
+        assert "loaded with 1 rejected row(s) of 3" in page
+        assert _cells(page, 'data-field="rows_loaded"') == ["rows_loaded", "2"]
+        columns = page.split('id="columns"')[1].split("</table>")[0]
+        assert "<td>Full Name</td><td>full_name</td>" in columns
+        events = page.split('id="events"')[1].split("</table>")[0]
+        assert events.count("<tr>") >= 3 and "loaded" in events
+        samples = page.split('id="reject-samples"')[1].split("</table>")[0]
+        assert "bob,4,x" in samples and "expected 2 fields, found 3" in samples
+        link = re.search(r'id="rejects-download" href="([^"]+)"', page)
+        assert link and link.group(1) == f"/load/{partial_id}/rejects.csv"
+        status, content_type, body = get(base + link.group(1).lstrip("/"))
+        side = next((ws.root / "incoming" / "archive").rglob("partial.csv.rejects.csv"))
+        assert status == 200 and content_type.startswith("text/csv") and body == side.read_bytes().decode()
+        assert f"ingest-monitor replay {partial_id}" in page
+
+        failed_id = loads["empty.csv"]["load_id"]
+        failed_page = dump_dom(browser, base + f"load/{failed_id}")
+        assert f"fix the cause, then: ingest-monitor retry {failed_id}" in failed_page
+        note = failed_page.split('id="error-note"')[1].split("</p>")[0]
+        assert "empty" in note and "hidden" not in note.split(">")[0]
+        assert get(base + "load/999999/rejects.csv")[0] == 404
+        assert "cannot show load 999999: no load 999999" in dump_dom(browser, base + "load/999999")

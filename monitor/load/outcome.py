@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from sqlalchemy import Row
 
+from monitor.load.run import rejects_path
 from monitor.load.state import Status
 
 
@@ -45,6 +47,7 @@ class Outcome:
     rows_rejected: int = 0
     seconds: float = 0.0
     error: str | None = None
+    path: str | None = None  # where the file is now (its archive or failed/ copy)
 
     @classmethod
     def from_row(cls, row: Row) -> Outcome:
@@ -53,8 +56,16 @@ class Outcome:
             file=row.file_name, status=OutcomeKind.of(row.status), load_id=row.load_id,
             target=f"{row.target_schema}.{row.target_table}", rows_read=row.rows_read or 0,
             rows_loaded=row.rows_loaded or 0, rows_rejected=row.rows_rejected or 0,
-            seconds=(row.duration_ms or 0) / 1000, error=row.error,
+            seconds=(row.duration_ms or 0) / 1000, error=row.error, path=row.current_path,
         )
+
+    @property
+    def rejects_file(self) -> str | None:
+        """The file of this load's rejected records, beside its file, when there are any."""
+        if not self.rows_rejected or not self.path:
+            return None
+        side = rejects_path(Path(self.path))
+        return str(side) if side.exists() else None
 
     @property
     def ok(self) -> bool:

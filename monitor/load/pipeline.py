@@ -25,6 +25,7 @@ from monitor.config import FolderRule, Settings
 from monitor.intake.folders import archive_path, failed_path, processing_path
 from monitor.intake.hashing import stable_sha256
 from monitor.intake.rules import RuleBook
+from monitor.load import journal
 from monitor.load.expand import expand_zip
 from monitor.load.inflight import InFlight
 from monitor.load.moves import Mover, locate
@@ -108,7 +109,6 @@ class Pipeline:
         if claim.kind is not ClaimKind.CLAIMED or claim.load_id is None:
             return Outcome(path.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}", error=message)
         target = None if keep_source else failed_path(rule.path, path.name, claim.load_id)
-        log.error("refused %s (load %s): %s", path.name, claim.load_id, message)
         with self.backend.transaction() as conn:
             self.state.transition(conn, claim.load_id, Status.CLAIMED, Status.FAILED, error=message,
                                   pending_move_to=str(target) if target else None,
@@ -131,7 +131,6 @@ class Pipeline:
                  hashed: tuple[int, int] | None) -> Outcome:
         assert claim.load_id is not None
         if claim.kind is ClaimKind.DUPLICATE:
-            log.info("duplicate %s: same content as load %s", path.name, claim.duplicate_of)
             self.mover.finish_recorded(claim.load_id)
             return self._outcome(claim.load_id)
         try:
@@ -153,6 +152,7 @@ class Pipeline:
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()
         with lock, self.in_flight.loading(load_id, row.file_name, target) as progress:
             self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
+            journal.started(load_id, row.file_name, target, row.size_bytes)
             try:
                 LoadRun(self.context, row, rule, path, progress, hashed).execute()
             except LoadCancelled:
@@ -168,7 +168,6 @@ class Pipeline:
                                 row.file_name, load_id, exc)
                     raise
                 message = str(exc) if isinstance(exc, SourceError) else f"{row.file_name}: {exc}"
-                log.error("failed %s (load %s): %s", row.file_name, load_id, message)
                 self._fail(load_id, path, rule, message)
             else:
                 progress.phase = "archiving"
@@ -230,6 +229,7 @@ class Pipeline:
     def _outcome(self, load_id: int) -> Outcome:
         row = self.state.get(load_id)
         assert row is not None
+        journal.ended(row)
         return Outcome.from_row(row)
 
     def snapshot(self) -> dict[int, dict[str, Any]]:

@@ -62,7 +62,7 @@ def offer(
 def write_rows(conn: Connection, backend: Backend, target: Target, source: RowSource) -> int:
     """Write the file's rows into `target` the fastest way open to it; log which and why."""
     if source.isolate is not None:
-        log.info("%s: %s (%s) into %s", source.name, CAREFUL, source.why_not_raw, target.key)
+        log.debug("%s: %s (%s) into %s", source.name, CAREFUL, source.why_not_raw, target.key)
         return source.isolate(conn, target, source.batches())
     why = source.why_not_raw
     if source.raw is not None:
@@ -73,8 +73,8 @@ def write_rows(conn: Connection, backend: Backend, target: Target, source: RowSo
         else:
             read = backend.load_file(conn, target, source.raw)
             if isinstance(read, FileLoaded):
-                log.info("%s: %s: %d rows into %s", source.name, read.how, read.rows, target.key)
+                log.debug("%s: %s: %d rows into %s", source.name, read.how, read.rows, target.key)
                 return read.rows
             why = read.reason
-    log.info("%s: %s (%s) into %s", source.name, GENERAL, why, target.key)
+    log.debug("%s: %s (%s) into %s", source.name, GENERAL, why, target.key)
     return backend.bulk_insert(conn, target, source.batches())

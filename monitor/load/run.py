@@ -9,7 +9,6 @@ the database refuses a row, `monitor.load.isolation` runs it again in careful mo
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ from monitor.load.route import RowSource, offer, write_rows
 from monitor.load.state import StateStore, Status, utcnow
 from monitor.load.strategies import LoadJob, strategy_for
 from monitor.source import SourceFormat
-
-log = logging.getLogger("monitor.pipeline")
 
 
 class LoadCancelled(Exception):
@@ -94,8 +91,6 @@ class LoadRun:
                                self.ctx.backend.is_data_error)
         finally:
             self.sink.close()
-        log.info("loaded %s into %s: %d rows, %d rejected (load %s)",
-                 self.name, self.target, loaded, self.sink.count, self.load_id)
         return loaded
 
     # -- between batches -----------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import Row, and_, case, func, or_, select
 
 from monitor.backends import Backend
 from monitor.catalog import events, files, rejects
-from monitor.load.state import Status
+from monitor.load.state import TERMINAL, Status
 
 REJECT_SAMPLES = 10
 SUMMARY_COLUMNS = [
@@ -118,6 +118,8 @@ def targets(backend: Backend) -> list[dict[str, Any]]:
             func.sum(case((loaded, 1), else_=0)).label("files_loaded"),
             func.coalesce(func.sum(case((loaded, files.c.rows_loaded), else_=0)), 0).label("rows_loaded"),
             func.coalesce(func.sum(case((loaded, files.c.rows_rejected), else_=0)), 0).label("rows_rejected"),
+            func.coalesce(func.sum(case((loaded, files.c.size_bytes), else_=0)), 0).label("bytes_loaded"),
+            func.sum(case((and_(loaded, files.c.rows_rejected > 0), 1), else_=0)).label("files_with_rejects"),
             func.max(case((loaded, files.c.load_id))).label("last_load_id"),
             func.max(case((loaded, files.c.finished_at))).label("last_loaded_at"),
         )
@@ -138,6 +140,7 @@ def targets(backend: Backend) -> list[dict[str, Any]]:
                 "target": f"{r.target_schema}.{r.target_table}", "mode": r.mode,
                 "files_loaded": int(r.files_loaded or 0), "rows_loaded": int(r.rows_loaded or 0),
                 "rows_rejected": int(r.rows_rejected or 0), "rows_now": int(current),
+                "bytes_loaded": int(r.bytes_loaded or 0), "files_with_rejects": int(r.files_with_rejects or 0),
                 "last_load_id": r.last_load_id, "last_loaded_at": _plain(r.last_loaded_at),
             })
         return out
@@ -170,6 +173,23 @@ def durations(backend: Backend, bounds: list[float]) -> list[dict[str, Any]]:
             }
             for r in conn.execute(query)
         ]
+
+
+def target_names(backend: Backend) -> list[str]:
+    """Every target (`schema.table`) the audit trail knows."""
+    query = select(files.c.target_schema, files.c.target_table).distinct()
+    with backend.reading() as conn:
+        return sorted(f"{r.target_schema}.{r.target_table}" for r in conn.execute(query))
+
+
+def finished_since(backend: Backend, since: datetime, limit: int = 100_000) -> list[dict[str, Any]]:
+    """Files that reached their end since `since` (UTC): when, status, rows and bytes loaded."""
+    query = (select(files.c.finished_at, files.c.status, files.c.rows_loaded, files.c.rows_rejected,
+                    files.c.size_bytes)
+             .where(files.c.finished_at >= since, files.c.status.in_([s.value for s in TERMINAL]))
+             .order_by(files.c.finished_at.desc()).limit(limit))
+    with backend.reading() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], footer: dict[str, Any] | None = None,

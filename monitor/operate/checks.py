@@ -32,13 +32,22 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
+def missing_folder(index: int, rule: FolderRule) -> str | None:
+    """Why a rule's watched folder cannot be watched (it does not exist, or is not a folder)."""
+    key, folder = f"folders[{index}].path", rule.path.resolve()
+    if not folder.exists():
+        return f"{key}: {folder}: the folder does not exist (create it, or correct the path)"
+    if not folder.is_dir():
+        return f"{key}: {folder}: not a folder"
+    return None
+
+
 def folder_problems(index: int, rule: FolderRule) -> list[str]:
     """The watched folder and its work folders exist (or can be made) and are writable."""
     key, folder = f"folders[{index}].path", rule.path.resolve()
-    if not folder.exists():
-        return [f"{key}: {folder}: the folder does not exist (create it, or correct the path)"]
-    if not folder.is_dir():
-        return [f"{key}: {folder}: not a folder"]
+    missing = missing_folder(index, rule)
+    if missing:
+        return [missing]
     problems = []
     if not os.access(folder, os.R_OK | os.X_OK):
         problems.append(f"{key}: {folder}: not readable")

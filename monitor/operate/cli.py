@@ -13,15 +13,17 @@ from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 
-from monitor.config import ConfigError, Settings, load_settings
+from monitor import __version__
+from monitor.config import Settings, load_settings
 from monitor.load.leases import renewing
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.state import TERMINAL, Status
 from monitor.operate import audit
 from monitor.operate.app import App, build_app, one_off_instance
+from monitor.operate.exits import DEBUG_ENV, Exit, one_line
 from monitor.operate.logs import setup_logging
 from monitor.operate.progress import ProgressBar
-from monitor.operate.reports import describe, parse_since, summary
+from monitor.operate.reports import describe, outcome_record, parse_since, summary
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "finished_at", "error"]
@@ -32,23 +34,23 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, args.env_file)
 
 
+def _quiet_logging(settings: Settings, verbose: bool) -> None:
+    """A one-off command logs warnings only (every stage with -v); the lines of each file's
+    life are left to its own summary, so nothing is said twice."""
+    setup_logging(settings.log_format, "DEBUG" if verbose else "WARNING", file_lines=verbose)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGTERM / SIGINT."""
-    from monitor.operate.daemon import Daemon
-    from monitor.operate.web import start_status_server
+    """Run the daemon until SIGTERM / SIGINT. It starts without the database (it says so once,
+    /health answers 503, and files load once the database answers); it refuses watched
+    folders that do not exist, and a second daemon of the same instance name here."""
+    from monitor.operate.runner import running
 
     settings = _settings(args)
     setup_logging(settings.log_format, settings.log_level)
-    app = build_app(settings)
-    daemon = Daemon(app)
-    daemon.install_signal_handlers()
-    server = start_status_server(daemon)
-    try:
+    with running(settings) as (daemon, _):
+        daemon.install_signal_handlers()
         daemon.run()
-    finally:
-        if server is not None:
-            server.stop()
-        app.close()
     return 0
 
 
@@ -58,12 +60,19 @@ def keeping_leases(app: App) -> AbstractContextManager[None]:
                     enabled=app.backend.supports_leases)
 
 
-def _with_bar(app: App, path: Path, show: bool, run: Callable[[], Outcome]) -> Outcome:
+def _sample(app: App) -> tuple[int, str]:
+    """Records read so far by this process's load, and its phase (loading, committing, ...)."""
+    loads = app.pipeline.snapshot().values()
+    phases = [load["phase"] for load in loads]
+    return sum(load["rows"] + load["rejected"] for load in loads), phases[0] if phases else "loading"
+
+
+def _with_bar(app: App, path: Path | None, show: bool, run: Callable[[], Outcome]) -> Outcome:
     """Run one load, drawing a progress bar on standard error when it is a terminal."""
-    if not show or not ProgressBar.wanted(sys.stderr, path):
+    if path is None or not show or not ProgressBar.wanted(sys.stderr, path):
         return run()
     bar = ProgressBar(sys.stderr, path.name, path)
-    bar.start(app.pipeline.in_flight.rows)
+    bar.start(partial(_sample, app))
     outcome = None
     try:
         outcome = run()
@@ -87,37 +96,51 @@ def ingest_files(app: App, paths: list[Path], progress: bool = False) -> list[Ou
     return outcomes
 
 
-def _report(outcomes: list[Outcome]) -> int:
-    print(summary(outcomes))
+def _report(outcomes: list[Outcome], as_json: bool = False) -> int:
+    """Print the summary (or the records as JSON) and each problem once; the exit code: 1 when
+    a file did not load, 4 when every file loaded but rows were rejected, else 0."""
+    if as_json:
+        print(json.dumps([outcome_record(o) for o in outcomes], indent=2))
+    else:
+        print(summary(outcomes))
     for outcome in outcomes:
         if outcome.error and not outcome.ok:
             print(f"error: {outcome.error}", file=sys.stderr)
-    return 0 if all(o.ok for o in outcomes) else 1
+        elif outcome.status is OutcomeKind.LOADED and outcome.rows_rejected:
+            where = f"; rejects in {outcome.rejects_file}" if outcome.rejects_file else ""
+            print(f"warning: {outcome.file}: {outcome.rows_rejected} of {outcome.rows_read} row(s) rejected{where}",
+                  file=sys.stderr)
+    if not all(o.ok for o in outcomes):
+        return Exit.FAILED
+    return Exit.REJECTS if any(o.rows_rejected for o in outcomes if o.status is OutcomeKind.LOADED) else Exit.OK
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Load the given files now, as if dropped into the folder whose rule matches each;
-    print a summary. Exit 0 when every file ended loaded or duplicate."""
+    print a summary. Exit 0 when every file ended loaded or duplicate, 4 when they did but
+    rows were rejected (each such file named with its rejects file), 1 when one did not."""
     settings = _settings(args)
-    setup_logging(settings.log_format, "WARNING" if not args.verbose else settings.log_level)
+    _quiet_logging(settings, args.verbose)
     app = build_app(settings, instance=one_off_instance())
     try:
         with keeping_leases(app):
             outcomes = ingest_files(app, [Path(p) for p in args.files], progress=not args.no_progress)
     finally:
         app.close()
-    return _report(outcomes)
+    return _report(outcomes, as_json=args.json)
 
 
 def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> int:
     from monitor.operate.reruns import RerunRefused
 
     settings = _settings(args)
-    setup_logging(settings.log_format, "WARNING" if not args.verbose else settings.log_level)
+    _quiet_logging(settings, args.verbose)
     app = build_app(settings, instance=one_off_instance())
     try:
+        row = app.state.get(args.load_id)
+        path = Path(row.current_path) if row is not None and row.current_path else None
         with keeping_leases(app):
-            outcome = action(app, args.load_id)
+            outcome = _with_bar(app, path, not args.no_progress, partial(action, app, args.load_id))
     except RerunRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
@@ -150,8 +173,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     app = build_app(settings, instance=one_off_instance())
     try:
         rows = audit.recent(app.backend, limit=args.limit, target=args.target, status=args.status, since=args.since)
+        known = audit.target_names(app.backend) if args.target and not rows else []
     finally:
         app.close()
+    if args.target and not rows and not any(args.target in (name, name.split(".", 1)[1]) for name in known):
+        print(f"no such target: {args.target} (the audit trail knows: {', '.join(known) or 'none yet'})",
+              file=sys.stderr)
+        return Exit.FAILED
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -256,13 +284,14 @@ def parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     top = argparse.ArgumentParser(prog="ingest-monitor", description=__doc__, epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    top.add_argument("--config", help="config file (default: $INGEST_MONITOR_CONFIG or config/monitor.json)")
-    top.add_argument("--env-file", help=".env file (default: ./.env)")
+    top.add_argument("--version", action="version", version=f"ingest-monitor {__version__}")
+    _global_options(top, None)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func: Callable[[argparse.Namespace], int], purpose: str) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=purpose, description=func.__doc__)
         cmd.set_defaults(func=func)
+        _global_options(cmd, argparse.SUPPRESS)  # also after the command: `status --config x`
         return cmd
 
     command("run", cmd_run, "run the daemon (status page, /metrics, /health on http_port)")
@@ -272,6 +301,7 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("-v", "--verbose", action="store_true", help="log every stage")
     ingest.add_argument("--no-progress", action="store_true",
                         help="no progress bar (it shows only on a terminal, for files of 1 MB or more)")
+    ingest.add_argument("--json", action="store_true", help="print the outcomes as JSON instead of the table")
 
     status = command("status", cmd_status, "recent loads as a table (or JSON)")
     status.add_argument("--json", action="store_true", help="print JSON audit records")
@@ -290,6 +320,7 @@ def parser() -> argparse.ArgumentParser:
         rerun = command(name, func, purpose)
         rerun.add_argument("load_id", type=int, metavar="LOAD_ID", help="the load to re-run")
         rerun.add_argument("-v", "--verbose", action="store_true", help="log every stage")
+        rerun.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
     command("check-config", cmd_check_config, "validate the config and the database; list every problem")
@@ -305,17 +336,29 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _global_options(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument("--config", default=default,
+                        help="config file (default: $INGEST_MONITOR_CONFIG or config/monitor.json)")
+    parser.add_argument("--env-file", default=default, help=".env file (default: ./.env)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `ingest-monitor` console script."""
+    """Entry point of the `ingest-monitor` console script. Every error ends in one line on
+    standard error and an exit code (`monitor.operate.exits.Exit`), never a traceback."""
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return Exit.FAILED
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        code, line = one_line(exc)
+        if code is Exit.INTERNAL and os.environ.get(DEBUG_ENV) == "1":
+            raise
+        print(line, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -21,13 +21,14 @@ VALUED_OPTIONS = ("--config", "--env-file")  # the top-level options that take a
 
 def ingest_paths(argv: Sequence[str]) -> list[Path]:
     """The files an `ingest` command line names (none for any other command)."""
+    words: list[str] = []
     args = iter(argv)
     for arg in args:
-        if arg in VALUED_OPTIONS:
+        if arg in VALUED_OPTIONS:  # before or after the command
             next(args, None)
         elif not arg.startswith("-"):
-            return [Path(a) for a in args if not a.startswith("-")] if arg == "ingest" else []
-    return []
+            words.append(arg)
+    return [Path(word) for word in words[1:]] if words[:1] == ["ingest"] else []
 
 
 def console() -> NoReturn:

@@ -23,19 +23,27 @@ from pathlib import Path
 from sqlalchemy import Row
 
 from monitor.config import FolderRule
+from monitor.errors import brief
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
+from monitor.load import journal
 from monitor.load.leases import renew_interval
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.pipeline import is_transient
 from monitor.load.state import IN_FLIGHT, TransitionError, utcnow
 from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate
+from monitor.operate.narrator import Narrator
 from monitor.operate.notify import Notifier
 
 log = logging.getLogger("monitor.daemon")
 TICK_SECONDS = 0.2
 MOVE_SWEEP_SECONDS = 300.0  # interrupted moves are finished at start, after outages and this often
 BUSY_RETRY_SECONDS = 5.0  # a file whose content is being loaded elsewhere is looked at again after this
+WAITING_COUNT_SECONDS = 2.0  # while the database is down, files ready and waiting are counted this often
+
+
+class SchemaMissing(Exception):
+    """The daemon's own tables are gone (the database was dropped and created again)."""
 
 
 @dataclass
@@ -76,8 +84,10 @@ class Daemon:
                                         max_candidates=max(100, 2 * self.settings.queue_size))
         self.watcher = FolderWatcher(self.settings, self.tracker)
         self.queue: queue.Queue[Work] = queue.Queue(maxsize=self.settings.queue_size)
-        self.gate = DatabaseGate(app.backend.ping)
+        self.gate = DatabaseGate(self._open_database)
         self.notifier = notifier or Notifier()
+        self.narrator = Narrator(self)
+        self.waiting_for_database = 0  # files ready to load while the database is down
         self.queued_paths: set[Path] = set()  # queued or being worked on
         self.queued_loads: set[int] = set()
         self._processing: set[Path] = set()  # paths a worker is hashing or claiming now
@@ -87,6 +97,7 @@ class Daemon:
         self._next_move_sweep = 0.0
         self._reported_orphans: set[int] = set()
         self._next_waiting_note = 0.0
+        self._next_waiting_count = 0.0
         self._overflow_noted = False
         self._waiting_noted = 0
         self.started_at = time.monotonic()
@@ -117,8 +128,14 @@ class Daemon:
         log.info("ingest-monitor starting: instance %s, database %s, %d folder rule(s), %d worker(s), "
                  "settle %.1fs", self.app.state.instance, url, len(settings.folders), settings.workers,
                  settings.settle_seconds)
-        self.notifier.status("recovering")
-        self._sweep(moves=True)  # interrupted moves first, and own in-flight files queued
+        self.notifier.status("starting: opening the database")
+        try:
+            self._open_database()
+        except Exception as exc:  # down, or not ready: said once; loads wait, watching goes on
+            self.gate.failed(exc)
+        if self.gate.up:
+            self.notifier.status("recovering interrupted loads")
+            self._sweep(moves=True)  # interrupted moves first, and own in-flight files queued
         self.watcher.start()
         for index in range(settings.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
@@ -126,7 +143,7 @@ class Daemon:
             self._workers.append(worker)
         self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
         self._sweeper.start()
-        self.notifier.ready(f"watching {len(settings.folders)} folder rule(s)")
+        self.notifier.ready(self.narrator.status_line())
         log.info("ingest-monitor running")
         next_rescan = time.monotonic() + settings.rescan_seconds
         try:
@@ -147,6 +164,7 @@ class Daemon:
                         log.error("rescan failed: %s", exc)
                     next_rescan = now + settings.rescan_seconds
                 self._schedule_ready()
+                self.narrator.tick(now)
                 self.stop_event.wait(TICK_SECONDS)
         finally:
             self.shutdown()
@@ -176,12 +194,33 @@ class Daemon:
                         len(left), "; ".join(_where(thread) for thread in left))
         log.info("stopped")
 
+    # -- the database ----------------------------------------------------------------
+    def _open_database(self) -> None:
+        """Make sure files can load: the database answers and holds the daemon's tables
+        (created, as at a first start, when they are missing). The gate's probe."""
+        self.app.backend.init_db()
+
+    def _database_trouble(self, exc: BaseException) -> bool:
+        """True (and the gate opened) when an error means the database cannot take loads now:
+        a lost connection, or the daemon's tables gone with the database recreated empty."""
+        if not is_transient(exc):
+            try:
+                if self.app.backend.is_initialised():
+                    return False
+            except Exception as probe:  # the check could not reach it either
+                exc = probe
+            else:
+                exc = SchemaMissing(f"the daemon's tables are missing ({brief(exc)}); they are created again "
+                                    "when the database answers")
+        self.gate.failed(exc)
+        return True
+
     # -- scheduling --------------------------------------------------------------------
     def _schedule_ready(self) -> None:
         if not self.gate.up:
             self._note_waiting()
             return
-        self._waiting_noted = 0
+        self._waiting_noted = self.waiting_for_database = 0
         free = self.queue.maxsize - self.queue.qsize()
         if free <= 0:
             return
@@ -198,10 +237,13 @@ class Daemon:
     def _note_waiting(self) -> None:
         """While the database is down, say (now and then) how many files are ready and waiting."""
         now = time.monotonic()
+        if now >= self._next_waiting_count:
+            self._next_waiting_count = now + WAITING_COUNT_SECONDS
+            self.waiting_for_database = len(self.tracker.ready()) + self.queue.qsize()
         if now < self._next_waiting_note:
             return
         self._next_waiting_note = now + 10.0
-        waiting = len(self.tracker.ready()) + self.queue.qsize()
+        waiting = self.waiting_for_database
         if waiting > self._waiting_noted:
             log.warning("database unavailable: %d file(s) detected and waiting for it", waiting)
             self._waiting_noted = waiting
@@ -256,10 +298,8 @@ class Daemon:
                 if not self._offer(Work(rule, row=row)):
                     return
         except Exception as exc:
-            if not is_transient(exc):
+            if not self._database_trouble(exc):
                 log.exception("recovery sweep failed")
-                return
-            self.gate.failed(exc)
 
     # -- workers -----------------------------------------------------------------------
     def _work(self) -> None:
@@ -290,8 +330,7 @@ class Daemon:
         except TransitionError as exc:
             log.warning("%s: %s (another instance took it over); leaving it to that instance", work.name, exc)
         except Exception as exc:
-            if is_transient(exc):
-                self.gate.failed(exc)
+            if self._database_trouble(exc):
                 if work.path is not None and work.path.exists():
                     self.tracker.offer(work.path, work.rule)
             else:
@@ -300,6 +339,8 @@ class Daemon:
     def _process(self, path: Path, rule: FolderRule, discovered_at: datetime | None) -> None:
         with self._lock:
             self._processing.add(path)
+        settled = (utcnow() - discovered_at).total_seconds() if discovered_at is not None else None
+        journal.detected(path, f"{self.app.backend.schema_for(rule.reference)}.{rule.table}", settled)
         try:
             outcome = self.app.pipeline.process(path, rule, discovered_at=discovered_at)
         finally:

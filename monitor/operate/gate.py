@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from monitor.errors import brief
+from monitor.operate.exits import said as brief
 
 log = logging.getLogger("monitor.daemon")
 

@@ -2,9 +2,9 @@
 
 Every line goes through `redact`, which hides passwords in URLs
 (`scheme://user:***@host`) and in connection strings (`PWD=***;`, `password=***`).
-A plain line is `2026-01-01 12:00:00 INFO monitor.daemon: message`; an exception adds
-its type, message and innermost frame on the same line (the full traceback is in the
-JSON form). A JSON line has `time`, `level`, `logger`, `message`, `thread`, any fields
+A plain line is `2026-01-01 12:00:00 INFO monitor.daemon: message  key=value ...`; an
+exception adds its type, message and innermost frame on the same line (the full traceback
+is in the JSON form). A JSON line has `time`, `level`, `logger`, `message`, `thread`, any fields
 passed as `extra=`, and `exception` with the whole traceback.
 """
 
@@ -33,6 +33,17 @@ def redact(message: str) -> str:
     return _KEY_PASSWORD.sub(lambda m: f"{m['head']}***", message)
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, object]:
+    """The fields a line was given with `extra=` (load_id, file, target, rows, state, ...)."""
+    return {key: value for key, value in vars(record).items()
+            if key not in _STANDARD_FIELDS and not key.startswith("_")}
+
+
+def _logfmt(value: object) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if not text or any(c in text for c in ' "=') else text
+
+
 def _one_line(text: str) -> str:
     return " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
@@ -48,16 +59,16 @@ class JsonFormatter(logging.Formatter):
             "message": redact(record.getMessage()),
             "thread": record.threadName,
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_FIELDS and not key.startswith("_"):
-                entry[key] = redact(value) if isinstance(value, str) else value
+        for key, value in extra_fields(record).items():
+            entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class PlainFormatter(logging.Formatter):
-    """`2026-01-01 12:00:00 INFO monitor.daemon: message`, one line, secrets redacted."""
+    """`2026-01-01 12:00:00 INFO monitor.daemon: message`, one line, secrets redacted; the
+    fields given with `extra=` follow as `key=value` (`load_id=7 file=x.csv state=loaded`)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -74,18 +85,26 @@ class PlainFormatter(logging.Formatter):
             frames = traceback.extract_tb(exc.__traceback__)
             where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
             line += f" [{type(exc).__name__}: {_one_line(str(exc))}{where}]"
+        extra = extra_fields(record)
+        if extra:
+            line += "  " + " ".join(f"{key}={_logfmt(value)}" for key, value in extra.items())
         return redact(line)
 
 
-def setup_logging(fmt: str = "plain", level: str = "INFO", log_file: str | Path | None = None) -> None:
+def setup_logging(fmt: str = "plain", level: str = "INFO", log_file: str | Path | None = None, *,
+                  file_lines: bool = True) -> None:
     """Configure the root logger once: to standard error, or to `log_file` (rotated at
-    50 MB, 10 kept) where there is no console (a Windows service)."""
+    50 MB, 10 kept) where there is no console (a Windows service). `file_lines=False` leaves
+    out the lines of each file's life (`detected` ... `ended`): a one-off command prints its
+    own summary of them."""
     handler: logging.Handler
     if log_file is not None:
         handler = RotatingFileHandler(log_file, maxBytes=50 << 20, backupCount=10, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
+    if not file_lines:
+        handler.addFilter(_not_a_file_line)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -93,6 +112,10 @@ def setup_logging(fmt: str = "plain", level: str = "INFO", log_file: str | Path 
     inotify = logging.getLogger("watchdog.observers.inotify")
     if _stopping_race not in inotify.filters:
         inotify.addFilter(_stopping_race)
+
+
+def _not_a_file_line(record: logging.LogRecord) -> bool:
+    return not hasattr(record, "event")
 
 
 def _stopping_race(record: logging.LogRecord) -> bool:

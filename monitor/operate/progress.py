@@ -99,11 +99,15 @@ def _clock(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
-def render(name: str, reading: Reading, width: int = 100, *, done: bool = False) -> str:
-    """One line: name, bar, percent, rows, MB/s and ETA (or the time taken when done)."""
+def render(name: str, reading: Reading, width: int = 100, *, done: bool = False, phase: str = "loading") -> str:
+    """One line: name, bar, percent, rows, MB/s and ETA (or the time taken when done; the
+    phase, such as `committing` or `archiving`, once the rows are read)."""
     pct = "  ?%" if reading.fraction is None else f"{reading.fraction * 100:3.0f}%"
     rate = "  -- MB/s" if reading.mb_per_s is None else f"{reading.mb_per_s:6.1f} MB/s"
-    tail = f"in {reading.elapsed:.1f}s" if done else f"ETA {_clock(reading.eta_seconds)}"
+    if done:
+        tail = f"in {reading.elapsed:.1f}s"
+    else:
+        tail = f"ETA {_clock(reading.eta_seconds)}" if phase == "loading" else phase
     stats = f" {pct} {reading.rows:>11,} rows {rate} {tail}"
     room = max(width - len(stats) - 4, 20)
     label = name if len(name) <= room // 2 else name[: room // 2 - 1] + "~"
@@ -142,14 +146,15 @@ class ProgressBar:
         self.stream.write("\r" + line + "\x1b[K")
         self.stream.flush()
 
-    def start(self, rows: Callable[[], int]) -> None:
-        """Redraw every `interval` seconds with `rows()` until `finish`."""
+    def start(self, sample: Callable[[], tuple[int, str]]) -> None:
+        """Redraw every `interval` seconds with `sample()` (records read, phase) until `finish`."""
         self._started = time.monotonic()
 
         def loop() -> None:
             while not self._stop.wait(self.interval):
-                reading = measure(rows(), time.monotonic() - self._started, self.estimate)
-                self._draw(render(self.name, reading, self._width()))
+                rows, phase = sample()
+                reading = measure(rows, time.monotonic() - self._started, self.estimate)
+                self._draw(render(self.name, reading, self._width(), phase=phase))
 
         self._thread = threading.Thread(target=loop, name="progress", daemon=True)
         self._thread.start()

@@ -40,6 +40,14 @@ def summary(outcomes: list[Outcome]) -> str:
     return audit.table([_summary_row(o) for o in outcomes], SUMMARY_COLUMNS, footer=total, width=80)
 
 
+def outcome_record(outcome: Outcome) -> dict[str, object]:
+    """One outcome as `ingest --json` prints it."""
+    return {"file": outcome.file, "status": outcome.status.value, "load_id": outcome.load_id,
+            "target": outcome.target, "rows_read": outcome.rows_read, "rows_loaded": outcome.rows_loaded,
+            "rows_rejected": outcome.rows_rejected, "seconds": round(outcome.seconds, 3), "error": outcome.error,
+            "path": outcome.path, "rejects_file": outcome.rejects_file}
+
+
 def parse_since(value: str) -> datetime:
     """`today`, `yesterday`, an age such as `90m`, `6h`, `2d`, `1w`, or an ISO date or time (UTC)."""
     text = value.strip().lower()
@@ -61,8 +69,12 @@ def parse_since(value: str) -> datetime:
     return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
 
 
+def _shown(value: Any) -> str:
+    return "-" if value in (None, "") else str(value)
+
+
 def _field(label: str, value: Any) -> str:
-    return f"  {label:<14}{'-' if value in (None, '') else value}"
+    return f"  {label:<14}{_shown(value)}"
 
 
 def describe(item: dict[str, Any]) -> str:
@@ -72,8 +84,8 @@ def describe(item: dict[str, Any]) -> str:
         f"load {item['load_id']}: {item['file_name']} -> {item['target']} ({item['mode']}): {item['status']}",
         _field("sha256", item.get("sha256")),
         _field("size", f"{size:,} bytes" if isinstance(size, int) else size),
-        _field("rows", f"read {item.get('rows_read')}, loaded {item.get('rows_loaded')}, "
-                       f"rejected {item.get('rows_rejected')}"),
+        _field("rows", f"read {_shown(item.get('rows_read'))}, loaded {_shown(item.get('rows_loaded'))}, "
+                       f"rejected {_shown(item.get('rows_rejected'))}"),
         _field("discovered", item.get("discovered_at")),
         _field("started", item.get("started_at")),
         _field("finished", item.get("finished_at")),

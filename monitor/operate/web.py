@@ -1,24 +1,27 @@
-"""The daemon's HTTP face on a loopback port: a live status page, `/api/status` (JSON),
-`/metrics` (Prometheus text format) and `/health` (200 when watching and the database
-answers, else 503). Standard-library server, one thread per request."""
+"""The daemon's HTTP face on a loopback port: a live status page (`/`, filtered by
+`?target=&status=&since=`), a page per load (`/load/ID`, its rejects file at
+`/load/ID/rejects.csv`), their JSON (`/api/status`, `/api/load/ID`), `/metrics` (Prometheus
+text format) and `/health` (200 when files can load: watching, the database answers and holds
+the daemon's tables; else 503). Standard-library server, one thread per request."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from monitor.load.state import Status, utcnow
-from monitor.operate import audit
-from monitor.operate.metrics import Exposition, Live
+from monitor.operate.exposition import Exposition
+from monitor.operate.metrics import Live
+from monitor.operate.pages import BadFilter, Pages
 
 if TYPE_CHECKING:
     from monitor.operate.daemon import Daemon
@@ -27,43 +30,14 @@ log = logging.getLogger("monitor.web")
 STATIC = Path(__file__).with_name("static")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8"}
-RECENT_LOADS = 50
-RECENT_FAILURES = 20
-LOAD_FIELDS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded", "rows_rejected",
-               "started_at", "finished_at", "duration_ms", "replay_of", "duplicate_of", "error"]
-
-
-def status_payload(live: Live) -> dict[str, Any]:
-    """Everything the status page shows, as one JSON-ready dict."""
-    payload: dict[str, Any] = {
-        "generated_at": utcnow().isoformat(sep=" ", timespec="seconds"),
-        "instance": live.daemon.app.state.instance,
-        "watching": live.watching(),
-        "database_up": live.database_up(),
-        "queue": {"queued": live.queue_depth(), "settling": live.settling(), "files": live.queued_files()},
-        "in_flight": live.in_flight(),
-        "loads": [], "failures": [], "targets": [], "error": None,
-    }
-    if payload["database_up"]:
-        try:
-            backend = live.backend
-            payload["loads"] = [{k: r.get(k) for k in LOAD_FIELDS} for r in audit.recent(backend, limit=RECENT_LOADS)]
-            payload["failures"] = [{k: r.get(k) for k in LOAD_FIELDS}
-                                   for r in audit.recent(backend, limit=RECENT_FAILURES, status=Status.FAILED)]
-            payload["targets"] = audit.targets(backend)
-        except Exception as exc:  # shown on the page instead of failing the request
-            payload["error"] = f"cannot read the audit tables: {exc}"
-    else:
-        payload["error"] = "the database does not answer"
-    return payload
+LOAD_PAGE = re.compile(r"^/load/(\d{1,18})(/rejects\.csv)?$")
+API_LOAD = re.compile(r"^/api/load/(\d{1,18})$")
 
 
 def health(live: Live) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body): 200 when watching and the database answers, else 503."""
-    watching, database = live.watching(), live.database_up()
-    ok = watching and database
-    body = {"status": "ok" if ok else "unavailable", "watching": watching, "database": database}
-    return (HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE), body
+    """(HTTP status, body): 200 when files can load now, else 503."""
+    body = live.health()
+    return (HTTPStatus.OK if body["status"] == "ok" else HTTPStatus.SERVICE_UNAVAILABLE), body
 
 
 class _Server(ThreadingHTTPServer):
@@ -72,6 +46,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], live: Live) -> None:
         self.live = live
+        self.pages = Pages(live)
         self.exposition = Exposition(live)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -85,9 +60,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
-    def _send(self, status: int, body: bytes, content_type: str, *, head: bool = False) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, *, head: bool = False,
+              download: str | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if download:
+            self.send_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(download)}")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
@@ -106,8 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._route(head=False)
 
     def _route(self, head: bool) -> None:
-        path = urlsplit(self.path).path
-        live = self.server.live
+        parts = urlsplit(self.path)
+        path, query = parts.path, dict(parse_qsl(parts.query))
+        live, pages = self.server.live, self.server.pages
+        page = LOAD_PAGE.match(path)
+        api_load = API_LOAD.match(path)
         try:
             if path == "/health":
                 status, body = health(live)
@@ -115,18 +96,44 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/metrics":
                 self._send(HTTPStatus.OK, self.server.exposition.render(), CONTENT_TYPE_LATEST, head=head)
             elif path == "/api/status":
-                self._json(HTTPStatus.OK, status_payload(live), head)
+                self._json(HTTPStatus.OK, pages.overview(query), head)
+            elif api_load:
+                self._load(int(api_load.group(1)), head)
+            elif page and page.group(2):
+                self._rejects(int(page.group(1)), head)
+            elif page:
+                self._static("load.html", head)
             elif path in ("/", "/index.html"):
                 self._static("index.html", head)
             elif path.startswith("/static/"):
                 self._static(path.removeprefix("/static/"), head)
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"}, head)
+        except BadFilter as exc:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)}, head)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as exc:  # a failing request must not take the daemon down
             log.exception("HTTP %s failed", path)
             self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)}, head)
+
+    def _load(self, load_id: int, head: bool) -> None:
+        if not self.server.live.database_up():
+            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the database does not answer"}, head)
+            return
+        item = self.server.pages.load(load_id)
+        if item is None:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no load {load_id}"}, head)
+        else:
+            self._json(HTTPStatus.OK, item, head)
+
+    def _rejects(self, load_id: int, head: bool) -> None:
+        item = self.server.pages.load(load_id) if self.server.live.database_up() else None
+        side = Path(item["rejects_file"]) if item and item["rejects_file"] else None
+        if item is None or side is None:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"load {load_id} has no rejects file"}, head)
+            return
+        self._send(HTTPStatus.OK, side.read_bytes(), "text/csv; charset=utf-8", head=head, download=side.name)
 
     def _static(self, name: str, head: bool) -> None:
         files = {entry.name: entry for entry in STATIC.iterdir() if entry.suffix in STATIC_TYPES}

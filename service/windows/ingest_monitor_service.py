@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 try:  # pywin32, on Windows only
@@ -39,7 +40,8 @@ def service_home() -> Path:
 
 
 class DaemonRunner:
-    """Builds the app from a config and runs the daemon until `stop` is called."""
+    """Runs the daemon as `ingest-monitor run` does, status server included (the page,
+    `/metrics` and `/health` on `http_host:http_port`), until `stop` is called."""
 
     def __init__(self, config: str | Path | None = None, env_file: str | Path | None = None,
                  log_file: str | Path | None = None) -> None:
@@ -47,6 +49,7 @@ class DaemonRunner:
         self.env_file = env_file
         self.log_file = log_file
         self.daemon = None
+        self.status_server = None
         self._ready = threading.Event()
         self._stop_requested = threading.Event()
         self.error: BaseException | None = None
@@ -54,26 +57,22 @@ class DaemonRunner:
     def run(self) -> None:
         """Run the daemon in the calling thread until `stop` (returns after a clean stop)."""
         from monitor.config import load_settings
-        from monitor.operate.app import build_app
-        from monitor.operate.daemon import Daemon
         from monitor.operate.logs import setup_logging
+        from monitor.operate.runner import running
 
-        try:
-            settings = load_settings(self.config, self.env_file)
-            setup_logging(settings.log_format, settings.log_level, log_file=self.log_file)
-            app = build_app(settings)
-        except BaseException as exc:
-            self.error = exc
-            self._ready.set()
-            raise
-        try:
-            self.daemon = Daemon(app)
+        with ExitStack() as stack:
+            try:
+                settings = load_settings(self.config, self.env_file)
+                setup_logging(settings.log_format, settings.log_level, log_file=self.log_file)
+                self.daemon, self.status_server = stack.enter_context(running(settings))
+            except BaseException as exc:
+                self.error = exc
+                self._ready.set()
+                raise
             self._ready.set()
             if self._stop_requested.is_set():
                 self.daemon.request_stop()
             self.daemon.run()
-        finally:
-            app.close()
 
     def start(self) -> threading.Thread:
         """Run in a background thread; returns once the daemon exists (or failed to start)."""
@@ -122,8 +121,10 @@ if win32serviceutil is not None:
                                   (self._svc_name_, ""))
             try:
                 self.runner.run()
-            except BaseException as exc:
-                servicemanager.LogErrorMsg(f"{SERVICE_NAME} stopped on an error: {exc}")
+            except BaseException as exc:  # one line, as the command line says it
+                from monitor.operate.exits import one_line
+
+                servicemanager.LogErrorMsg(f"{SERVICE_NAME} stopped: {one_line(exc)[1]}")
                 raise
             servicemanager.LogMsg(servicemanager.EVENTLOG_INFORMATION_TYPE, servicemanager.PYS_SERVICE_STOPPED,
                                   (self._svc_name_, ""))

@@ -1,18 +1,9 @@
-// The status page: polls /api/status and redraws the tables. No build step, no libraries.
+// The status page: polls /api/status (with the page's filters) and redraws. No libraries.
 "use strict";
 
 const POLL_MS = 2000;
-
-function el(tag, text, attrs) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
-  return node;
-}
-
-function num(value) {
-  return value === null || value === undefined ? "" : Number(value).toLocaleString("en");
-}
+const SVG = "http://www.w3.org/2000/svg";
+const QUERY = new URLSearchParams(window.location.search);
 
 function clock(seconds) {
   if (seconds === null || seconds === undefined) return "--:--";
@@ -20,49 +11,89 @@ function clock(seconds) {
   return `${String(m).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 }
 
-function fill(tableId, rows, makeRow, empty) {
-  const body = document.querySelector(`#${tableId} tbody`);
-  const lines = rows.map(makeRow);
-  if (!lines.length) {
-    const tr = el("tr", null, { class: "empty" });
-    const td = el("td", empty, { colspan: String(document.querySelectorAll(`#${tableId} th`).length) });
-    tr.append(td);
-    lines.push(tr);
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// Rows loaded per hour as bars (failed files as a red mark on their hour).
+function chart(hours) {
+  const box = document.getElementById("chart");
+  if (!hours) {
+    box.replaceChildren(el("p", "unknown: the database has not answered", { class: "muted" }));
+    return;
   }
-  body.replaceChildren(...lines);
+  const width = 720, height = 140, left = 60, bottom = 20, slot = (width - left) / hours.length;
+  const top = Math.max(1, ...hours.map((h) => h.rows));
+  const picture = svg("svg", { id: "throughput", viewBox: `0 0 ${width} ${height}`, width, height,
+    role: "img", "aria-label": "rows loaded per hour" });
+  picture.append(svg("text", { x: 0, y: 12, class: "axis" }, `${top.toLocaleString("en")} rows`));
+  picture.append(svg("text", { x: 0, y: height - bottom, class: "axis" }, "0"));
+  hours.forEach((h, i) => {
+    const tall = Math.round((height - bottom - 16) * h.rows / top);
+    const bar = svg("rect", { x: left + i * slot + 1, y: height - bottom - tall, width: slot - 2, height: tall,
+      class: "bar", "data-hour": h.hour, "data-rows": h.rows, "data-files": h.files, "data-failed": h.failed });
+    bar.append(svg("title", {}, `${h.hour} UTC: ${h.rows.toLocaleString("en")} rows in ${h.files} file(s), ` +
+      `${h.failed} failed`));
+    picture.append(bar);
+    if (h.failed) picture.append(svg("rect", { x: left + i * slot + 1, y: height - bottom + 2, width: slot - 2,
+      height: 4, class: "failed-mark" }));
+  });
+  picture.append(svg("text", { x: left, y: height - 2, class: "axis" }, hours[0].hour.slice(11)));
+  picture.append(svg("text", { x: width - 40, y: height - 2, class: "axis" }, hours[hours.length - 1].hour.slice(11)));
+  box.replaceChildren(picture);
 }
 
-function row(cells, attrs) {
-  const tr = el("tr", null, attrs);
-  for (const cell of cells) tr.append(cell instanceof Node ? cell : el("td", cell));
-  return tr;
-}
-
-function statusCell(status) {
-  const td = el("td");
-  td.append(el("span", status, { class: `status ${status}` }));
-  return td;
-}
-
-function pill(id, label, ok) {
-  const node = document.getElementById(id);
-  node.textContent = `${label}: ${ok ? "yes" : "NO"}`;
-  node.className = `pill ${ok ? "ok" : "bad"}`;
+function filters(data) {
+  const target = document.getElementById("filter-target");
+  const known = data.known_targets || [];
+  if (target.options.length !== known.length + 1) {
+    target.replaceChildren(el("option", "any", { value: "" }), ...known.map((t) => el("option", t, { value: t })));
+  }
+  target.value = QUERY.get("target") || "";
+  document.getElementById("filter-status").value = QUERY.get("status") || "";
+  document.getElementById("filter-since").value = QUERY.get("since") || "";
+  const chosen = ["target", "status", "since"].filter((k) => QUERY.get(k)).map((k) => `${k} ${QUERY.get(k)}`);
+  document.getElementById("loads-title").textContent =
+    chosen.length ? `Loads (${chosen.join(", ")}), newest 50` : "Last 50 loads";
 }
 
 function render(data) {
   document.getElementById("instance").textContent = data.instance;
   pill("watching", "watching", data.watching);
-  pill("database", "database", data.database_up);
+  pill("database", "database", data.database_up && data.schema);
   document.getElementById("updated").textContent = `updated ${data.generated_at} UTC`;
   const error = document.getElementById("error");
-  error.hidden = !data.error;
-  error.textContent = data.error || "";
+  let problem = data.error || "";
+  if (problem && data.stale_since) problem += `: showing what it said at ${data.stale_since} UTC`;
+  else if (problem && data.loads === null) problem += ": the loads below are unknown until it answers";
+  if (!problem && data.loads_paused) problem = "loads are paused: the database was unavailable; retrying";
+  error.hidden = !problem;
+  error.textContent = problem;
+  filters(data);
+
+  // When the database has not answered yet, nothing is known: say so rather than "none".
+  const unknown = "unknown: the database does not answer";
+  const known = data.loads !== null;
+  const partial = (data.loads || []).filter((l) => l.status === "loaded" && l.rows_rejected > 0);
+  const warnings = document.getElementById("warnings");
+  warnings.hidden = !partial.length;
+  warnings.replaceChildren();
+  if (partial.length) {
+    warnings.append(`${partial.length} recent load(s) loaded with rejected rows: `);
+    partial.forEach((l, i) => {
+      if (i) warnings.append(", ");
+      warnings.append(el("a", `${l.file_name} (${num(l.rows_rejected)} rejected)`, { href: `/load/${l.load_id}` }));
+    });
+  }
 
   document.getElementById("queued").textContent = num(data.queue.queued);
   document.getElementById("settling").textContent = num(data.queue.settling);
+  document.getElementById("waiting").textContent = num(data.queue.waiting);
   document.getElementById("loading").textContent = num(data.in_flight.length);
-  document.getElementById("failed-count").textContent = num(data.failures.length);
+  document.getElementById("failed-count").textContent = known ? num(data.failures.length) : "?";
   document.getElementById("queue-files").textContent =
     data.queue.files.length ? `queued: ${data.queue.files.join(", ")}` : "";
 
@@ -70,35 +101,40 @@ function render(data) {
     const bar = el("td");
     const meter = el("progress", null, { max: "1" });
     if (load.fraction !== null) meter.value = load.fraction;
-    bar.append(meter, el("span", load.fraction === null ? " ?" : ` ${Math.round(load.fraction * 100)}%`));
-    return row([load.load_id, load.file, load.target, bar, num(load.rows), num(load.rejected),
-      load.mb_per_s === null ? "" : load.mb_per_s.toFixed(1), clock(load.eta_seconds), load.started_at],
-      { "data-load-id": load.load_id, "data-file": load.file });
+    const phase = load.phase === "loading" ? "" : ` ${load.phase}`;
+    bar.append(meter, el("span", (load.fraction === null ? " ?" : ` ${Math.round(load.fraction * 100)}%`) + phase));
+    return row([loadLink(load.load_id), load.file, load.target, bar, num(load.rows), num(load.rejected),
+      load.mb_per_s === null ? "" : load.mb_per_s.toFixed(1), load.phase === "loading" ? clock(load.eta_seconds) : "",
+      load.started_at], { "data-load-id": load.load_id, "data-file": load.file });
   }, "nothing loading");
 
+  chart(data.throughput);
   fill("targets", data.targets, (t) => row([t.target, t.mode, num(t.rows_now), num(t.files_loaded),
     num(t.rows_loaded), num(t.rows_rejected), t.last_load_id ?? "", t.last_loaded_at ?? ""],
-    { "data-target": t.target }), "no loads yet");
+    { "data-target": t.target }), known ? "no loads yet" : unknown);
 
-  fill("loads", data.loads, (l) => row([l.load_id, l.file_name, l.target, statusCell(l.status),
-    num(l.rows_read), num(l.rows_loaded), num(l.rows_rejected),
+  const filtered = ["target", "status", "since"].some((k) => QUERY.get(k));
+  fill("loads", data.loads, (l) => row([loadLink(l.load_id), l.file_name, l.target,
+    statusCell(l.status, l.rows_rejected), num(l.rows_read), num(l.rows_loaded), num(l.rows_rejected),
     l.duration_ms === null ? "" : (l.duration_ms / 1000).toFixed(2), l.finished_at ?? ""],
-    { "data-load-id": l.load_id, "data-file": l.file_name, "data-status": l.status }), "no loads yet");
+    { "data-file": l.file_name, "data-status": l.status, "data-load-id": l.load_id }),
+    known ? (filtered ? "no load matches these filters" : "no loads yet") : unknown);
 
-  fill("failures", data.failures, (f) => row([f.load_id, f.file_name, f.target, f.finished_at ?? "",
+  fill("failures", data.failures, (f) => row([loadLink(f.load_id), f.file_name, f.target, f.finished_at ?? "",
     el("td", f.error, { class: "error-text" })],
-    { "data-load-id": f.load_id, "data-file": f.file_name }), "no failures");
+    { "data-load-id": f.load_id, "data-file": f.file_name }), known ? "no failures" : unknown);
 }
 
 async function poll() {
   try {
-    const response = await fetch("/api/status", { cache: "no-store" });
-    render(await response.json());
+    const response = await fetch(`/api/status?${QUERY}`, { cache: "no-store" });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error || response.status);
+    render(data);
   } catch (err) {
     const error = document.getElementById("error");
     error.hidden = false;
-    error.textContent = `cannot reach the daemon: ${err}`;
-    pill("watching", "watching", false);
+    error.textContent = `cannot show the status: ${err.message || err}`;
   } finally {
     setTimeout(poll, POLL_MS);
   }

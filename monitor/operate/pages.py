@@ -1,0 +1,160 @@
+"""What the status page shows, as JSON-ready dicts: the overview (filtered by target, status
+and time), one load in full, and the rows loaded per hour for the throughput chart.
+
+While the database does not answer, the overview keeps what it last read and says when that
+was (`stale_since`), so an outage never reads as "no loads yet"; before the first read it says
+the loads are unknown (None).
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.load.outcome import Outcome, OutcomeKind
+from monitor.load.state import IN_FLIGHT, Status, utcnow
+from monitor.operate import audit
+from monitor.operate.metrics import Live
+from monitor.operate.reports import parse_since
+
+RECENT_LOADS = 50
+RECENT_FAILURES = 20
+CHART_HOURS = 24
+LOAD_FIELDS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded", "rows_rejected",
+               "started_at", "finished_at", "duration_ms", "replay_of", "duplicate_of", "error"]
+FILTERS = ("target", "status", "since")
+
+
+class BadFilter(ValueError):
+    """A filter the page cannot apply; the message says which and why."""
+
+
+def _filters(query: dict[str, str]) -> dict[str, Any]:
+    chosen: dict[str, Any] = {key: query[key].strip() for key in FILTERS if query.get(key, "").strip()}
+    if "status" in chosen and chosen["status"] not in {status.value for status in Status}:
+        raise BadFilter(f"status: {chosen['status']!r} is not one of {', '.join(s.value for s in Status)}")
+    if "since" in chosen:
+        try:
+            chosen["since"] = parse_since(chosen["since"])
+        except argparse.ArgumentTypeError as exc:
+            raise BadFilter(f"since: {exc}") from None
+    return chosen
+
+
+def throughput(finished: list[dict[str, Any]], now: datetime, hours: int = CHART_HOURS) -> list[dict[str, Any]]:
+    """Per hour (oldest first, the current hour last): files loaded and failed, rows and bytes loaded."""
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    counts: list[dict[str, int]] = [{"files": 0, "failed": 0, "rows": 0, "bytes": 0} for _ in range(hours)]
+    for item in finished:
+        at = item["finished_at"]
+        when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+        index = int((when.replace(tzinfo=None) - start).total_seconds() // 3600)
+        if not 0 <= index < hours:
+            continue
+        bucket = counts[index]
+        if item["status"] == Status.FAILED:
+            bucket["failed"] += 1
+        elif item["status"] == Status.LOADED:
+            bucket["files"] += 1
+            bucket["rows"] += int(item["rows_loaded"] or 0)
+            bucket["bytes"] += int(item["size_bytes"] or 0)
+    return [{"hour": (start + timedelta(hours=i)).isoformat(sep=" ", timespec="minutes"), **bucket}
+            for i, bucket in enumerate(counts)]
+
+
+def hints(item: dict[str, Any]) -> list[str]:
+    """What an operator can do next with a load, as commands and notes."""
+    load_id, status = item["load_id"], item["status"]
+    found = [f"ingest-monitor show {load_id}"]
+    if status == Status.FAILED:
+        found.insert(0, f"fix the cause, then: ingest-monitor retry {load_id}")
+    elif status in (Status.LOADED, Status.DUPLICATE):
+        found.append(f"to load the archived file again on purpose: ingest-monitor replay {load_id}")
+    elif status in IN_FLIGHT:
+        found.insert(0, "in flight: this page follows it")
+    if item.get("rows_rejected") and status == Status.LOADED:
+        found.insert(0, f"{item['rows_rejected']} row(s) were rejected and not loaded: correct them from the "
+                        "rejects file and drop them as a new file")
+    return found
+
+
+class Pages:
+    """The payloads of the status page, for one running daemon."""
+
+    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput")
+
+    def __init__(self, live: Live) -> None:
+        self.live = live
+        self._lock = threading.Lock()
+        self._last: dict[str, Any] | None = None  # the last overview read from the database
+        self._last_at: str | None = None
+
+    def overview(self, query: dict[str, str] | None = None) -> dict[str, Any]:
+        """Everything the overview shows; `query` filters the loads (target, status, since)."""
+        live = self.live
+        chosen = _filters(query or {})
+        health = live.health()
+        payload: dict[str, Any] = {
+            "generated_at": utcnow().isoformat(sep=" ", timespec="seconds"),
+            "instance": live.daemon.app.state.instance,
+            "watching": health["watching"], "database_up": health["database"], "schema": health["schema"],
+            "loads_paused": health["loads_paused"], "health": health["status"],
+            "queue": {"queued": live.queue_depth(), "settling": live.settling(), "waiting": live.waiting(),
+                      "files": live.queued_files()},
+            "in_flight": live.in_flight(),
+            "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
+            "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
+            "error": None, "stale_since": None,
+        }
+        if health["database"]:
+            try:
+                payload.update(self._read(chosen))
+                if not chosen:
+                    with self._lock:
+                        self._last = {key: payload[key] for key in self._read_keys}
+                        self._last_at = payload["generated_at"]
+                return payload
+            except Exception as exc:  # shown on the page instead of failing the request
+                payload["error"] = f"cannot read the audit tables: {exc}"
+        else:
+            payload["error"] = "the database does not answer"
+        with self._lock:
+            if self._last is not None and not chosen:
+                payload.update(self._last)
+                payload["stale_since"] = self._last_at
+        return payload
+
+    def _read(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        backend = self.live.backend
+        loads = audit.recent(backend, limit=RECENT_LOADS, **chosen)
+        failures = audit.recent(backend, limit=RECENT_FAILURES, status=Status.FAILED)
+        now = utcnow()
+        return {
+            "loads": [{k: r.get(k) for k in LOAD_FIELDS} for r in loads],
+            "failures": [{k: r.get(k) for k in LOAD_FIELDS} for r in failures],
+            "targets": audit.targets(backend), "known_targets": audit.target_names(backend),
+            "throughput": throughput(audit.finished_since(backend, now - timedelta(hours=CHART_HOURS)), now),
+        }
+
+    def load(self, load_id: int) -> dict[str, Any] | None:
+        """One load in full (record, events, column map, rejects, hints), None when unknown."""
+        found = audit.find(self.live.backend, str(load_id))
+        if not found:
+            return None
+        item = found[0]
+        side = self.rejects_file(item)
+        item["rejects_file"] = str(side) if side else None
+        item["rejects_download"] = f"/load/{load_id}/rejects.csv" if side else None
+        item["hints"] = hints(item)
+        return item
+
+    @staticmethod
+    def rejects_file(item: dict[str, Any]) -> Path | None:
+        """The rejects file beside a load's file, when there is one."""
+        outcome = Outcome(item["file_name"], status=OutcomeKind.of(item["status"]),
+                          rows_rejected=item.get("rows_rejected") or 0, path=item.get("current_path"))
+        side = outcome.rejects_file
+        return Path(side) if side else None
