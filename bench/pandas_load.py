@@ -13,12 +13,21 @@ import argparse
 from collections.abc import Sequence
 
 
-def load(url: str, table: str, path: str, chunksize: int) -> int:
-    """Load `path` into `table` chunk by chunk; the rows written."""
+def load(url: str, table: str, path: str, chunksize: int, fast_executemany: bool = False) -> int:
+    """Load `path` into `table` chunk by chunk; the rows written. A SQL Server URL connects as
+    ingest-monitor does (`monitor.backends.mssql.connect`: the port as FreeTDS reads it, the
+    server version of any engine), `fast_executemany` as pyodbc's option."""
     import pandas as pd
     from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
 
-    engine = create_engine(url)
+    options = {"fast_executemany": True} if fast_executemany else {}
+    if url.startswith("mssql"):
+        from monitor.backends.mssql.connect import mssql_engine
+
+        engine = mssql_engine(make_url(url), **options)
+    else:
+        engine = create_engine(url, **options)
     total = 0
     try:
         with engine.begin() as conn:
@@ -37,8 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("table")
     parser.add_argument("file")
     parser.add_argument("--chunksize", type=int, default=10_000)
+    parser.add_argument("--fast-executemany", action="store_true", help="pyodbc's fast_executemany")
     args = parser.parse_args(argv)
-    print(load(args.url, args.table, args.file, args.chunksize))
+    print(load(args.url, args.table, args.file, args.chunksize, args.fast_executemany))
     return 0
 
 

@@ -44,8 +44,10 @@ from bench.daemon_runs import Burst, Latency, burst, detection_latency
 from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
 from bench.generate import companies
 from bench.loads import LoadResult
+from bench.mssql import MssqlServer, describe, round_of_loads
 
 BACKENDS = ("sqlite", "postgresql")
+OPTIONAL_BACKENDS = ("mssql",)  # with --mssql-url (MSSQL_URL): SQL Server or Babelfish
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GIGABYTE = 1_000_000_000
 T = TypeVar("T")
@@ -59,7 +61,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=1, help="runs per tool, interleaved; the fastest is reported")
     p.add_argument("--quick", action="store_true", help="smoke run: few latency files, a small burst")
     p.add_argument("--big", action="store_true", help="also load a ~1 GB file for peak RSS (slow)")
-    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql,mssql")
+    p.add_argument("--mssql-url", default=os.environ.get("MSSQL_URL", ""),
+                   help="SQL Server login allowed to CREATE DATABASE (default $MSSQL_URL), for --backends mssql")
+    p.add_argument("--mssql-pg-url", default=os.environ.get("INGEST_BENCH_MSSQL_PG", ""),
+                   help="the PostgreSQL port of the same engine (Babelfish), for the psql \\copy floor")
+    p.add_argument("--mssql-rows", type=int, default=50_000, help="rows of the SQL Server loads (default 50000)")
     p.add_argument("--pg-url", default=os.environ.get("INGEST_BENCH_PG", DEFAULT_PG_URL),
                    help="PostgreSQL server the bench creates (and drops) its databases on")
     p.add_argument("--settle", type=float, default=None, help="daemon settle time for the latency run (1.0)")
@@ -101,15 +108,19 @@ class Bench:
         self.args = args
         self.work = work
         self.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-        unknown = set(self.backends) - set(BACKENDS)
+        unknown = set(self.backends) - set(BACKENDS) - set(OPTIONAL_BACKENDS)
         if unknown:
             raise SystemExit(f"unknown backend(s): {', '.join(sorted(unknown))}")
         self.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
         self.server = PgServer(args.pg_url)
+        if "mssql" in self.backends and not args.mssql_url:
+            raise SystemExit("--backends mssql needs --mssql-url (or MSSQL_URL)")
+        self.mssql = MssqlServer(args.mssql_url) if "mssql" in self.backends else None
         self.loads: list[LoadResult] = []
         self.latency: list[Latency] = []
         self.bursts: list[Burst] = []
         self.memory: list[LoadResult] = []
+        self.mssql_loads: list[LoadResult] = []
 
     # -- helpers ----------------------------------------------------------------------------
     def _url(self, backend: str, name: str, dbname: str | None = None) -> str:
@@ -146,6 +157,19 @@ class Bench:
                 for result in self._load_round(backend, data, rows):
                     runs.setdefault((result.backend, result.tool), []).append(result)
         self.loads = [loads.best(results) for results in runs.values()]
+
+    def run_mssql_loads(self) -> None:
+        """The SQL Server rows (`bench.mssql`), `--repeat` times; the best run each."""
+        assert self.mssql is not None
+        rows = self.args.mssql_rows
+        data = self.data_file(rows)
+        runs: dict[tuple[str, str], list[LoadResult]] = {}
+        for attempt in range(self.args.repeat):
+            _say(f"loads: mssql, {rows} rows, run {attempt + 1} of {self.args.repeat}")
+            for result in round_of_loads(self.mssql, self.args.mssql_pg_url or None, self.work / "mssql", data,
+                                         rows, "pandas" in self.skip):
+                runs.setdefault((result.backend, result.tool), []).append(result)
+        self.mssql_loads = [loads.best(results) for results in runs.values()]
 
     def _load_round(self, backend: str, data: Path, rows: int) -> list[LoadResult]:
         results = [self._ingest(backend, data, rows, "im")]
@@ -226,6 +250,12 @@ class Bench:
             best = f"best of {repeat} interleaved runs per tool" if repeat > 1 else "one run per tool"
             parts += ["", f"## Loads: {self.args.rows:,} rows, 55 columns ({best})", "",
                       report.loads_table(self.loads), "", *[f"- {line}" for line in report.targets(self.loads)]]
+        if self.mssql_loads:
+            assert self.mssql is not None
+            repeat = self.args.repeat
+            best = f"best of {repeat} runs per tool" if repeat > 1 else "one run per tool"
+            parts += ["", f"## SQL Server loads: {self.args.mssql_rows:,} rows, 55 columns ({best})", "",
+                      describe(self.mssql), "", report.loads_table(self.mssql_loads)]
         if self.latency:
             parts += ["", "## Detection latency", "", report.latency_table(self.latency)]
         if self.bursts:
@@ -257,7 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(temporary.name)
     bench = Bench(args, work)
     try:
-        bench.run_loads()
+        if bench.mssql is not None:
+            bench.run_mssql_loads()
+            bench.backends.remove("mssql")  # the other sections run on sqlite and postgresql only
+        if bench.backends:
+            bench.run_loads()
         if "latency" not in bench.skip:
             bench.run_latency()
         if "burst" not in bench.skip:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy.engine import make_url
 
 from monitor.catalog import events, files
 from monitor.config import Settings
@@ -63,6 +64,10 @@ class Workspace:
 
     def engine(self) -> Engine:
         """An engine on the workspace database (for reading the audit tables)."""
+        if self.url.startswith("mssql"):
+            from monitor.backends.mssql.connect import mssql_engine
+
+            return mssql_engine(make_url(self.url))
         return create_engine(self.url)
 
     def loaded_count(self, engine: Engine) -> int:

@@ -67,14 +67,13 @@ def reader_rows(path, fmt) -> list[tuple]:
 
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_each_shape_takes_the_way_open_to_it_and_loads_what_the_reader_reads(backend, tmp_path, shape, caplog):
-    if backend.name not in EXPECTED:
-        pytest.skip(f"the {backend.name} backend does not read files itself")
     path, fmt = write(tmp_path, shape)
     with caplog.at_level(logging.DEBUG, logger="monitor.route"):
         written, rows = load(backend, path, fmt)
     assert rows == reader_rows(path, fmt) and written == len(rows)
     said = [record.getMessage() for record in caplog.records if record.name == "monitor.route"]
-    assert len(said) == 1 and EXPECTED[backend.name][shape] in said[0], said
+    way = EXPECTED.get(backend.name, {}).get(shape, f"{GENERAL} (the {backend.name} backend does not read files itself)")
+    assert len(said) == 1 and way in said[0], said
 
 
 def test_a_backend_that_does_not_read_files_gets_the_parsed_batches(backend, tmp_path, caplog):

@@ -64,6 +64,14 @@ def plain(name: str) -> bool:
     return bool(_PLAIN.fullmatch(name))
 
 
+def _object_in(catalog: str, schema: str | None, name: str) -> str:
+    """The object id of a table or view by its catalog row. Not `OBJECT_ID(name, type)`: on
+    Babelfish 4.2 a session keeps an answer of "no such object" until its next commit, so it
+    never sees a table another session created meanwhile."""
+    owner = f"SCHEMA_ID({literal(schema)})" if schema else "SCHEMA_ID()"
+    return f"SELECT o.object_id FROM {catalog} AS o WHERE o.name = {literal(name)} AND o.schema_id = {owner}"
+
+
 def probe_type(type_name: str, precision: int, scale: int) -> str:
     """The T-SQL type a probe column takes for a target column: text as NVARCHAR(max)."""
     if type_name in ("nvarchar", "nchar", "varchar", "char", "ntext", "text"):
@@ -111,8 +119,8 @@ class MssqlStatements:
     @staticmethod
     def initialised(schemas: Sequence[str], tables: Sequence[str], view_names: Sequence[str]) -> str:
         checks = [f"SCHEMA_ID({literal(s)}) IS NOT NULL" for s in schemas]
-        checks += [f"OBJECT_ID({literal(quote(t))}, N'U') IS NOT NULL" for t in tables]
-        checks += [f"OBJECT_ID({literal(quote(v))}, N'V') IS NOT NULL" for v in view_names]
+        checks += [f"EXISTS ({_object_in('sys.tables', None, t)})" for t in tables]
+        checks += [f"EXISTS ({_object_in('sys.views', None, v)})" for v in view_names]
         return f"SELECT CASE WHEN {' AND '.join(checks)} THEN 1 ELSE 0 END"
 
     @staticmethod
@@ -126,7 +134,7 @@ class MssqlStatements:
 
     @staticmethod
     def view_id(view: str) -> str:
-        return f"SELECT OBJECT_ID({literal(quote(view))}, N'V')"
+        return _object_in("sys.views", None, view)
 
     @staticmethod
     def create_view(view: str) -> str:
@@ -139,14 +147,14 @@ class MssqlStatements:
 
     @staticmethod
     def table_id(schema: str | None, table: str) -> str:
-        return f"SELECT OBJECT_ID({literal(qualified(schema, table))}, N'U')"
+        return _object_in("sys.tables", schema, table)
 
     @staticmethod
     def column_types(schema: str | None, table: str) -> str:
         return (
             "SELECT c.name, t.name AS type_name, c.max_length FROM sys.columns AS c "
             "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
-            f"WHERE c.object_id = OBJECT_ID({literal(qualified(schema, table))}, N'U') ORDER BY c.column_id"
+            f"WHERE c.object_id = ({_object_in('sys.tables', schema, table)}) ORDER BY c.column_id"
         )
 
     @staticmethod
@@ -155,7 +163,7 @@ class MssqlStatements:
         return (
             "SELECT c.name, t.name AS type_name, c.precision, c.scale FROM sys.columns AS c "
             "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
-            f"WHERE c.object_id = OBJECT_ID({literal(qualified(schema, table))}, N'U') ORDER BY c.column_id"
+            f"WHERE c.object_id = ({_object_in('sys.tables', schema, table)}) ORDER BY c.column_id"
         )
 
     @staticmethod

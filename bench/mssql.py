@@ -1,0 +1,183 @@
+"""The SQL Server rows of the bench (`python -m bench --backends mssql`, with `MSSQL_URL`).
+
+Every tool loads the same 55-column file into a fresh database of the server at `--mssql-url`:
+
+- ingest-monitor through its command line, once per driver: pyodbc with the URL's ODBC driver
+  (FreeTDS here) and mssql-python;
+- `pandas.to_sql` through pyodbc as written by most people, the same with `fast_executemany`
+  (Microsoft's recommendation; FreeTDS crashes on it, which the table then says), and through
+  mssql-python (which binds parameter arrays itself);
+- `psql \\copy` into the PostgreSQL port of the same engine (`--mssql-pg-url`, for Babelfish):
+  the floor of the engine underneath, no T-SQL on the way.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+
+from bench import loads
+from bench.databases import PgServer
+from bench.loads import REF_TABLE, LoadResult, header_of, quiet_disk
+from bench.measure import run_timed
+from bench.workspace import cli_env
+from monitor.backends.mssql.connect import is_freetds, mssql_engine
+
+
+@dataclass(frozen=True)
+class MssqlServer:
+    """A SQL Server (or Babelfish) login allowed to CREATE DATABASE, at `url`."""
+
+    url: str
+
+    @property
+    def parsed(self) -> URL:
+        """The URL, `mssql://` meaning pyodbc."""
+        parsed = make_url(self.url)
+        return parsed.set(drivername="mssql+pyodbc") if parsed.drivername == "mssql" else parsed
+
+    def driver_label(self) -> str:
+        """`pyodbc (FreeTDS)` or `pyodbc (<ODBC driver>)` for the URL's driver."""
+        driver = str(self.parsed.query.get("driver", "ODBC"))
+        return "pyodbc (FreeTDS)" if is_freetds(self.parsed) else f"pyodbc ({driver})"
+
+    def database_url(self, dbname: str, driver: str = "pyodbc") -> str:
+        """The URL of `dbname` through `pyodbc` (the URL's ODBC driver) or `mssqlpython`."""
+        url = self.parsed.set(database=dbname)
+        if driver == "mssqlpython":
+            query = {k: v for k, v in url.query.items() if k.lower() not in ("driver", "tds_version")}
+            url = url.set(drivername="mssql+mssqlpython", query=query)
+        return url.render_as_string(hide_password=False)
+
+    def version(self) -> str:
+        """The server's version banner, first line."""
+        with self._admin() as conn:
+            return str(conn.exec_driver_sql("SELECT @@VERSION").scalar()).splitlines()[0]
+
+    @contextmanager
+    def _admin(self) -> Iterator:
+        engine = mssql_engine(self.parsed, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    @contextmanager
+    def scratch(self) -> Iterator[str]:
+        """A fresh database (its name), dropped afterwards (its sessions ended first)."""
+        name = f"im_bench_{uuid.uuid4().hex[:10]}"
+        with self._admin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE [{name}]")
+        try:
+            yield name
+        finally:
+            with self._admin() as conn:
+                sessions = conn.exec_driver_sql(
+                    f"SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'{name}') "
+                    "AND session_id <> @@SPID").scalars().all()
+                for session in sessions:
+                    conn.exec_driver_sql(f"KILL {int(session)}")
+                conn.exec_driver_sql(f"DROP DATABASE [{name}]")
+
+    def execute(self, dbname: str, sql: str) -> None:
+        """Run one statement in `dbname`, committed."""
+        engine = mssql_engine(make_url(self.database_url(dbname)), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
+
+    def count(self, dbname: str, table: str) -> int:
+        """Rows in `table` of `dbname`."""
+        engine = mssql_engine(make_url(self.database_url(dbname)))
+        try:
+            with engine.connect() as conn:
+                return int(conn.exec_driver_sql(f"SELECT COUNT_BIG(*) FROM [{table}]").scalar_one())
+        finally:
+            engine.dispose()
+
+
+def text_table_tsql(table: str, columns: list[str]) -> str:
+    """CREATE TABLE with every column NVARCHAR(max), names double-quoted as written."""
+    names = ", ".join('"' + c.replace('"', '""') + '" NVARCHAR(max) NULL' for c in columns)
+    return f'CREATE TABLE "{table}" ({names})'
+
+
+def _label(server: MssqlServer, driver: str) -> str:
+    return "mssql, mssql-python" if driver == "mssqlpython" else f"mssql, {server.driver_label()}"
+
+
+def ingest_monitor(server: MssqlServer, driver: str, work: Path, data: Path, rows: int) -> LoadResult:
+    """`ingest-monitor ingest` of the file (a fullload into `ref.companies`) through `driver`."""
+    with server.scratch() as dbname:
+        result = loads.ingest_monitor("mssql", server.database_url(dbname, driver), work, data, rows)
+    result.backend = _label(server, driver)
+    return result
+
+
+def pandas_to_sql(server: MssqlServer, driver: str, work: Path, data: Path, rows: int, *,
+                  fast_executemany: bool = False) -> LoadResult:
+    """`pandas.read_csv(chunksize)` + `to_sql` into a fresh all-text table through `driver`;
+    a crash of the process (FreeTDS with `fast_executemany`) is reported as such."""
+    tool = "pandas.to_sql" + (" fast_executemany" if fast_executemany else "")
+    backend, size = _label(server, driver), data.stat().st_size
+    with server.scratch() as dbname:
+        server.execute(dbname, text_table_tsql(REF_TABLE, header_of(data)))
+        cmd = [sys.executable, "-m", "bench.pandas_load", server.database_url(dbname, driver), REF_TABLE, str(data),
+               "--chunksize", "10000", *(["--fast-executemany"] if fast_executemany else [])]
+        quiet_disk()
+        timing = run_timed(cmd, env=cli_env(), cwd=Path(__file__).resolve().parent.parent)
+        if timing.returncode < 0:
+            signal = -timing.returncode
+            return LoadResult(backend, tool, rows, size, timing.wall, timing.peak_rss_kb, 0,
+                              f"crashed (signal {signal})")
+        if not timing.ok:
+            return loads._failed(backend, tool, rows, size, timing)
+        loaded = server.count(dbname, REF_TABLE)
+    return LoadResult(backend, tool, rows, size, timing.wall, timing.peak_rss_kb, loaded)
+
+
+def engine_floor(pg_url: str, data: Path, rows: int) -> LoadResult:
+    """`psql \\copy` into the PostgreSQL port of the engine (Babelfish's own PostgreSQL)."""
+    pg = PgServer(pg_url)
+    with pg.scratch() as dbname:
+        result = loads.psql_copy(pg, dbname, data, rows)
+    result.tool = "psql \\copy (the engine's PostgreSQL port)"
+    return result
+
+
+def round_of_loads(server: MssqlServer, pg_url: str | None, work: Path, data: Path, rows: int,
+                   skip_pandas: bool) -> list[LoadResult]:
+    """One run of every SQL Server tool; the engine floor counted for each driver's group."""
+    results: list[LoadResult] = []
+    floor = engine_floor(pg_url, data, rows) if pg_url else None
+    for driver in ("pyodbc", "mssqlpython"):
+        results.append(ingest_monitor(server, driver, work / f"im-{driver}", data, rows))
+        if not skip_pandas:
+            results.append(pandas_to_sql(server, driver, work, data, rows))
+            if driver == "pyodbc":
+                results.append(pandas_to_sql(server, driver, work, data, rows, fast_executemany=True))
+        if floor is not None:
+            results.append(LoadResult(_label(server, driver), floor.tool, floor.rows, floor.size_bytes, floor.wall,
+                                      floor.peak_rss_kb, floor.loaded, floor.note))
+    return results
+
+
+def describe(server: MssqlServer) -> str:
+    """The server and the drivers, for the results file."""
+    try:
+        version = server.version()
+    except Exception as exc:  # the section still reports what it could not reach
+        version = f"not reachable ({type(exc).__name__})"
+    freetds = subprocess.run(["sh", "-c", "tsql -C 2>/dev/null | grep -m1 Version"], capture_output=True,
+                             text=True).stdout.strip()
+    return f"SQL Server engine: {version}; {freetds or 'FreeTDS version unknown'}"
