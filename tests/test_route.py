@@ -72,7 +72,8 @@ def test_each_shape_takes_the_way_open_to_it_and_loads_what_the_reader_reads(bac
         written, rows = load(backend, path, fmt)
     assert rows == reader_rows(path, fmt) and written == len(rows)
     said = [record.getMessage() for record in caplog.records if record.name == "monitor.route"]
-    way = EXPECTED.get(backend.name, {}).get(shape, f"{GENERAL} (the {backend.name} backend does not read files itself)")
+    parsed = f"{GENERAL} (the {backend.name} backend does not read files itself)"
+    way = EXPECTED.get(backend.name, {}).get(shape, parsed)
     assert len(said) == 1 and way in said[0], said
 
 
