@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from monitor.load.sets import SetStatus
 from monitor.load.state import Status, utcnow
 from monitor.operate import audit
 from monitor.operate.progress import Estimate, estimate, measure
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("monitor.metrics")
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
 PROBE_TIMEOUT = 5.0
+SET_SAMPLE = 1000  # open sets looked at for `ingest_sets_incomplete_overdue`
 
 
 class DatabaseProbe:
@@ -95,8 +97,7 @@ class Live:
         work_queue = self.daemon.queue
         with work_queue.mutex:
             waiting = list(work_queue.queue)
-        return [work.path.name if work.path is not None else f"{work.row.file_name} (resuming)"
-                for work in waiting]
+        return [work.name if work.row is None else f"{work.name} (resuming)" for work in waiting]
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Loads in flight with rows read, rate, fraction done and ETA (estimated)."""
@@ -172,6 +173,23 @@ class DaemonCollector:
             buckets = [(_bound(bound), count) for bound, count in item["buckets"]] + [("+Inf", item["count"])]
             durations.add_metric([item["target"]], buckets, item["sum_seconds"])
         yield durations
+        yield from self._set_metrics()
+
+    def _set_metrics(self) -> Iterator[Metric]:
+        """Snapshot sets by target and status, and those incomplete past their `set_timeout`."""
+        counts = audit.set_counts(self.live.backend)
+        waiting = audit.snapshot_sets(self.live.backend, limit=SET_SAMPLE, open_only=True,
+                                      timeouts=self.live.daemon.app.pipeline.sets.timeouts())
+        sets = GaugeMetricFamily("ingest_sets", "Snapshot sets by target and status", labels=["target", "status"])
+        overdue = GaugeMetricFamily("ingest_sets_incomplete_overdue",
+                                    "Snapshot sets still incomplete after their set_timeout", labels=["target"])
+        known = {(item["target"], item["status"]): item["sets"] for item in counts}
+        for target in sorted({item["target"] for item in counts}):
+            for status in SetStatus:
+                sets.add_metric([target, status.value], known.get((target, status.value), 0))
+            overdue.add_metric([target], sum(1 for item in waiting if item["target"] == target and item["incomplete"]))
+        yield sets
+        yield overdue
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

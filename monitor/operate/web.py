@@ -29,6 +29,7 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
                 ".css": "text/css; charset=utf-8"}
 RECENT_LOADS = 50
 RECENT_FAILURES = 20
+RECENT_SETS = 20
 LOAD_FIELDS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded", "rows_rejected",
                "started_at", "finished_at", "duration_ms", "replay_of", "duplicate_of", "error"]
 
@@ -42,7 +43,7 @@ def status_payload(live: Live) -> dict[str, Any]:
         "database_up": live.database_up(),
         "queue": {"queued": live.queue_depth(), "settling": live.settling(), "files": live.queued_files()},
         "in_flight": live.in_flight(),
-        "loads": [], "failures": [], "targets": [], "error": None,
+        "loads": [], "failures": [], "targets": [], "sets": [], "error": None,
     }
     if payload["database_up"]:
         try:
@@ -51,6 +52,8 @@ def status_payload(live: Live) -> dict[str, Any]:
             payload["failures"] = [{k: r.get(k) for k in LOAD_FIELDS}
                                    for r in audit.recent(backend, limit=RECENT_FAILURES, status=Status.FAILED)]
             payload["targets"] = audit.targets(backend)
+            payload["sets"] = audit.snapshot_sets(backend, limit=RECENT_SETS,
+                                                  timeouts=live.daemon.app.pipeline.sets.timeouts())
         except Exception as exc:  # shown on the page instead of failing the request
             payload["error"] = f"cannot read the audit tables: {exc}"
     else:

@@ -80,6 +80,11 @@ function render(data) {
     num(t.rows_loaded), num(t.rows_rejected), t.last_load_id ?? "", t.last_loaded_at ?? ""],
     { "data-target": t.target }), "no loads yet");
 
+  fill("sets", data.sets || [], (s) => row([s.set_id, s.set_name, s.target, s.snapshot_date ?? "",
+    statusCell(s.status), s.parts, s.missing, num(s.rows_loaded), s.first_seen_at ?? "",
+    el("td", s.incomplete ?? "", { class: "error-text" }), el("td", s.error ?? "", { class: "error-text" })],
+    { "data-set-id": s.set_id, "data-status": s.status }), "no snapshot sets");
+
   fill("loads", data.loads, (l) => row([l.load_id, l.file_name, l.target, statusCell(l.status),
     num(l.rows_read), num(l.rows_loaded), num(l.rows_rejected),
     l.duration_ms === null ? "" : (l.duration_ms / 1000).toFixed(2), l.finished_at ?? ""],
