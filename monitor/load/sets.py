@@ -152,7 +152,7 @@ class SetStore:
                 found = self._create(conn, row, part, replay_set)
             if reason is not None or found.status == SetStatus.SUPERSEDED:
                 note = reason or str(found.error)
-                self._supersede(conn, found, rule, note, extra=(row,))
+                self._supersede(conn, found, rule, note, arriving=(row, part.part))
                 return Joined(Arrival.SUPERSEDED, found.set_id, note)
             arrived = len(self._waiting(conn, found.set_id)) + 1
             detail = f"{part} of {describe_set(found)}: {arrived} of {part.count} here"
@@ -293,17 +293,19 @@ class SetStore:
             self._supersede(conn, found, rule, reason)
 
     def _supersede(self, conn: Connection, found: Row, rule: FolderRule, reason: str,
-                   extra: tuple[Row, ...] = ()) -> None:
+                   arriving: tuple[Row, int] | None = None) -> None:
+        """The set and its parts in flight end `superseded` (and the part `arriving`, with its number)."""
         if found.status != SetStatus.SUPERSEDED:
             self._move_set(conn, found.set_id, SetStatus(found.status), SetStatus.SUPERSEDED, error=reason,
                            finished_at=utcnow())
-        for part in [*self.parts(found.set_id, conn), *extra]:
+        ending = [(part, part.set_part) for part in self.parts(found.set_id, conn)]
+        for part, number in [*ending, *([arriving] if arriving else [])]:
             if part.status not in (Status.CLAIMED, Status.WAITING, Status.LOADING):
                 continue
             archive = archive_path(rule.path, part.file_name, part.load_id, utcnow())
             self.state.transition(conn, part.load_id, Status(part.status), Status.SUPERSEDED, error=reason,
-                                  set_id=found.set_id, pending_move_to=str(archive), rows_read=0, rows_loaded=0,
-                                  **self.state.finish_timing(conn, part.load_id))
+                                  set_id=found.set_id, set_part=number, pending_move_to=str(archive), rows_read=0,
+                                  rows_loaded=0, **self.state.finish_timing(conn, part.load_id))
 
     def committed(self, conn: Connection, set_id: int) -> bool:
         """After a crash: did this set's swap commit? (The target's rows carry its parts' ids.)"""

@@ -84,7 +84,7 @@ def set_record(row: Row, parts: list[dict[str, Any]], timeouts: dict[str, float]
     numbers, and `incomplete` (when it waits past its target's `set_timeout`)."""
     data = {key: _plain(value) for key, value in row._mapping.items()}
     target = data["target"] = f"{row.target_schema}.{row.target_table}"
-    here = sorted({part["set_part"] for part in parts if part["status"] in ("waiting", "loading", "loaded")})
+    here = sorted({part["set_part"] for part in parts if part["set_part"] is not None})
     data["parts"] = f"{len(here)} of {row.part_count}"
     data["missing"] = ", ".join(str(n) for n in range(1, row.part_count + 1) if n not in here)
     data["part_loads"] = parts
