@@ -95,6 +95,7 @@ def ingest_files(app: App, paths: list[Path], progress: bool = False, rule_name:
 
 
 def _now(app: App, outcome: Outcome) -> Outcome:
+    """A part's outcome read again: `waiting` when it arrived, `loaded` once its set loaded."""
     if outcome.load_id is None or outcome.status is not OutcomeKind.WAITING:
         return outcome
     latest = app.pipeline.outcome_of(outcome.load_id)
@@ -186,7 +187,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"\nsnapshot sets waiting for parts ({len(sets)}):")
             print(audit.table(sets, SET_COLUMNS))
     return 0
-
 
 
 def cmd_show(args: argparse.Namespace) -> int:
