@@ -1,6 +1,7 @@
 """Bench data: thin command line over `monitor.sample_data`.
 
     python -m bench.generate companies data/BasicCompanyData.csv --rows 500000 [--zip] [--seed 1]
+    python -m bench.generate companies data/parts --rows 500000 --parts 7 [--zip] [--date 2026-11-01]
     python -m bench.generate enrichment data/contacts.csv --rows 100000
 """
 
@@ -12,6 +13,7 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
+from monitor.demo.ch_parts import write_companies_house_parts
 from monitor.demo.companies_house import write_companies_house
 from monitor.demo.enrichment import ENRICHMENT_HEADER, enrichment_rows, write_enrichment
 
@@ -50,8 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--zip", action="store_true", help="companies: write a .zip holding the CSV")
+    parser.add_argument("--parts", type=int, help="companies: the multi-part download, this many parts in PATH")
+    parser.add_argument("--date", default="2026-11-01", help="--parts: the snapshot date in the names")
     args = parser.parse_args(argv)
     args.path.parent.mkdir(parents=True, exist_ok=True)
+    if args.kind == "companies" and args.parts:
+        paths = write_companies_house_parts(args.path, args.date, args.rows, args.seed, parts=args.parts,
+                                            zipped=args.zip)
+        print(f"{args.path}: {len(paths)} parts ({paths[0].name} ...), {args.rows} rows in all")
+        return 0
     if args.kind == "companies":
         path = companies(args.path, args.rows, args.seed, zipped=args.zip)
     else:

@@ -75,27 +75,30 @@ def _failed(backend: str, tool: str, rows: int, size: int, timing: Timing) -> Lo
 
 
 # -- ingest-monitor ---------------------------------------------------------------------
-def ingest_monitor(backend: str, url: str, work: Path, data: Path, rows: int,
-                   server: PgServer | None = None) -> LoadResult:
-    """`ingest-monitor ingest` of `data` dropped into a fresh workspace's folder (a fullload
-    into `ref.companies`, the way a Companies House snapshot is configured); `server` is
-    the PostgreSQL server of `url`, if that is where it loads."""
+def ingest_monitor(backend: str, url: str, work: Path, data: Path | list[Path], rows: int,
+                   server: PgServer | None = None, *, tool: str = "ingest-monitor") -> LoadResult:
+    """`ingest-monitor ingest` of `data` (a file, or the parts of a snapshot set) dropped into a
+    fresh workspace's folder (a fullload into `ref.companies`, the way a Companies House
+    snapshot is configured); `server` is the PostgreSQL server of `url`, if that is where it
+    loads."""
     ws = make_workspace(work, url, table=COMPANIES_TABLE, pattern="BasicCompanyData*", mode="fullload",
                         reference=True, settle=0.5)
     ws.run("init-db")
-    dropped = ws.folder / data.name
-    shutil.copyfile(data, dropped)
-    size = dropped.stat().st_size
+    dropped = []
+    for source in data if isinstance(data, list) else [data]:
+        dropped.append(ws.folder / source.name)
+        shutil.copyfile(source, dropped[-1])
+    size = sum(path.stat().st_size for path in dropped)
     quiet_disk(server)  # the copy's write-back is the dropping program's, not part of the load
-    timing = run_timed(ws.command("ingest", str(dropped)), cwd=ws.root, env=cli_env())
+    timing = run_timed(ws.command("ingest", *map(str, dropped)), cwd=ws.root, env=cli_env())
     if not timing.ok:
-        return _failed(backend, "ingest-monitor", rows, size, timing)
+        return _failed(backend, tool, rows, size, timing)
     engine = ws.engine()
     try:
         loaded = sum(int(r["rows_loaded"] or 0) for r in ws.audit(engine) if r["status"] == "loaded")
     finally:
         engine.dispose()
-    return LoadResult(backend, "ingest-monitor", rows, size, timing.wall, timing.peak_rss_kb, loaded)
+    return LoadResult(backend, tool, rows, size, timing.wall, timing.peak_rss_kb, loaded)
 
 
 # -- references -------------------------------------------------------------------------

@@ -84,6 +84,19 @@ def burst_table(results: Sequence[Burst]) -> str:
     return table(["backend", "files", "rows each", "workers", "settle s", "seconds", "files/s", "check"], rows)
 
 
+def sets_table(results: Sequence[LoadResult]) -> str:
+    """The set and the one file per backend: files, MB, wall time, rows/s, and the set's time
+    as a share of the one file's."""
+    one = {r.backend: r for r in results if r.tool == "one file"}
+    rows = []
+    for r in results:
+        base = one.get(r.backend)
+        ratio = f"{r.wall / base.wall:.2f}" if base and base.ok and r.ok and base.wall else "n/a"
+        rows.append([r.backend, r.tool, _num(r.rows), _num(r.size_bytes / 1e6, 0), _num(r.wall, 2),
+                     _num(r.rows_per_s), ratio, r.note or ("ok" if r.ok else f"loaded {r.loaded}")])
+    return table(["backend", "loaded as", "rows", "MB", "wall s", "rows/s", "wall ÷ one file's", "check"], rows)
+
+
 def memory_table(results: Sequence[LoadResult]) -> str:
     """Peak RSS of `ingest-monitor ingest` beside the file size."""
     rows = [[r.backend, _num(r.rows), _num(r.size_bytes / 1e6, 0), _num(r.peak_rss_kb / 1024, 0),

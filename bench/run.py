@@ -18,6 +18,8 @@ Sections, per backend (SQLite, PostgreSQL):
 - burst: `--burst-files` files of 100 rows moved in at once, `--burst-workers`
   workers: files per second until all are loaded.
 - memory: peak RSS of `ingest-monitor ingest` at two file sizes (and ~1 GB with `--big`).
+- sets: the same rows as a Companies House 7-part set (`...-part1_7.csv` ... `part7_7.csv`, loaded
+  as one snapshot) and as one file, both by `ingest-monitor ingest`: wall time and rows/s.
 
 The table is printed and written to `bench/results/<date>.md` (or `--results-dir`).
 """
@@ -45,6 +47,7 @@ from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
 from bench.generate import companies
 from bench.loads import LoadResult
 from bench.mssql import MssqlServer, describe, round_of_loads
+from monitor.demo.ch_parts import PARTS, write_companies_house_parts
 
 BACKENDS = ("sqlite", "postgresql")
 OPTIONAL_BACKENDS = ("mssql",)  # with --mssql-url (MSSQL_URL): SQL Server or Babelfish
@@ -73,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-files", type=int, default=None, help="files dropped for the latency run (20)")
     p.add_argument("--burst-files", type=int, default=None, help="files in the burst (1000)")
     p.add_argument("--burst-workers", type=int, default=10)
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: pandas,latency,burst,memory")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: pandas,latency,burst,memory,sets")
     p.add_argument("--workdir", type=Path, help="where files and databases go (default: a temporary folder)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return p
@@ -121,6 +124,7 @@ class Bench:
         self.bursts: list[Burst] = []
         self.memory: list[LoadResult] = []
         self.mssql_loads: list[LoadResult] = []
+        self.sets: list[LoadResult] = []
 
     # -- helpers ----------------------------------------------------------------------------
     def _url(self, backend: str, name: str, dbname: str | None = None) -> str:
@@ -129,12 +133,13 @@ class Bench:
         assert dbname is not None
         return self.server.dbname_url(dbname)
 
-    def _ingest(self, backend: str, data: Path, rows: int, name: str) -> LoadResult:
+    def _ingest(self, backend: str, data: Path | list[Path], rows: int, name: str,
+                tool: str = "ingest-monitor") -> LoadResult:
         if backend == "sqlite":
-            return loads.ingest_monitor(backend, self._url(backend, name), self.work / name, data, rows)
+            return loads.ingest_monitor(backend, self._url(backend, name), self.work / name, data, rows, tool=tool)
         with self.server.scratch() as dbname:
             return loads.ingest_monitor(backend, self._url(backend, name, dbname), self.work / name, data, rows,
-                                        server=self.server)
+                                        server=self.server, tool=tool)
 
     def data_file(self, rows: int) -> Path:
         """The 55-column file of `rows` rows (generated once per size)."""
@@ -219,6 +224,24 @@ class Bench:
         self.memory += [r for r in self.loads if r.tool == "ingest-monitor"]
         self.memory.sort(key=lambda r: (r.backend, r.size_bytes))
 
+    def run_sets(self) -> None:
+        """The 7-part set against the same rows as one file, `--repeat` times interleaved; the best of each."""
+        rows = self.args.rows
+        one = self.data_file(rows)
+        parts = self.work / "data" / f"parts-{rows}"
+        if not parts.exists():
+            _say(f"generating the {PARTS}-part set of {rows} rows")
+            write_companies_house_parts(parts, "2026-11-01", rows, seed=1, zipped=False)
+        files = sorted(parts.iterdir())
+        runs: dict[tuple[str, str], list[LoadResult]] = {}
+        for attempt in range(self.args.repeat):
+            for backend in self.backends:
+                _say(f"sets: {backend}, run {attempt + 1} of {self.args.repeat}")
+                for data, tool in ((one, "one file"), (files, f"{PARTS}-part set")):
+                    result = self._ingest(backend, data, rows, "sets", tool=tool)
+                    runs.setdefault((backend, tool), []).append(result)
+        self.sets = [loads.best(results) for results in runs.values()]
+
     def _with_db(self, backend: str, name: str, fn: Callable[[str, Path], T]) -> T:
         work = self.work / name
         if backend == "sqlite":
@@ -263,6 +286,9 @@ class Bench:
         if self.memory:
             parts += ["", "## Memory", "", report.memory_table(self.memory), "",
                       *[f"- {line}" for line in report.memory_verdict(self.memory)]]
+        if self.sets:
+            parts += ["", f"## A {PARTS}-part snapshot set against the same rows as one file", "",
+                      report.sets_table(self.sets)]
         return "\n".join(parts) + "\n"
 
 
@@ -298,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.run_burst()
         if "memory" not in bench.skip:
             bench.run_memory()
+        if "sets" not in bench.skip:
+            bench.run_sets()
     finally:
         if temporary is not None:
             temporary.cleanup()

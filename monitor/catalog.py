@@ -1,5 +1,6 @@
-"""The daemon's own tables: one audit/state row per file, its transitions, its rejects;
-and the names it gives the schemas and the lineage column of the tables it loads.
+"""The daemon's own tables: one audit/state row per file, its transitions, its rejects, the
+snapshot sets that tie the parts of one snapshot together; and the names it gives the
+schemas and the lineage column of the tables it loads.
 
 Defined once with SQLAlchemy Core; every backend creates them from here and
 `sql/<dialect>/schema.sql` is generated from here (`ingest-monitor ddl`).
@@ -10,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -27,7 +29,7 @@ LOAD_ID_COLUMN = "_load_id"  # on every loaded row: the load (audit row) that wr
 
 # Bumped whenever a table gains a column or a view changes: a daemon that finds an older
 # version adds the missing columns and recreates the views (`Backend.init_db`).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -70,6 +72,9 @@ files = Table(
     Column("attempts", Integer, nullable=False, server_default=text("1")),
     Column("duplicate_of", BigInteger),
     Column("replay_of", BigInteger),
+    Column("snapshot_date", Date),  # fullload: the date in the file's name (newest wins)
+    Column("set_id", BigInteger),  # a part of a snapshot set: its `ingest_sets` row
+    Column("set_part", Integer),  # ... and which part it is (1..part_count)
 )
 
 # Exactly-once: one file content per target may be in flight or loaded, whatever its name.
@@ -85,6 +90,7 @@ Index(
 )
 Index("ix_ingest_files_status", files.c.status, files.c.started_at)
 Index("ix_ingest_files_target", files.c.target_schema, files.c.target_table, files.c.started_at)
+Index("ix_ingest_files_set", files.c.set_id)
 
 events = Table(
     "ingest_events",
@@ -109,6 +115,32 @@ rejects = Table(
     Column("raw", Text),
 )
 Index("ix_ingest_rejects_load", rejects.c.load_id)
+
+# One snapshot delivered in parts (`...-part1_7.zip` ... `part7_7.zip`): the parts' audit rows
+# point here; the set loads as one snapshot once all its parts are there.
+sets = Table(
+    "ingest_sets",
+    metadata,
+    Column("set_id", Id, primary_key=True, autoincrement=True),
+    Column("set_name", String(400), nullable=False),
+    Column("target_schema", String(128), nullable=False),
+    Column("target_table", String(128), nullable=False),
+    Column("part_count", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("snapshot_date", Date),
+    Column("first_seen_at", Timestamp, nullable=False),
+    Column("complete_at", Timestamp),
+    Column("started_at", Timestamp),
+    Column("finished_at", Timestamp),
+    Column("rows_loaded", BigInteger),
+    Column("rows_rejected", BigInteger),
+    Column("overdue_at", Timestamp),  # when it was reported incomplete past its rule's set_timeout
+    Column("claimed_by", String(255)),
+    Column("replay_of", BigInteger),  # a replay: the set it loads again
+    Column("error", Text),
+)
+Index("ix_ingest_sets_name", sets.c.target_schema, sets.c.target_table, sets.c.set_name)
+Index("ix_ingest_sets_status", sets.c.status)
 
 meta = Table(
     "ingest_meta",

@@ -6,6 +6,7 @@ import codecs
 import fnmatch
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,11 @@ from monitor.catalog import REF_SCHEMA
 DEFAULT_CONFIG_PATH = "config/monitor.json"
 DEFAULT_DATABASE_URL = "sqlite:///data/ingest.db"
 IGNORED_NAME_PATTERNS = ("*.tmp", "*.part", "*.partial", "*.crdownload", "~$*", ".*")
+# fullload snapshots (docs/snapshots.md): one part of a set, as Companies House names them
+# (`BasicCompanyData-2026-11-01-part1_7.zip`), and the snapshot's date in a file name.
+PART_PATTERN = r"^(?P<set>.+)-part(?P<part>\d+)_(?P<count>\d+)(?=\.|$)"
+PART_GROUPS = ("set", "part", "count")
+DATE_PATTERN = r"(?P<date>\d{4}-\d{2}-\d{2})"
 
 
 Kind = Literal["text", "integer", "decimal", "date", "datetime", "boolean"]
@@ -49,6 +55,7 @@ class FolderRule(BaseModel):
     path: Path
     pattern: str = "*.csv"
     table: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, description="for `ingest --rule`; the table name serves")
     mode: Literal["fullload", "append"] = "append"
     reference: bool = False
     delimiter: str | None = Field(default=None, description="None: detect from the header")
@@ -68,6 +75,30 @@ class FolderRule(BaseModel):
     on_error: Literal["continue", "skip_file", "abort"] = "continue"
     max_rejects: int | None = Field(default=None, ge=0, description="skip_file: more rejects fail the file")
     max_reject_percent: float | None = Field(default=None, ge=0, le=100)
+    # fullload snapshots (docs/snapshots.md; monitor/load/snapshots.py, monitor/load/sets.py)
+    part_pattern: str | None = Field(default=PART_PATTERN, description="a part of a set: groups set, part, count")
+    date_pattern: str | None = Field(default=DATE_PATTERN, description="the snapshot date in the name")
+    date_format: str = Field(default="%Y-%m-%d", description="strptime format of the date found")
+    set_timeout: float = Field(default=3600.0, gt=0, description="seconds before an incomplete set is reported")
+    min_shared_columns: float = Field(default=0.5, ge=0, le=1, description="share of the table's columns kept")
+    allow_new_shape: bool = False
+
+    @field_validator("part_pattern")
+    @classmethod
+    def _part_groups(cls, value: str | None) -> str | None:
+        if value is not None:
+            missing = [group for group in PART_GROUPS if group not in _compiled(value).groupindex]
+            if missing:
+                raise ValueError(f"the pattern needs the named groups set, part and count (missing: "
+                                 f"{', '.join(missing)})")
+        return value
+
+    @field_validator("date_pattern")
+    @classmethod
+    def _date_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            _compiled(value)
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -94,6 +125,11 @@ class FolderRule(BaseModel):
         return value
 
     @property
+    def label(self) -> str:
+        """The rule's name for `ingest --rule`: its `name`, else its table."""
+        return self.name or self.table
+
+    @property
     def target(self) -> str:
         """The target as an operator writes it, e.g. `ref.companies`."""
         return f"{REF_SCHEMA}.{self.table}" if self.reference else self.table
@@ -101,6 +137,13 @@ class FolderRule(BaseModel):
     def matches(self, name: str) -> bool:
         """True when a file name matches this rule's pattern."""
         return fnmatch.fnmatch(name, self.pattern)
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
 
 
 class SqliteOptions(BaseModel):
@@ -169,6 +212,14 @@ class Settings(BaseModel):
                     backend[section] = {**dict(backend.get(section) or {}), option: data.pop(key)}
             data["backend"] = backend
         return data
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Settings:
+        names = [rule.name for rule in self.folders if rule.name is not None]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"rule names must be unique: {', '.join(repeated)} named more than once")
+        return self
 
 
 def is_ignored_name(name: str) -> bool:

@@ -25,7 +25,8 @@ def test_bench_quick_run_prints_the_table_and_writes_the_results(tmp_path):
     assert len(written) == 1
     text = written[0].read_text()
     assert text in run.stdout  # the same report is printed
-    for heading in ("## Loads: 2,000 rows", "## Detection latency", "## Burst of small files", "## Memory"):
+    for heading in ("## Loads: 2,000 rows", "## Detection latency", "## Burst of small files", "## Memory",
+                    "## A 7-part snapshot set against the same rows as one file"):
         assert heading in text
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     for backend, tool in [("sqlite", "ingest-monitor"), ("sqlite", "sqlite3 .import"), ("sqlite", "pandas.to_sql"),
@@ -39,3 +40,7 @@ def test_bench_quick_run_prints_the_table_and_writes_the_results(tmp_path):
     assert len(latency) == 2
     burst = [r for r in rows if "| 12 " in r and r.rstrip(" |").endswith("ok")]
     assert len(burst) == 2  # every burst file loaded, on both backends
+    for backend in ("sqlite", "postgresql"):
+        for how in ("one file", "7-part set"):
+            line = next((r for r in rows if r.startswith(f"| {backend} ") and f"| {how} " in r), None)
+            assert line is not None and line.rstrip(" |").endswith("ok"), (backend, how, line)

@@ -55,3 +55,23 @@ def test_a_newer_version_recorded_is_not_taken_for_this_one(backend):
     with backend.transaction() as conn:
         conn.execute(update(catalog.meta).values(value=str(catalog.SCHEMA_VERSION + 1)))
     assert not backend.is_initialised()
+
+
+def test_a_database_from_before_snapshot_sets_gains_them(backend):
+    with backend.transaction() as conn:
+        backend.drop_views(conn)
+        conn.exec_driver_sql(f"DROP INDEX {backend.quote('ix_ingest_files_set')}"
+                             + (f" ON {backend.qualified(None, 'ingest_files')}" if backend.name == "mssql" else ""))
+        for column in ("set_part", "set_id", "snapshot_date"):
+            conn.exec_driver_sql(f"ALTER TABLE {backend.qualified(None, 'ingest_files')} DROP COLUMN "
+                                 f"{backend.quote(column)}")
+        backend.drop_table(conn, None, "ingest_sets")
+        conn.execute(update(catalog.meta).values(value="2"))
+    assert not backend.is_initialised()
+    backend.init_db()
+    assert {"snapshot_date", "set_id", "set_part"} <= columns(backend, "ingest_files")
+    assert columns(backend, "ingest_sets") == {column.name for column in catalog.sets.columns}
+    with backend.reading() as conn:
+        assert "ix_ingest_files_set" in {index["name"] for index in inspect(conn).get_indexes("ingest_files")}
+        assert "ingest_snapshot_sets" in set(inspect(conn).get_view_names())
+    assert backend.is_initialised()

@@ -64,7 +64,8 @@ def loaded(make_workspace, tmp_path):
                          [["ann", "a@x.io"], ["bob", "b@x.io", "extra"], ["cy", "c@x.io"]])
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    ws.cli("ingest", str(companies), str(contacts), str(empty), check=False)
+    ws.cli("ingest", "--rule", "companies", str(companies))
+    ws.cli("ingest", str(contacts), str(empty), check=False)
     return ws
 
 

@@ -62,7 +62,7 @@ def test_ingest_prints_a_summary_with_totals(make_workspace, tmp_path):
 @SQLITE_ONLY
 def test_status_filters_by_target_status_and_time(make_workspace, tmp_path, capsys):
     ws = make_workspace(CONTACTS, {**CONTACTS, "path": "incoming/people", "table": "people"})
-    ws.cli("ingest", str(write_csv(tmp_path / "c.csv", ["a"], [["1"]])))
+    ws.cli("ingest", "--rule", "contacts", str(write_csv(tmp_path / "c.csv", ["a"], [["1"]])))
     ws.cli("ingest", str(write_csv(ws.folder("people") / "p.csv", ["a"], [["2"]])))
     empty = ws.folder("people") / "empty.csv"
     empty.write_bytes(b"")

@@ -28,7 +28,7 @@ def execute(url: str, sql: str) -> None:
 def test_rows_the_database_refuses_are_isolated_and_the_rest_loads(make_workspace, tmp_path):
     strict = {**IDS, "path": "incoming/strict", "on_error": "abort"}
     ws = make_workspace(IDS, strict, batch_rows=4)
-    base = tmp_path / "base.csv"
+    base = ws.folder("contacts") / "base.csv"  # in its folder: two rules take `*.csv` from elsewhere
     base.write_text("id,email\n1,a@x.io\n2,b@x.io\n")
     ws.cli("ingest", str(base))
     execute(ws.url, "CREATE UNIQUE INDEX ux_contacts_id ON contacts (id)")

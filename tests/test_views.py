@@ -38,7 +38,8 @@ def loaded(make_workspace, tmp_path):
     again.write_bytes(contacts.read_bytes())
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    ws.cli("ingest", str(companies), str(contacts))
+    ws.cli("ingest", "--rule", "companies", str(companies))
+    ws.cli("ingest", str(contacts))
     ws.cli("ingest", str(again), str(empty), check=False)
     statuses = {r["file_name"]: r["status"] for r in ws.status()}
     assert statuses == {companies.name: "loaded", "contacts.csv": "loaded", again.name: "duplicate",

@@ -7,7 +7,9 @@ and the SQL of the operator views. Strategies and the pipeline speak only this i
 
 What a backend may or may not do is declared, never discovered: `reads_files` (it may
 take a whole file, `load_file`), `supports_leases` (several processes may share the
-work), and `commits_with_state` (its target tables commit with the daemon's own).
+work), `fills_in_parallel` (several connections may fill one committed table at once:
+the parts of a snapshot set) and `commits_with_state` (its target tables commit with the
+daemon's own).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Backend(ABC):
     supports_leases: ClassVar[bool] = True
     reads_files: ClassVar[bool] = False
     names_fold_case: ClassVar[bool] = False  # table names compare without regard to case
+    fills_in_parallel: ClassVar[bool] = False
     write_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, engine: Engine) -> None:
@@ -128,6 +131,7 @@ class Backend(ABC):
             self.create_schemas(conn)
             catalog.metadata.create_all(conn, checkfirst=True)
             self.add_missing_columns(conn)
+            self.add_missing_indexes(conn)
             if self._schema_version(conn) != catalog.SCHEMA_VERSION:
                 self.drop_views(conn)
                 self._set_schema_version(conn)
@@ -142,6 +146,12 @@ class Backend(ABC):
                     type_sql = column.type.compile(dialect=self.engine.dialect)
                     conn.execute(text(f"ALTER TABLE {self.qualified(None, table.name)} "
                                       f"ADD {self.quote(column.name)} {type_sql}"))
+
+    def add_missing_indexes(self, conn: Connection) -> None:
+        """Create the indexes a newer version defines on the daemon's existing tables."""
+        for table in catalog.metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
     @staticmethod
     def _schema_version(conn: Connection) -> int | None:
@@ -234,6 +244,11 @@ class Backend(ABC):
         for name in columns:
             type_sql = self.column_type(kinds.get(name, "text")).compile(dialect=self.engine.dialect)
             conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} ADD {self.quote(name)} {type_sql}"))
+
+    def share_for_filling(self, conn: Connection, schema: str | None, table: str) -> None:
+        """Make a new table ready for several connections to fill at once, each its own load's
+        rows (backends that declare `fills_in_parallel`; nothing by default)."""
+        return None
 
     def drop_table(self, conn: Connection, schema: str | None, table: str) -> None:
         """Drop a table if it exists."""

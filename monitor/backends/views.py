@@ -10,6 +10,8 @@ dialect-neutral; each backend supplies the few forms that differ (`ViewSql`).
 - `ingest_rows_per_target_day`: files and rows loaded per target per (UTC) day.
 - `ingest_lineage`: one row per load, to join a loaded row's `_load_id` to its file:
   `SELECT ... FROM ref.companies AS c JOIN ingest_lineage AS l ON l.load_id = c._load_id`.
+- `ingest_snapshot_sets`: one row per snapshot set (parts of one snapshot): its status, its
+  parts expected and here, its rows, and when it was reported incomplete.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class ViewSql:
 _BODIES: dict[str, str] = {
     "ingest_recent_loads": """SELECT f.load_id, f.file_name, f.target_schema, f.target_table, f.mode, f.status,
        f.rows_read, f.rows_loaded, f.rows_rejected, f.started_at, f.finished_at,
-       f.duration_ms, f.host, f.os_user, f.claimed_by, f.attempts, f.duplicate_of, f.error
+       f.duration_ms, f.host, f.os_user, f.claimed_by, f.attempts, f.duplicate_of, f.error,
+       f.snapshot_date, f.set_id, f.set_part
 FROM ingest_files AS f
 WHERE f.started_at >= {ago_7_days}""",
     "ingest_failures_24h": """SELECT f.load_id, f.file_name, f.source_path, f.current_path, f.target_schema,
@@ -52,8 +55,15 @@ WHERE f.status = 'loaded'
 GROUP BY f.target_schema, f.target_table, {day_finished}""",
     "ingest_lineage": """SELECT f.load_id, f.file_name, f.sha256, f.size_bytes, f.source_path,
        f.current_path, f.target_schema, f.target_table, f.mode, f.status,
-       f.finished_at, f.host, f.os_user, f.claimed_by
+       f.finished_at, f.host, f.os_user, f.claimed_by, f.snapshot_date, f.set_id, f.set_part
 FROM ingest_files AS f""",
+    "ingest_snapshot_sets": """SELECT s.set_id, s.set_name, s.target_schema, s.target_table, s.snapshot_date, s.status,
+       s.part_count,
+       (SELECT COUNT(*) FROM ingest_files AS f
+        WHERE f.set_id = s.set_id AND f.status IN ('waiting', 'loading', 'loaded')) AS parts_here,
+       s.rows_loaded, s.rows_rejected, s.first_seen_at, s.complete_at, s.finished_at, s.overdue_at,
+       s.replay_of, s.error
+FROM ingest_sets AS s""",
 }
 VIEW_NAMES: tuple[str, ...] = tuple(_BODIES)
 

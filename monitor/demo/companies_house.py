@@ -39,7 +39,7 @@ from monitor.demo.ch_values import (
     TOWNS,
 )
 
-__all__ = ["COMPANIES_HOUSE_HEADER", "check_rows", "companies_house_rows", "write_companies_house"]
+__all__ = ["COMPANIES_HOUSE_HEADER", "check_rows", "companies_house_rows", "write_ch_rows", "write_companies_house"]
 
 # The header line exactly as it appears in the real file (not quoted, some names
 # carry a leading space).
@@ -391,10 +391,16 @@ def write_companies_house(
     defaults to ``path`` ending in ``.zip``; the zip is written streaming (ZIP64),
     so any row count works in bounded memory. Returns ``path`` as a Path.
     """
+    data = companies_house_rows(rows, seed)  # validates before touching the file
+    return write_ch_rows(path, data, zipped=zipped, line_ending=line_ending)
+
+
+def write_ch_rows(path: str | Path, data: Iterator[list[str]], *, zipped: bool | None = None,
+                  line_ending: str = "\r\n") -> Path:
+    """Write given rows as a Companies House file (see `write_companies_house`)."""
     path = Path(path)
     if zipped is None:
         zipped = path.suffix.lower() == ".zip"
-    data = companies_house_rows(rows, seed)  # validates before touching the file
     if zipped:
         member = path.stem if path.stem.lower().endswith(".csv") else path.stem + ".csv"
         with (

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from monitor.backends import Backend
 from monitor.backends.target import Target
@@ -28,6 +29,11 @@ log = logging.getLogger("monitor.isolation")
 T = TypeVar("T")
 Attempt = Callable[[SourceFormat, bool], T]
 Isolator = Callable[[Connection, Target, Iterable[Batch]], int]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lost or refused database connection: retry later, do not fail the file."""
+    return isinstance(exc, (OperationalError, InterfaceError))
 
 
 def reason_of(exc: BaseException) -> str:

@@ -22,6 +22,8 @@ class OutcomeKind(StrEnum):
     LOADED = "loaded"
     DUPLICATE = "duplicate"
     FAILED = "failed"
+    WAITING = "waiting"
+    SUPERSEDED = "superseded"
     BUSY = "busy"
     VANISHED = "vanished"
 
@@ -31,7 +33,9 @@ class OutcomeKind(StrEnum):
         return cls(Status(status).value)
 
 
-OK_KINDS = (OutcomeKind.LOADED, OutcomeKind.DUPLICATE)
+# Nothing for an operator to do: loaded, a duplicate, a part waiting for the rest of its set,
+# or a snapshot older than the one loaded now (kept in the archive; `replay` loads it).
+OK_KINDS = (OutcomeKind.LOADED, OutcomeKind.DUPLICATE, OutcomeKind.WAITING, OutcomeKind.SUPERSEDED)
 
 
 @dataclass
@@ -69,5 +73,5 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        """Loaded or duplicate: nothing for an operator to do."""
+        """Loaded, duplicate, waiting or superseded: nothing for an operator to do."""
         return self.status in OK_KINDS

@@ -2,7 +2,9 @@
 
 `process` takes a stable file from its folder to its end; `resume` re-enters the same
 stages for a file found in flight after a crash or taken over from another instance.
-The load itself is a `LoadRun`; the moves between folders are `Mover`'s.
+The load itself is a `LoadRun`; the moves between folders are `Mover`'s. A fullload older
+than the snapshot loaded now ends `superseded`; a part of a snapshot set takes the set's
+stages (`SetFlow`: it waits for the rest of its set, which then loads as one snapshot).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from monitor.backends import Backend
 from monitor.config import FolderRule, Settings
@@ -28,20 +29,18 @@ from monitor.intake.rules import RuleBook
 from monitor.load import journal
 from monitor.load.expand import expand_zip
 from monitor.load.inflight import InFlight
+from monitor.load.isolation import is_transient
 from monitor.load.moves import Mover, locate
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.rejects import RejectSink
 from monitor.load.run import LoadCancelled, LoadRun, RunContext, rejects_path
+from monitor.load.set_flow import SetFlow
+from monitor.load.snapshots import Superseded, snapshot_date, superseded_reason
 from monitor.load.state import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
 from monitor.load.strategies import LoadJob, strategy_for
 from monitor.source import SourceError, compression_of, zip_members
 
 log = logging.getLogger("monitor.pipeline")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A lost or refused database connection: retry later, do not fail the file."""
-    return isinstance(exc, (OperationalError, InterfaceError))
 
 
 class Pipeline:
@@ -57,6 +56,11 @@ class Pipeline:
         self.cancel = threading.Event()  # set: loads in flight roll back at their next batch
         self.context = RunContext(backend, state, settings.batch_rows, settings.lease_seconds, self.cancel)
         self._target_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.sets = SetFlow(self)
+
+    def target_lock(self, target: str) -> threading.Lock:
+        """The lock a fullload of `target` holds in this process while it loads."""
+        return self._target_locks[target]
 
     # -- entry points ------------------------------------------------------------------
     def process(
@@ -88,7 +92,7 @@ class Pipeline:
             sha256, size, stat = stable_sha256(path)
         except FileNotFoundError:
             return _vanished(path, "the file disappeared before it was hashed")
-        facts = FileFacts(str(path.resolve()), path.name, sha256, size, discovered_at)
+        facts = FileFacts(str(path.resolve()), path.name, sha256, size, discovered_at, snapshot_date(rule, path.name))
         schema = self.backend.schema_for(rule.reference)
         archive_to = None if keep_source else (lambda load_id: archive_path(rule.path, path.name, load_id, utcnow()))
         claim = self.state.claim(facts, schema, rule.table, rule.mode, replay_of=replay_of, archive_to=archive_to)
@@ -114,7 +118,7 @@ class Pipeline:
                                   pending_move_to=str(target) if target else None,
                                   **self.state.finish_timing(conn, claim.load_id))
         self.mover.finish_recorded(claim.load_id)
-        return self._outcome(claim.load_id)
+        return self.outcome_of(claim.load_id)
 
     def _refuse_link(self, path: Path, rule: FolderRule, discovered_at: datetime | None, keep_source: bool) -> Outcome:
         """A symbolic link is never followed: its target (maybe outside the watched folder)
@@ -132,29 +136,37 @@ class Pipeline:
         assert claim.load_id is not None
         if claim.kind is ClaimKind.DUPLICATE:
             self.mover.finish_recorded(claim.load_id)
-            return self._outcome(claim.load_id)
+            return self.outcome_of(claim.load_id)
         try:
             self.mover.relocate(claim.load_id, path, processing_path(rule.path, claim.load_id, path.name),
                                 copy=keep_source)
         except FileNotFoundError:
             self.state.move(claim.load_id, Status.CLAIMED, Status.FAILED,
                             error=f"{path.name}: the file disappeared before it could be taken in")
-            return self._outcome(claim.load_id)
+            return self.outcome_of(claim.load_id)
         return self.run(claim.load_id, rule, hashed)
 
     def run(self, load_id: int, rule: FolderRule, hashed: tuple[int, int] | None = None) -> Outcome:
-        """Load a claimed file that sits in `processing/`, then archive it or fail it.
-        `hashed` is its (size, mtime) when it was hashed, checked before it is read."""
+        """Load a claimed file that sits in `processing/`, then archive it or fail it (a part of
+        a set joins its set instead). `hashed` is its (size, mtime) when it was hashed,
+        checked before it is read."""
         row = self.state.get(load_id)
         assert row is not None
+        part = self.sets.part(row, rule)
+        if part is not None:
+            return self.sets.arrive(row, rule, part)
         path = Path(row.current_path)
         target = f"{row.target_schema}.{row.target_table}"
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()
         with lock, self.in_flight.loading(load_id, row.file_name, target) as progress:
+            if self._superseded(row, rule, Status.CLAIMED):
+                return self.outcome_of(load_id)
             self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
             journal.started(load_id, row.file_name, target, row.size_bytes)
             try:
                 LoadRun(self.context, row, rule, path, progress, hashed).execute()
+            except Superseded as exc:
+                self._superseded(row, rule, Status.LOADING, str(exc))
             except LoadCancelled:
                 self.state.release(load_id)
                 log.warning("rolled back %s (load %s): the daemon is stopping; it resumes on the next start",
@@ -172,7 +184,7 @@ class Pipeline:
             else:
                 progress.phase = "archiving"
                 self.mover.finish_recorded(load_id)
-        return self._outcome(load_id)
+        return self.outcome_of(load_id)
 
     def resume(self, row: Row, rule: FolderRule) -> Outcome:
         """Re-enter the machine for a file found in flight after a crash or takeover."""
@@ -182,6 +194,8 @@ class Pipeline:
     def _resume(self, row: Row, rule: FolderRule) -> Outcome:
         load_id = row.load_id
         strategy = strategy_for(rule.mode, rule.backups)
+        if row.status == Status.LOADING and row.set_id is not None:
+            return self.sets.resume(row, rule)
         if row.status == Status.LOADING:
             job = LoadJob(load_id, row.target_schema, row.target_table)
             with self.backend.reading() as conn:
@@ -194,13 +208,13 @@ class Pipeline:
                                           rows_loaded=loaded, pending_move_to=str(target),
                                           **self.state.finish_timing(conn, load_id))
                 self.mover.finish_recorded(load_id)
-                return self._outcome(load_id)
+                return self.outcome_of(load_id)
             self.state.move(load_id, Status.LOADING, Status.CLAIMED, error=None)
         path = locate(row)
         if path is None:
             self.state.move(load_id, Status.CLAIMED, Status.FAILED,
                             error=f"{row.file_name}: the file was not found after a restart")
-            return self._outcome(load_id)
+            return self.outcome_of(load_id)
         taken_in = processing_path(rule.path, load_id, row.file_name)
         if path != taken_in:
             self.mover.relocate(load_id, path, taken_in, copy=not self.rules.holds(path))
@@ -208,11 +222,36 @@ class Pipeline:
             self.state.update(load_id, current_path=str(taken_in), pending_move_to=None)
         return self.run(load_id, rule)
 
+    def load_set(self, set_id: int, rule: FolderRule) -> Outcome:
+        """Load a complete snapshot set found waiting (by the daemon's sweep)."""
+        return self.sets.load(set_id, rule)
+
     def finish_move(self, row: Row) -> None:
         """Carry out the recorded move of a file that reached its end (see `Mover.finish`)."""
         self.mover.finish(row)
 
     # -- endings -----------------------------------------------------------------------
+    def _superseded(self, row: Row, rule: FolderRule, source: Status, reason: str | None = None) -> bool:
+        """End a fullload older than the snapshot loaded now `superseded` (archived, saying why);
+        False when it may load (never for a replay, which loads on purpose)."""
+        if reason is None:
+            if rule.mode != "fullload" or row.replay_of is not None:
+                return False
+            with self.backend.reading() as conn:
+                reason = superseded_reason(conn, self.backend, row.target_schema, row.target_table,
+                                           row.snapshot_date)
+            if reason is None:
+                return False
+        log.warning("%s (load %s) into %s.%s: %s", row.file_name, row.load_id, row.target_schema,
+                    row.target_table, reason)
+        target = archive_path(rule.path, row.file_name, row.load_id, utcnow())
+        with self.backend.transaction() as conn:
+            self.state.transition(conn, row.load_id, source, Status.SUPERSEDED, error=reason, rows_read=0,
+                                  rows_loaded=0, pending_move_to=str(target),
+                                  **self.state.finish_timing(conn, row.load_id))
+        self.mover.finish_recorded(row.load_id)
+        return True
+
     def _fail(self, load_id: int, path: Path, rule: FolderRule, message: str) -> None:
         """Mark the file failed, recording its move to `failed/` in the same transaction."""
         row = self.state.get(load_id)
@@ -226,7 +265,8 @@ class Pipeline:
                                   **self.state.finish_timing(conn, load_id))
         self.mover.finish_recorded(load_id)
 
-    def _outcome(self, load_id: int) -> Outcome:
+    def outcome_of(self, load_id: int) -> Outcome:
+        """How a load stands now, from its audit row."""
         row = self.state.get(load_id)
         assert row is not None
         journal.ended(row)

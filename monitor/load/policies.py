@@ -25,6 +25,7 @@ from monitor.load.column_types import RowPlan, column_types, match_column, resol
 from monitor.load.naming import normalise_name
 from monitor.load.records import Reject, RowShaper
 from monitor.load.rejects import RejectSink
+from monitor.load.shape import check_shape
 from monitor.source import SourceError
 
 SHOWN_NAMES = 20
@@ -132,6 +133,11 @@ class RejectPolicy:
 
     def finish(self, loaded: int, rejected: int, first: Reject | None) -> None:
         """The checks that need the whole file: the reject share, and no empty fullload."""
+        self.check_share(loaded, rejected, first)
+        self.check_not_empty(loaded, rejected)
+
+    def check_share(self, loaded: int, rejected: int, first: Reject | None) -> None:
+        """`skip_file` with `max_reject_percent`: the share of the file's rows rejected."""
         percent = self.rule.max_reject_percent
         if self.rule.on_error == "skip_file" and percent is not None and rejected:
             share = 100.0 * rejected / (loaded + rejected)
@@ -141,6 +147,9 @@ class RejectPolicy:
                     f"{self.name}: {rejected} of {loaded + rejected} rows rejected ({share:.1f}%, more than "
                     f"max_reject_percent {percent:g}; on_error is skip_file): nothing loaded{where}"
                 )
+
+    def check_not_empty(self, loaded: int, rejected: int) -> None:
+        """A fullload never replaces its table with an empty one."""
         if self.rule.mode == "fullload" and loaded == 0:
             why = f"all {rejected} rows were rejected" if rejected else "the file has no data rows"
             raise PolicyError(f"{self.name}: refusing to replace {self.target} with an empty table: {why}")
@@ -163,11 +172,11 @@ def plan_load(
 ) -> LoadPlan:
     """Check the header against the rule and the target, and build the row shaping."""
     existing = None
-    if rule.mode == "append":
-        with backend.reading() as conn:
-            if backend.table_exists(conn, schema, table):
-                existing = backend.columns_of(conn, schema, table)
+    with backend.reading() as conn:
+        if backend.table_exists(conn, schema, table):
+            existing = backend.columns_of(conn, schema, table)
     checked = check_header(name, header, columns, rule, existing, f"{schema}.{table}")
+    checked.warnings.extend(check_shape(name, checked.columns, existing, rule, f"{schema}.{table}"))
     specs = resolve_specs(header, columns, rule.columns)
     shape = RowPlan(columns, specs, checked.keys, rule.null_values, checked.keep)
     types = {column: kind for column, kind in column_types(specs).items() if column in checked.columns}

@@ -12,12 +12,14 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
 from monitor.backends import Backend
+from monitor.backends.target import Target
 from monitor.config import FolderRule
 from monitor.intake.folders import archive_path
 from monitor.load.detect import sniff
@@ -30,6 +32,7 @@ from monitor.load.policies import LoadPlan, RejectPolicy, plan_load
 from monitor.load.records import Reject, iter_batches
 from monitor.load.rejects import RejectSink
 from monitor.load.route import RowSource, offer, write_rows
+from monitor.load.snapshots import check_newest
 from monitor.load.state import StateStore, Status, utcnow
 from monitor.load.strategies import LoadJob, strategy_for
 from monitor.source import SourceFormat
@@ -75,23 +78,34 @@ class LoadRun:
         self.plan: LoadPlan | None = None
         self.job: LoadJob | None = None
         self.column_map = "[]"
+        self.guard: FileGuard
+        self.fmt: SourceFormat
 
     def execute(self) -> int:
         """Load the file; return the rows loaded. Raises on failure (nothing committed)."""
-        guard = FileGuard(self.path, self.name, self.row.size_bytes, self.hashed)
-        fmt = sniff(self.path, encoding=self.rule.encoding, delimiter=self.rule.delimiter, name=self.name)
-        columns = normalise_header(fmt.header)
-        self.column_map = json.dumps([{"header": h, "column": c} for h, c in zip(fmt.header, columns, strict=True)])
-        self.plan = plan_load(self.name, fmt.header, columns, self.rule, self.ctx.backend, self.schema, self.table)
-        self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
-                           self.plan.types)
-        self.strategy.prepare(self.ctx.backend, self.job)
+        self.prepare()
         try:
-            loaded = load_file(lambda fmt, careful: self._attempt(fmt, careful, guard), fmt,
+            loaded = load_file(lambda fmt, careful: self._attempt(fmt, careful), self.fmt,
                                self.ctx.backend.is_data_error)
         finally:
             self.sink.close()
         return loaded
+
+    def prepare(self) -> None:
+        """Before any row moves: check the file is as hashed, read its format and header, plan
+        its columns against the rule and the target, and make the target ready."""
+        self.guard = FileGuard(self.path, self.name, self.row.size_bytes, self.hashed)
+        self.fmt = fmt = sniff(self.path, encoding=self.rule.encoding, delimiter=self.rule.delimiter, name=self.name)
+        columns = normalise_header(fmt.header)
+        self.column_map = json.dumps([{"header": h, "column": c} for h, c in zip(fmt.header, columns, strict=True)])
+        self.plan = plan_load(self.name, fmt.header, columns, self.rule, self.ctx.backend, self.schema, self.table)
+        newest = None
+        if self.rule.mode == "fullload" and self.row.replay_of is None:
+            newest = partial(check_newest, backend=self.ctx.backend, schema=self.schema, table=self.table,
+                             when=self.row.snapshot_date)
+        self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
+                           self.plan.types, before_swap=newest)
+        self.strategy.prepare(self.ctx.backend, self.job)
 
     # -- between batches -----------------------------------------------------------------
     def checkpoint(self) -> None:
@@ -122,33 +136,41 @@ class LoadRun:
             yield batch if careful else batch.rows
 
     # -- one try -------------------------------------------------------------------------
-    def _attempt(self, fmt: SourceFormat, careful: bool, guard: FileGuard) -> int:
-        """One try in one transaction; careful mode isolates rows the database refuses."""
-        assert self.plan is not None and self.job is not None
-        backend, job = self.ctx.backend, self.job
+    def write_into(self, conn: Connection, target: Target, fmt: SourceFormat, careful: bool) -> int:
+        """One try of the file's rows into `target` inside `conn`'s transaction, the fastest
+        way open to it (`route`); careful mode isolates rows the database refuses."""
+        backend = self.ctx.backend
+        assert self.plan is not None
         self.sink.reset()
         self.progress.rows = self.progress.rejected = 0
         raw, why_not = offer(self.path, fmt, shaped=self.plan.shape is not None, null_values=self.rule.null_values,
                              careful=careful, on_rows=self.read)
         source = RowSource(self.name, lambda: self._batches(fmt, careful), raw, why_not,
                            careful_writer(backend, self.reject) if careful else None)
+        return write_rows(conn, backend, target, source)
+
+    def _attempt(self, fmt: SourceFormat, careful: bool) -> int:
+        """One try in one transaction; careful mode isolates rows the database refuses."""
+        assert self.job is not None
+        backend, job = self.ctx.backend, self.job
         together = backend.commits_with_state(self.schema)
         with backend.transaction() as conn:
-            loaded = self.strategy.load(conn, backend, job, lambda conn, target: write_rows(conn, backend, target,
-                                                                                               source))
+            loaded = self.strategy.load(conn, backend, job,
+                                        lambda conn, target: self.write_into(conn, target, fmt, careful))
             self.policy.finish(loaded, self.sink.count, self.sink.first)
-            guard.check()
+            self.guard.check()
             if self.ctx.cancel.is_set():  # rows may still be on their way to the server: roll back
                 raise LoadCancelled(f"load {self.load_id} cancelled")
             self.progress.phase = "committing"
             if together:  # the data and the `loaded` state commit as one
-                self._mark_loaded(conn, loaded)
+                self.mark_loaded(conn, loaded)
         if not together:  # the target's file commits apart: data first, so a crash in between
             with backend.transaction() as conn:  # leaves `loading` with committed rows (resumed)
-                self._mark_loaded(conn, loaded)
+                self.mark_loaded(conn, loaded)
         return loaded
 
-    def _mark_loaded(self, conn: Connection, loaded: int) -> None:
+    def mark_loaded(self, conn: Connection, loaded: int, detail: str | None = None) -> None:
+        """Store the rejects and mark the file `loaded` (its archive move recorded) in `conn`."""
         assert self.plan is not None
         state, sink = self.ctx.state, self.sink
         sink.store(conn, self.load_id)
@@ -156,5 +178,5 @@ class LoadRun:
         state.transition(
             conn, self.load_id, Status.LOADING, Status.LOADED, rows_read=loaded + sink.count,
             rows_loaded=loaded, rows_rejected=sink.count, column_map=self.column_map, error=self.plan.note,
-            pending_move_to=str(archive), **state.finish_timing(conn, self.load_id),
+            pending_move_to=str(archive), detail=detail, **state.finish_timing(conn, self.load_id),
         )

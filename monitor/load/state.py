@@ -6,6 +6,14 @@ lives in `ingest_files` and moves only through `StateStore`:
     claimed -> loading -> loaded | failed        (claimed -> failed on early errors)
     loading -> claimed                           (taken over after a crash, redone)
     duplicate                                    (terminal from the start)
+    claimed | loading -> superseded              (a fullload older than the snapshot loaded now)
+
+A part of a snapshot set (`monitor.load.sets`) waits for the rest of its set, then loads
+with it; its set record moves alongside, in the same transactions:
+
+    claimed -> waiting -> loading -> loaded | failed | superseded
+    claimed -> duplicate | failed | superseded   (on arrival: a part already there, at odds, older)
+    waiting -> failed | superseded; loading -> waiting  (a set rolled back is loaded again whole)
 
 Every transition is a conditional UPDATE on the expected current state, checked
 by its row count, and writes an `ingest_events` row in the same transaction.
@@ -18,7 +26,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -38,16 +46,20 @@ class Status(StrEnum):
     LOADED = "loaded"
     DUPLICATE = "duplicate"
     FAILED = "failed"
+    WAITING = "waiting"  # a part of a set, hashed and audited, waiting for the rest of its set
+    SUPERSEDED = "superseded"  # a fullload older than the snapshot loaded now: not loaded
 
 
 IN_FLIGHT = (Status.CLAIMED, Status.LOADING)
-TERMINAL = (Status.LOADED, Status.DUPLICATE, Status.FAILED)
+TERMINAL = (Status.LOADED, Status.DUPLICATE, Status.FAILED, Status.SUPERSEDED)
 TRANSITIONS: dict[Status, set[Status]] = {
-    Status.CLAIMED: {Status.LOADING, Status.FAILED},
-    Status.LOADING: {Status.LOADED, Status.FAILED, Status.CLAIMED},
+    Status.CLAIMED: {Status.LOADING, Status.FAILED, Status.WAITING, Status.DUPLICATE, Status.SUPERSEDED},
+    Status.WAITING: {Status.LOADING, Status.FAILED, Status.SUPERSEDED},
+    Status.LOADING: {Status.LOADED, Status.FAILED, Status.CLAIMED, Status.WAITING, Status.SUPERSEDED},
     Status.LOADED: set(),
     Status.DUPLICATE: set(),
     Status.FAILED: set(),
+    Status.SUPERSEDED: set(),
 }
 
 
@@ -79,6 +91,7 @@ class FileFacts:
     sha256: str
     size: int
     discovered_at: datetime | None = None
+    snapshot_date: date | None = None  # fullload: the date in its name
 
 
 @dataclass(frozen=True)
@@ -189,7 +202,7 @@ class StateStore:
                 target_table=table, mode=mode, status=status.value,
                 discovered_at=facts.discovered_at, started_at=now, host=self.host,
                 os_user=self.user, claimed_by=self.instance, lease_expires=now + self.lease,
-                attempts=1, replay_of=replay_of,
+                attempts=1, replay_of=replay_of, snapshot_date=facts.snapshot_date,
             )
         )
         key = result.inserted_primary_key
@@ -198,16 +211,21 @@ class StateStore:
 
     # -- transitions -------------------------------------------------------------------
     def transition(
-        self, conn: Connection, load_id: int, source: Status, target: Status, **values: Any
+        self, conn: Connection, load_id: int, source: Status, target: Status, *, detail: str | None = None,
+        **values: Any,
     ) -> None:
         """Move `load_id` from `source` to `target` inside `conn`'s transaction; only the
-        instance holding the file's lease may (else `TransitionError`: it was taken over)."""
+        instance holding the file's lease may (else `TransitionError`: it was taken over).
+        The event says `detail`, else the error. A waiting part holds no lease and no holder."""
         if target not in TRANSITIONS[source]:
             raise TransitionError(f"load {load_id}: {source} -> {target} is not a transition")
         now = utcnow()
         if target in TERMINAL:
             values.setdefault("finished_at", now)
             values.setdefault("lease_expires", None)
+        elif target is Status.WAITING:
+            values.setdefault("lease_expires", None)
+            values.setdefault("claimed_by", None)
         else:
             values.setdefault("lease_expires", now + self.lease)
         result = conn.execute(
@@ -218,7 +236,7 @@ class StateStore:
         )
         if result.rowcount != 1:
             raise TransitionError(f"load {load_id} was not {source} for {self.instance} any more")
-        self._event(conn, load_id, target, values.get("error"))
+        self._event(conn, load_id, target, detail or values.get("error"))
 
     def move(self, load_id: int, source: Status, target: Status, **values: Any) -> None:
         """A transition in a transaction of its own."""

@@ -27,6 +27,9 @@ class LoadJob:
     columns: list[str] = field(default_factory=list)
     null_values: list[str] = field(default_factory=lambda: [""])
     types: dict[str, str] = field(default_factory=dict)  # column -> declared kind (monitor.load.column_types)
+    # fullload: run in the load's transaction under the target's lock just before the swap;
+    # raises to refuse it (a snapshot older than the one in place: `monitor.load.snapshots`)
+    before_swap: Callable[[Connection], None] | None = None
 
     def target(self, table: str | None = None, *, fresh: bool = False) -> Target:
         """The table this job writes now: its target, or (`table`) a staging table of it."""
@@ -70,6 +73,9 @@ class FullLoad(Strategy):
         backend.drop_table(conn, job.schema, staging)
         backend.create_table(conn, job.schema, staging, job.columns, job.types)
         count = write(conn, job.target(staging, fresh=True))
+        if job.before_swap is not None:
+            backend.lock_target(conn, job.schema, job.table)
+            job.before_swap(conn)
         backend.replace_table(conn, job.schema, job.table, staging, self.keep_backups)
         return count
 

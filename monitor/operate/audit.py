@@ -1,4 +1,5 @@
-"""Reading the audit trail: recent loads, one load in full, per-target totals, as records or a table."""
+"""Reading the audit trail: recent loads, one load in full, snapshot sets, per-target totals, as
+records or a table."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, or_, select
+from sqlalchemy import Connection, Row, Select, Table, and_, case, func, or_, select
 
 from monitor.backends import Backend
-from monitor.catalog import events, files, rejects
-from monitor.load.state import TERMINAL, Status
+from monitor.catalog import events, files, rejects, sets
+from monitor.load.state import TERMINAL, Status, utcnow
 
 REJECT_SAMPLES = 10
 SUMMARY_COLUMNS = [
@@ -32,23 +33,69 @@ def record(row: Row) -> dict[str, Any]:
     return data
 
 
+def _of_target(query: Select[Any], table: Table, target: str | None) -> Select[Any]:
+    """`query` limited to one target (`table` or `schema.table`) of `table`'s rows."""
+    if target:
+        schema, _, name = target.rpartition(".")
+        query = query.where(table.c.target_table == name)
+        if schema:
+            query = query.where(table.c.target_schema == schema)
+    return query
+
+
 def recent(
     backend: Backend, *, limit: int = 50, target: str | None = None, status: str | None = None,
     since: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The newest loads first, filtered by target (`table` or `schema.table`), status and time."""
-    query = select(files).order_by(files.c.load_id.desc()).limit(limit)
-    if target:
-        schema, _, table = target.rpartition(".")
-        query = query.where(files.c.target_table == table)
-        if schema:
-            query = query.where(files.c.target_schema == schema)
+    query = _of_target(select(files).order_by(files.c.load_id.desc()).limit(limit), files, target)
     if status:
         query = query.where(files.c.status == status)
     if since:
         query = query.where(files.c.started_at >= since)
     with backend.reading() as conn:
         return [record(row) for row in conn.execute(query)]
+
+
+def snapshot_sets(
+    backend: Backend, *, limit: int = 50, target: str | None = None, timeouts: dict[str, float] | None = None,
+    open_only: bool = False,
+) -> list[dict[str, Any]]:
+    """Snapshot sets, newest first (`open_only`: those still waiting or loading), each with its
+    parts here and missing and whether it is incomplete past its target's `set_timeout`."""
+    query = _of_target(select(sets).order_by(sets.c.set_id.desc()).limit(limit), sets, target)
+    if open_only:
+        query = query.where(sets.c.status.in_(["waiting", "loading"]))
+    out = []
+    with backend.reading() as conn:
+        for row in conn.execute(query):
+            out.append(set_record(row, _parts(conn, row.set_id), timeouts or {}))
+    return out
+
+
+def _parts(conn: Connection, set_id: int) -> list[dict[str, Any]]:
+    query = (select(files.c.load_id, files.c.set_part, files.c.file_name, files.c.status)
+             .where(files.c.set_id == set_id).order_by(files.c.set_part, files.c.load_id))
+    return [dict(part._mapping) for part in conn.execute(query)]
+
+
+def set_record(row: Row, parts: list[dict[str, Any]], timeouts: dict[str, float]) -> dict[str, Any]:
+    """A set as a JSON-ready dict: its record, its parts, `parts` (`3 of 7`), `missing` part
+    numbers, and `incomplete` (when it waits past its target's `set_timeout`)."""
+    data = {key: _plain(value) for key, value in row._mapping.items()}
+    target = data["target"] = f"{row.target_schema}.{row.target_table}"
+    here = sorted({part["set_part"] for part in parts if part["set_part"] is not None})
+    data["parts"] = f"{len(here)} of {row.part_count}"
+    data["missing"] = ", ".join(str(n) for n in range(1, row.part_count + 1) if n not in here)
+    data["part_loads"] = parts
+    data["incomplete"] = None
+    if row.status == "waiting":
+        waited = (utcnow() - row.first_seen_at).total_seconds()
+        timeout = timeouts.get(target)
+        if row.overdue_at is not None or (timeout is not None and waited > timeout):
+            limit = f" (set_timeout {timeout:g} s)" if timeout else ""
+            data["incomplete"] = f"overdue: waiting {waited:.0f} s{limit}"
+    return data
 
 
 def find(backend: Backend, key: str) -> list[dict[str, Any]]:
@@ -91,25 +138,39 @@ def find(backend: Backend, key: str) -> list[dict[str, Any]]:
                     .limit(REJECT_SAMPLES)
                 )
             ]
+            if row.set_id is not None:
+                owner = conn.execute(select(sets).where(sets.c.set_id == row.set_id)).first()
+                if owner is not None:
+                    item["set"] = set_record(owner, _parts(conn, row.set_id), {})
             found.append(item)
     return found
 
 
 def status_counts(backend: Backend) -> list[dict[str, Any]]:
     """How many files each target has in each status."""
+    return _by_status(backend, files, "files")
+
+
+def set_counts(backend: Backend) -> list[dict[str, Any]]:
+    """How many snapshot sets each target has in each status."""
+    return _by_status(backend, sets, "sets")
+
+
+def _by_status(backend: Backend, table: Table, label: str) -> list[dict[str, Any]]:
     query = (
-        select(files.c.target_schema, files.c.target_table, files.c.status, func.count().label("files"))
-        .group_by(files.c.target_schema, files.c.target_table, files.c.status)
-        .order_by(files.c.target_schema, files.c.target_table, files.c.status)
+        select(table.c.target_schema, table.c.target_table, table.c.status, func.count().label(label))
+        .group_by(table.c.target_schema, table.c.target_table, table.c.status)
+        .order_by(table.c.target_schema, table.c.target_table, table.c.status)
     )
     with backend.reading() as conn:
-        return [{"target": f"{r.target_schema}.{r.target_table}", "status": r.status, "files": r.files}
+        return [{"target": f"{r.target_schema}.{r.target_table}", "status": r.status, label: r._mapping[label]}
                 for r in conn.execute(query)]
 
 
 def targets(backend: Backend) -> list[dict[str, Any]]:
     """Per target: files loaded, rows loaded and rejected in all, the rows it holds now
-    (fullload: the latest load's; append: every load's) and when it was last loaded."""
+    (fullload: the latest load's, or its whole set's; append: every load's) and when it was
+    last loaded."""
     loaded = files.c.status == Status.LOADED.value
     totals = (
         select(
@@ -128,14 +189,16 @@ def targets(backend: Backend) -> list[dict[str, Any]]:
     )
     latest = files.alias("latest")
     query = (
-        select(totals, latest.c.rows_loaded.label("last_rows"))
-        .select_from(totals.outerjoin(latest, and_(latest.c.load_id == totals.c.last_load_id)))
+        select(totals, latest.c.rows_loaded.label("last_rows"), sets.c.rows_loaded.label("set_rows"))
+        .select_from(totals.outerjoin(latest, and_(latest.c.load_id == totals.c.last_load_id))
+                     .outerjoin(sets, sets.c.set_id == latest.c.set_id))
         .order_by(totals.c.target_schema, totals.c.target_table)
     )
     with backend.reading() as conn:
         out = []
         for r in conn.execute(query):
-            current = (r.last_rows or 0) if r.mode == "fullload" else int(r.rows_loaded or 0)
+            snapshot = r.set_rows if r.set_rows is not None else r.last_rows
+            current = (snapshot or 0) if r.mode == "fullload" else int(r.rows_loaded or 0)
             out.append({
                 "target": f"{r.target_schema}.{r.target_table}", "mode": r.mode,
                 "files_loaded": int(r.files_loaded or 0), "rows_loaded": int(r.rows_loaded or 0),

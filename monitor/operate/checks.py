@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import tempfile
 import threading
@@ -11,6 +10,7 @@ from pathlib import Path
 from monitor.config import ConfigError, FolderRule, Settings, load_settings
 from monitor.errors import first_line
 from monitor.intake.folders import work_dir
+from monitor.intake.patterns import patterns_overlap
 
 PING_TIMEOUT = 15.0
 WORK_KINDS = ("processing", "archive", "failed")
@@ -66,10 +66,6 @@ def folder_problems(index: int, rule: FolderRule) -> list[str]:
     return problems
 
 
-def _patterns_overlap(first: str, second: str) -> bool:
-    return first == second or fnmatch.fnmatch(second, first) or fnmatch.fnmatch(first, second)
-
-
 def rule_problems(settings: Settings) -> list[str]:
     """Rules that shadow each other, fight over a target, or watch another rule's work folders."""
     problems = []
@@ -78,7 +74,7 @@ def rule_problems(settings: Settings) -> list[str]:
         folder = rule.path.resolve()
         for j, other in rules[:i]:
             other_folder = other.path.resolve()
-            if folder == other_folder and _patterns_overlap(other.pattern, rule.pattern):
+            if folder == other_folder and patterns_overlap(other.pattern, rule.pattern):
                 problems.append(
                     f"folders[{i}]: overlaps folders[{j}]: both watch {folder} and the patterns "
                     f"{other.pattern!r} and {rule.pattern!r} match the same names (the first rule wins)"
@@ -92,6 +88,22 @@ def rule_problems(settings: Settings) -> list[str]:
             problems.append(f"folders[{i}].path: {folder} is where folders[{owner}] keeps its "
                             f"{folder.parent.name} files")
     return list(dict.fromkeys(problems))
+
+
+def rule_warnings(settings: Settings) -> list[str]:
+    """Rules of different folders whose patterns match the same names: `ingest FILE` from
+    outside the watched folders refuses such a file unless `--rule` names one."""
+    warnings = []
+    rules = list(enumerate(settings.folders))
+    for i, rule in rules:
+        for j, other in rules[:i]:
+            if rule.path.resolve() != other.path.resolve() and patterns_overlap(other.pattern, rule.pattern):
+                warnings.append(
+                    f"folders[{i}] ({rule.label}) and folders[{j}] ({other.label}): the patterns {rule.pattern!r} and "
+                    f"{other.pattern!r} match the same names; `ingest FILE` from outside their folders refuses "
+                    f"such a file unless --rule {rule.label} or --rule {other.label} chooses"
+                )
+    return warnings
 
 
 def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str], str]:
@@ -132,13 +144,13 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
             backend.dispose()
 
 
-def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[str], list[str]]:
-    """Every problem found, and notes on what is fine."""
+def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[str], list[str], list[str]]:
+    """Every problem found, notes on what is fine, and warnings (fine, but worth knowing)."""
     try:
         settings = load_settings(config, env_file)
     except ConfigError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        return (lines[1:], lines[:1]) if len(lines) > 1 else (lines, [])
+        return ((lines[1:], lines[:1]) if len(lines) > 1 else (lines, [])) + ([],)
     problems: list[str] = []
     for index, rule in enumerate(settings.folders):
         problems.extend(folder_problems(index, rule))
@@ -146,4 +158,4 @@ def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[
     db_problems, note = database_problems(settings.database_url)
     problems.extend(db_problems)
     notes = [f"{len(settings.folders)} folder rule(s)"] + ([note] if note else [])
-    return problems, notes
+    return problems, notes, rule_warnings(settings)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from monitor import __version__
 from monitor.config import Settings, load_settings
+from monitor.intake.rules import NoRule
 from monitor.load.leases import renewing
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.state import TERMINAL, Status
@@ -28,6 +29,8 @@ from monitor.operate.reports import describe, outcome_record, parse_since, summa
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "finished_at", "error"]
 STATUSES = [status.value for status in Status]
+SET_COLUMNS = ["set_id", "set_name", "target", "snapshot_date", "status", "parts", "missing", "rows_loaded",
+               "first_seen_at", "incomplete", "error"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -81,19 +84,34 @@ def _with_bar(app: App, path: Path | None, show: bool, run: Callable[[], Outcome
     return outcome
 
 
-def ingest_files(app: App, paths: list[Path], progress: bool = False) -> list[Outcome]:
-    """Run the pipeline once for each path, as if dropped into its rule's folder."""
+def ingest_files(app: App, paths: list[Path], progress: bool = False, rule_name: str | None = None) -> list[Outcome]:
+    """Run the pipeline once for each path, as if dropped into its rule's folder (`rule_name`:
+    the rule asked for); a file no rule or several rules could take is refused unread. The
+    outcomes are read again at the end (a part waiting at first may have loaded with its set)."""
     outcomes = []
     for path in paths:
-        rule = app.pipeline.rules.for_file(path)
         if not path.is_file():
             outcomes.append(Outcome(str(path), OutcomeKind.FAILED, error=f"{path}: not a file"))
-        elif rule is None:
-            outcomes.append(Outcome(path.name, OutcomeKind.FAILED, error=f"{path.name}: no folder rule matches"))
-        else:
-            keep = rule.path.resolve() != path.resolve().parent  # from outside its folder: copied in
-            outcomes.append(_with_bar(app, path, progress, partial(app.pipeline.process, path, rule, keep_source=keep)))
-    return outcomes
+            continue
+        try:
+            rule = app.pipeline.rules.for_file(path, rule_name)
+        except NoRule as exc:
+            outcomes.append(Outcome(path.name, OutcomeKind.FAILED, error=str(exc)))
+            continue
+        keep = rule.path.resolve() != path.resolve().parent  # from outside its folder: copied in
+        outcomes.append(_with_bar(app, path, progress, partial(app.pipeline.process, path, rule, keep_source=keep)))
+    return [_now(app, outcome) for outcome in outcomes]
+
+
+def _now(app: App, outcome: Outcome) -> Outcome:
+    """A part's outcome read again: `waiting` when it arrived, `loaded` once its set loaded."""
+    if outcome.load_id is None or outcome.status is not OutcomeKind.WAITING:
+        return outcome
+    latest = app.pipeline.outcome_of(outcome.load_id)
+    return outcome if latest.status is OutcomeKind.WAITING else latest
+
+
+NOTED = (OutcomeKind.WAITING, OutcomeKind.SUPERSEDED)
 
 
 def _report(outcomes: list[Outcome], as_json: bool = False) -> int:
@@ -110,6 +128,8 @@ def _report(outcomes: list[Outcome], as_json: bool = False) -> int:
             where = f"; rejects in {outcome.rejects_file}" if outcome.rejects_file else ""
             print(f"warning: {outcome.file}: {outcome.rows_rejected} of {outcome.rows_read} row(s) rejected{where}",
                   file=sys.stderr)
+        elif outcome.error and outcome.status in NOTED:
+            print(f"note: {outcome.file}: {outcome.error}", file=sys.stderr)
     if not all(o.ok for o in outcomes):
         return Exit.FAILED
     return Exit.REJECTS if any(o.rows_rejected for o in outcomes if o.status is OutcomeKind.LOADED) else Exit.OK
@@ -124,7 +144,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     app = build_app(settings, instance=one_off_instance())
     try:
         with keeping_leases(app):
-            outcomes = ingest_files(app, [Path(p) for p in args.files], progress=not args.no_progress)
+            outcomes = ingest_files(app, [Path(p) for p in args.files], progress=not args.no_progress,
+                                    rule_name=args.rule)
     finally:
         app.close()
     return _report(outcomes, as_json=args.json)
@@ -168,22 +189,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Recent loads, newest first, filtered by target, status and time."""
+    """Recent loads, newest first, filtered by target, status and time; then the snapshot sets
+    still waiting for parts (`--sets`: the recent sets alone)."""
     settings = _settings(args)
     app = build_app(settings, instance=one_off_instance())
     try:
-        rows = audit.recent(app.backend, limit=args.limit, target=args.target, status=args.status, since=args.since)
-        known = audit.target_names(app.backend) if args.target and not rows else []
+        sets = audit.snapshot_sets(app.backend, limit=args.limit, target=args.target,
+                                   timeouts=app.pipeline.sets.timeouts(), open_only=not args.sets)
+        rows = [] if args.sets else audit.recent(app.backend, limit=args.limit, target=args.target,
+                                                 status=args.status, since=args.since)
+        known = audit.target_names(app.backend) if args.target and not rows and not sets else []
     finally:
         app.close()
-    if args.target and not rows and not any(args.target in (name, name.split(".", 1)[1]) for name in known):
+    named = any(args.target in (name, name.split(".", 1)[1]) for name in known)
+    if args.target and not rows and not sets and not named:
         print(f"no such target: {args.target} (the audit trail knows: {', '.join(known) or 'none yet'})",
               file=sys.stderr)
         return Exit.FAILED
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps(sets if args.sets else rows, indent=2, default=str))
+    elif args.sets:
+        print(audit.table(sets, SET_COLUMNS) if sets else "no snapshot sets yet")
     else:
         print(audit.table(rows, STATUS_COLUMNS) if rows else "no loads yet")
+        if sets:
+            print(f"\nsnapshot sets waiting for parts ({len(sets)}):")
+            print(audit.table(sets, SET_COLUMNS))
     return 0
 
 
@@ -219,14 +250,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     or not writable, rules that overlap, a database that does not answer, ...). Exit 1 if any."""
     from monitor.operate.checks import check
 
-    problems, notes = check(args.config, args.env_file)
+    problems, notes, warnings = check(args.config, args.env_file)
     if problems:
         print(f"{len(problems)} problem(s):" + (f" ({'; '.join(notes)})" if notes else ""))
         for problem in problems:
             print(f"  - {problem}")
-        return 1
-    print("config ok: " + "; ".join(notes))
-    return 0
+    else:
+        print("config ok: " + "; ".join(notes))
+    for warning in warnings:
+        print(f"  warning: {warning}")
+    return 1 if problems else 0
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:
@@ -299,6 +332,8 @@ def parser() -> argparse.ArgumentParser:
     ingest = command("ingest", cmd_ingest, "load files now and print a summary")
     ingest.add_argument("files", nargs="+", metavar="FILE", help="CSV, .gz or .zip files")
     ingest.add_argument("-v", "--verbose", action="store_true", help="log every stage")
+    ingest.add_argument("--rule", metavar="NAME",
+                        help="load by the rule of this name (or table), not the one its folder or name picks")
     ingest.add_argument("--no-progress", action="store_true",
                         help="no progress bar (it shows only on a terminal, for files of 1 MB or more)")
     ingest.add_argument("--json", action="store_true", help="print the outcomes as JSON instead of the table")
@@ -310,6 +345,7 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--since", type=parse_since, metavar="WHEN",
                         help="started at or after: today, yesterday, 90m, 6h, 2d, 1w or an ISO date/time (UTC)")
     status.add_argument("--limit", type=int, default=50, help="at most this many loads (default 50)")
+    status.add_argument("--sets", action="store_true", help="the snapshot sets (parts, missing parts, status)")
 
     show = command("show", cmd_show, "one load in full: record, column mapping, events, rejects")
     show.add_argument("key", metavar="LOAD_ID|FILE|SHA256", help="load id, file name or path, or SHA-256 prefix")

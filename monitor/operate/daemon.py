@@ -48,18 +48,22 @@ class SchemaMissing(Exception):
 
 @dataclass
 class Work:
-    """One unit for a worker: a new file, or a file to resume after a crash."""
+    """One unit for a worker: a new file, a file to resume after a crash, or a complete
+    snapshot set to load (`set_id`)."""
 
     rule: FolderRule
     path: Path | None = None
     row: Row | None = None
     discovered_at: datetime | None = None
+    set_id: int | None = None
 
     @property
     def name(self) -> str:
         """The file's name, for the log."""
         if self.path is not None:
             return self.path.name
+        if self.set_id is not None:
+            return f"set {self.set_id}"
         return str(self.row.file_name) if self.row is not None else "?"
 
 
@@ -90,6 +94,7 @@ class Daemon:
         self.waiting_for_database = 0  # files ready to load while the database is down
         self.queued_paths: set[Path] = set()  # queued or being worked on
         self.queued_loads: set[int] = set()
+        self.queued_sets: set[int] = set()
         self._processing: set[Path] = set()  # paths a worker is hashing or claiming now
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -258,6 +263,8 @@ class Daemon:
                 self.queued_paths.add(work.path)
             if work.row is not None:
                 self.queued_loads.add(work.row.load_id)
+            if work.set_id is not None:
+                self.queued_sets.add(work.set_id)
         return True
 
     def _sweep_loop(self) -> None:
@@ -297,9 +304,21 @@ class Daemon:
                     continue
                 if not self._offer(Work(rule, row=row)):
                     return
+            self._sweep_sets()
         except Exception as exc:
             if not self._database_trouble(exc):
                 log.exception("recovery sweep failed")
+
+    def _sweep_sets(self) -> None:
+        """Queue complete snapshot sets not loaded yet; report sets incomplete past their time."""
+        sets = self.app.pipeline.sets
+        sets.report_overdue()
+        for set_id, rule in sets.ready():
+            with self._lock:
+                if set_id in self.queued_sets:
+                    continue
+            if not self._offer(Work(rule, set_id=set_id)):
+                return
 
     # -- workers -----------------------------------------------------------------------
     def _work(self) -> None:
@@ -319,11 +338,15 @@ class Daemon:
                         self.queued_paths.discard(work.path)
                     if work.row is not None:
                         self.queued_loads.discard(work.row.load_id)
+                    if work.set_id is not None:
+                        self.queued_sets.discard(work.set_id)
                 self.queue.task_done()
 
     def _handle(self, work: Work) -> None:
         try:
-            if work.row is not None:
+            if work.set_id is not None:
+                self._report(self.app.pipeline.load_set(work.set_id, work.rule))
+            elif work.row is not None:
                 self._resume(work.row, work.rule)
             elif work.path is not None:
                 self._process(work.path, work.rule, work.discovered_at)

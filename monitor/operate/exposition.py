@@ -27,12 +27,14 @@ from prometheus_client.core import (
 )
 
 from monitor import __version__
+from monitor.load.sets import SetStatus
 from monitor.load.state import IN_FLIGHT, TERMINAL
 from monitor.operate import audit
 from monitor.operate.metrics import Live
 
 log = logging.getLogger("monitor.metrics")
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
+SET_SAMPLE = 1000  # open sets looked at for `ingest_sets_incomplete_overdue`
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
@@ -142,6 +144,23 @@ class DaemonCollector:
             buckets = [(repr(float(bound)), count) for bound, count in item["buckets"]] + [("+Inf", item["count"])]
             durations.add_metric([item["target"]], buckets, item["sum_seconds"])
         yield durations
+        yield from self._set_metrics()
+
+    def _set_metrics(self) -> Iterator[Metric]:
+        """Snapshot sets by target and status, and those incomplete past their `set_timeout`."""
+        counts = audit.set_counts(self.live.backend)
+        waiting = audit.snapshot_sets(self.live.backend, limit=SET_SAMPLE, open_only=True,
+                                      timeouts=self.live.daemon.app.pipeline.sets.timeouts())
+        sets = GaugeMetricFamily("ingest_sets", "Snapshot sets by target and status", labels=["target", "status"])
+        overdue = GaugeMetricFamily("ingest_sets_incomplete_overdue",
+                                    "Snapshot sets still incomplete after their set_timeout", labels=["target"])
+        known = {(item["target"], item["status"]): item["sets"] for item in counts}
+        for target in sorted({item["target"] for item in counts}):
+            for status in SetStatus:
+                sets.add_metric([target, status.value], known.get((target, status.value), 0))
+            overdue.add_metric([target], sum(1 for item in waiting if item["target"] == target and item["incomplete"]))
+        yield sets
+        yield overdue
 
 
 class Exposition:

@@ -123,8 +123,7 @@ class Live:
         work_queue = self.daemon.queue
         with work_queue.mutex:
             waiting = list(work_queue.queue)
-        return [work.path.name if work.path is not None else f"{work.row.file_name} (resuming)"
-                for work in waiting]
+        return [work.name if work.row is None else f"{work.name} (resuming)" for work in waiting]
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Loads in flight with rows read, rate, fraction done and ETA (estimated)."""

@@ -22,6 +22,7 @@ from monitor.operate.reports import parse_since
 
 RECENT_LOADS = 50
 RECENT_FAILURES = 20
+RECENT_SETS = 20
 CHART_HOURS = 24
 LOAD_FIELDS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded", "rows_rejected",
                "started_at", "finished_at", "duration_ms", "replay_of", "duplicate_of", "error"]
@@ -84,7 +85,7 @@ def hints(item: dict[str, Any]) -> list[str]:
 class Pages:
     """The payloads of the status page, for one running daemon."""
 
-    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput")
+    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets")
 
     def __init__(self, live: Live) -> None:
         self.live = live
@@ -107,7 +108,7 @@ class Pages:
             "in_flight": live.in_flight(),
             "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
             "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
-            "error": None, "stale_since": None,
+            "sets": None, "error": None, "stale_since": None,
         }
         if health["database"]:
             try:
@@ -137,6 +138,8 @@ class Pages:
             "failures": [{k: r.get(k) for k in LOAD_FIELDS} for r in failures],
             "targets": audit.targets(backend), "known_targets": audit.target_names(backend),
             "throughput": throughput(audit.finished_since(backend, now - timedelta(hours=CHART_HOURS)), now),
+            "sets": audit.snapshot_sets(backend, limit=RECENT_SETS,
+                                        timeouts=self.live.daemon.app.pipeline.sets.timeouts()),
         }
 
     def load(self, load_id: int) -> dict[str, Any] | None:

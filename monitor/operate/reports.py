@@ -97,8 +97,14 @@ def describe(item: dict[str, Any]) -> str:
         _field("attempts", item.get("attempts")),
         _field("duplicate of", item.get("duplicate_of")),
         _field("replay of", item.get("replay_of")),
+        _field("snapshot date", item.get("snapshot_date")),
         _field("error", item.get("error")),
     ]
+    owner = item.get("set")
+    if owner:
+        lines.append(_field("set", f"{owner['set_id']}: {owner['set_name']}, part {item.get('set_part')} of "
+                                   f"{owner['part_count']}; the set is {owner['status']} ({owner['parts']} parts here"
+                                   + (f", missing {owner['missing']})" if owner["missing"] else ")")))
 
     def section(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
         lines.append("")
@@ -106,6 +112,8 @@ def describe(item: dict[str, Any]) -> str:
         if rows:
             lines.extend("  " + line for line in audit.table(rows, columns, width=100).splitlines())
 
+    if owner:
+        section("parts of its set", owner["part_loads"], ["set_part", "load_id", "file_name", "status"])
     section("column mapping", item.get("column_map") or [], ["header", "column"])
     section("events", item.get("events") or [], ["at", "status", "detail", "instance"])
     section("rejects by reason", item.get("rejects") or [], ["reason", "count"])

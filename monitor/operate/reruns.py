@@ -1,7 +1,8 @@
 """Re-running a file on purpose: retry a failed one from `failed/`, replay an archived one.
 
 Both are new loads with audit rows of their own; the original row is never
-changed, only noted (an `ingest_events` row says which load re-ran it).
+changed, only noted (an `ingest_events` row says which load re-ran it). A part of a
+snapshot set is re-run with its whole set: every part again, loaded as one snapshot.
 """
 
 from __future__ import annotations
@@ -58,24 +59,58 @@ def _later_owner(app: App, row: Row) -> Row | None:
 
 def retry(app: App, load_id: int) -> Outcome:
     """Load a failed file again: a new load of the file moved from `failed/` back through
-    `processing/`. The failed row stays failed."""
-    row, path, rule = _load_with_file(app, load_id, (Status.FAILED,), "retry")
-    later = _later_owner(app, row)
-    if later is not None:
-        raise RerunRefused(f"load {load_id}: its file was retried as load {later.load_id} ({later.status}); "
-                           f"retry that load instead")
-    outcome = app.pipeline.process(path, rule, replay_of=row.replay_of)
-    if outcome.load_id is not None:
-        note(app, load_id, f"retried as load {outcome.load_id}")
-        note(app, outcome.load_id, f"retry of load {load_id}")
-    return outcome
+    `processing/`. The failed row stays failed. A part of a set: every failed part of it."""
+    row, _, rule = _load_with_file(app, load_id, (Status.FAILED,), "retry")
+    rows = _set_parts(app, row, (Status.FAILED,), "retry")
+    outcomes = []
+    for part in rows:
+        later = _later_owner(app, part)
+        if later is not None:
+            raise RerunRefused(f"load {part.load_id}: its file was retried as load {later.load_id} ({later.status}); "
+                               f"retry that load instead")
+    for part in rows:
+        outcome = app.pipeline.process(Path(part.current_path), rule, replay_of=part.replay_of)
+        if outcome.load_id is not None:
+            note(app, part.load_id, f"retried as load {outcome.load_id}")
+            note(app, outcome.load_id, f"retry of load {part.load_id}")
+        outcomes.append(outcome)
+    return _set_outcome(app, outcomes)
 
 
 def replay(app: App, load_id: int) -> Outcome:
     """Load an archived file again on purpose: a new load with `replay_of` set (exempt from
-    duplicate detection); the archived file stays where it is (a copy is loaded)."""
-    _, path, rule = _load_with_file(app, load_id, (Status.LOADED, Status.DUPLICATE), "replay")
-    outcome = app.pipeline.process(path, rule, keep_source=True, replay_of=load_id)
-    if outcome.load_id is not None:
-        note(app, load_id, f"replayed as load {outcome.load_id}")
-    return outcome
+    duplicate detection and from "newest wins"); the archived file stays where it is (a
+    copy is loaded). A part of a set: the whole set, as one snapshot."""
+    allowed = (Status.LOADED, Status.DUPLICATE, Status.SUPERSEDED)
+    row, _, rule = _load_with_file(app, load_id, allowed, "replay")
+    outcomes = []
+    for part in _set_parts(app, row, allowed, "replay"):
+        outcome = app.pipeline.process(Path(part.current_path), rule, keep_source=True, replay_of=part.load_id)
+        if outcome.load_id is not None:
+            note(app, part.load_id, f"replayed as load {outcome.load_id}")
+        outcomes.append(outcome)
+    return _set_outcome(app, outcomes)
+
+
+def _set_parts(app: App, row: Row, allowed: tuple[Status, ...], verb: str) -> list[Row]:
+    """The loads to re-run for `row`: itself, or every part of its set (each in `allowed` and
+    with its file still there; a duplicate of a part stands for the part it repeats)."""
+    owner = app.state.get(row.duplicate_of) if row.set_id is None and row.duplicate_of is not None else row
+    if owner is None or owner.set_id is None:
+        return [row]
+    parts = [part for part in app.pipeline.sets.store.parts(owner.set_id) if part.status in allowed]
+    gone = [part for part in parts if not part.current_path or not Path(part.current_path).is_file()]
+    if gone:
+        raise RerunRefused(f"load {row.load_id} is a part of set {owner.set_id}, whose parts are re-run together: "
+                           f"the file of load {gone[0].load_id} is gone (expected at {gone[0].current_path}); "
+                           f"nothing to {verb}")
+    return parts
+
+
+def _set_outcome(app: App, outcomes: list[Outcome]) -> Outcome:
+    """One file's outcome; for the parts of a set, the new set's."""
+    last = outcomes[-1]
+    if len(outcomes) == 1 or last.load_id is None:
+        return last
+    row = app.state.get(last.load_id)
+    return app.pipeline.sets.outcome(row.set_id) if row is not None and row.set_id is not None else last

@@ -48,8 +48,14 @@ CREATE TABLE ingest_files (
 	attempts INTEGER NOT NULL DEFAULT 1, 
 	duplicate_of BIGINT NULL, 
 	replay_of BIGINT NULL, 
+	snapshot_date DATETIME NULL, 
+	set_id BIGINT NULL, 
+	set_part INTEGER NULL, 
 	PRIMARY KEY (load_id)
 );
+GO
+
+CREATE INDEX ix_ingest_files_set ON ingest_files (set_id);
 GO
 
 CREATE INDEX ix_ingest_files_status ON ingest_files (status, started_at);
@@ -80,5 +86,33 @@ CREATE TABLE ingest_rejects (
 GO
 
 CREATE INDEX ix_ingest_rejects_load ON ingest_rejects (load_id);
+GO
+
+CREATE TABLE ingest_sets (
+	set_id BIGINT NOT NULL IDENTITY, 
+	set_name NVARCHAR(400) NOT NULL, 
+	target_schema NVARCHAR(128) NOT NULL, 
+	target_table NVARCHAR(128) NOT NULL, 
+	part_count INTEGER NOT NULL, 
+	status NVARCHAR(16) NOT NULL, 
+	snapshot_date DATETIME NULL, 
+	first_seen_at DATETIME2 NOT NULL, 
+	complete_at DATETIME2 NULL, 
+	started_at DATETIME2 NULL, 
+	finished_at DATETIME2 NULL, 
+	rows_loaded BIGINT NULL, 
+	rows_rejected BIGINT NULL, 
+	overdue_at DATETIME2 NULL, 
+	claimed_by NVARCHAR(255) NULL, 
+	replay_of BIGINT NULL, 
+	error NVARCHAR(max) NULL, 
+	PRIMARY KEY (set_id)
+);
+GO
+
+CREATE INDEX ix_ingest_sets_name ON ingest_sets (target_schema, target_table, set_name);
+GO
+
+CREATE INDEX ix_ingest_sets_status ON ingest_sets (status);
 GO
 

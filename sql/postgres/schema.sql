@@ -44,8 +44,13 @@ CREATE TABLE ingest_files (
 	attempts INTEGER DEFAULT 1 NOT NULL, 
 	duplicate_of BIGINT, 
 	replay_of BIGINT, 
+	snapshot_date DATE, 
+	set_id BIGINT, 
+	set_part INTEGER, 
 	PRIMARY KEY (load_id)
 );
+
+CREATE INDEX ix_ingest_files_set ON ingest_files (set_id);
 
 CREATE INDEX ix_ingest_files_status ON ingest_files (status, started_at);
 
@@ -70,4 +75,29 @@ CREATE TABLE ingest_rejects (
 );
 
 CREATE INDEX ix_ingest_rejects_load ON ingest_rejects (load_id);
+
+CREATE TABLE ingest_sets (
+	set_id BIGSERIAL NOT NULL, 
+	set_name VARCHAR(400) NOT NULL, 
+	target_schema VARCHAR(128) NOT NULL, 
+	target_table VARCHAR(128) NOT NULL, 
+	part_count INTEGER NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	snapshot_date DATE, 
+	first_seen_at TIMESTAMP WITHOUT TIME ZONE NOT NULL, 
+	complete_at TIMESTAMP WITHOUT TIME ZONE, 
+	started_at TIMESTAMP WITHOUT TIME ZONE, 
+	finished_at TIMESTAMP WITHOUT TIME ZONE, 
+	rows_loaded BIGINT, 
+	rows_rejected BIGINT, 
+	overdue_at TIMESTAMP WITHOUT TIME ZONE, 
+	claimed_by VARCHAR(255), 
+	replay_of BIGINT, 
+	error TEXT, 
+	PRIMARY KEY (set_id)
+);
+
+CREATE INDEX ix_ingest_sets_name ON ingest_sets (target_schema, target_table, set_name);
+
+CREATE INDEX ix_ingest_sets_status ON ingest_sets (status);
 

@@ -5,7 +5,8 @@
 CREATE VIEW IF NOT EXISTS ingest_recent_loads AS
 SELECT f.load_id, f.file_name, f.target_schema, f.target_table, f.mode, f.status,
        f.rows_read, f.rows_loaded, f.rows_rejected, f.started_at, f.finished_at,
-       f.duration_ms, f.host, f.os_user, f.claimed_by, f.attempts, f.duplicate_of, f.error
+       f.duration_ms, f.host, f.os_user, f.claimed_by, f.attempts, f.duplicate_of, f.error,
+       f.snapshot_date, f.set_id, f.set_part
 FROM ingest_files AS f
 WHERE f.started_at >= datetime('now', '-7 days');
 
@@ -26,6 +27,15 @@ GROUP BY f.target_schema, f.target_table, date(f.finished_at);
 CREATE VIEW IF NOT EXISTS ingest_lineage AS
 SELECT f.load_id, f.file_name, f.sha256, f.size_bytes, f.source_path,
        f.current_path, f.target_schema, f.target_table, f.mode, f.status,
-       f.finished_at, f.host, f.os_user, f.claimed_by
+       f.finished_at, f.host, f.os_user, f.claimed_by, f.snapshot_date, f.set_id, f.set_part
 FROM ingest_files AS f;
+
+CREATE VIEW IF NOT EXISTS ingest_snapshot_sets AS
+SELECT s.set_id, s.set_name, s.target_schema, s.target_table, s.snapshot_date, s.status,
+       s.part_count,
+       (SELECT COUNT(*) FROM ingest_files AS f
+        WHERE f.set_id = s.set_id AND f.status IN ('waiting', 'loading', 'loaded')) AS parts_here,
+       s.rows_loaded, s.rows_rejected, s.first_seen_at, s.complete_at, s.finished_at, s.overdue_at,
+       s.replay_of, s.error
+FROM ingest_sets AS s;
 

@@ -34,6 +34,7 @@ class PostgresBackend(Backend):
     name = "postgresql"
     default_schema = "public"
     reads_files = True
+    fills_in_parallel = True
     view_sql = ViewSql(
         folder="postgres",
         ago="(now() AT TIME ZONE 'UTC') - INTERVAL '{n} {unit}s'",
@@ -126,13 +127,21 @@ class PostgresBackend(Backend):
         try:
             with self.engine.begin() as side:
                 side.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-                side.exec_driver_sql(
-                    f"{column} SET DEFAULT (NULLIF(current_setting('{LOAD_ID_SETTING}', true), ''))::bigint"
-                )
+                side.exec_driver_sql(self._setting_default(target.schema, target.table))
         except DBAPIError as exc:
             log.info("%s: no load-id default (%s); loading record by record", target.key, exc.orig)
             return None
         return ""
+
+    def _setting_default(self, schema: str | None, table: str) -> str:
+        """`_load_id` defaults to the load id each transaction sets (`LOAD_ID_SETTING`)."""
+        return (f"ALTER TABLE {self.qualified(schema, table)} ALTER COLUMN {self.quote(LOAD_ID_COLUMN)} "
+                f"SET DEFAULT (NULLIF(current_setting('{LOAD_ID_SETTING}', true), ''))::bigint")
+
+    def share_for_filling(self, conn: Connection, schema: str | None, table: str) -> None:
+        """The load-id default that reads each transaction's setting, made with the table, so
+        that parallel COPYs need no ALTER TABLE (which would make them wait on each other)."""
+        conn.exec_driver_sql(self._setting_default(schema, table))
 
     def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
         """`ALTER TABLE ... SET SCHEMA bkp`: a rename, inside the caller's transaction."""

@@ -113,6 +113,11 @@ function render(data) {
     num(t.rows_loaded), num(t.rows_rejected), t.last_load_id ?? "", t.last_loaded_at ?? ""],
     { "data-target": t.target }), known ? "no loads yet" : unknown);
 
+  fill("sets", data.sets || [], (s) => row([s.set_id, s.set_name, s.target, s.snapshot_date ?? "",
+    statusCell(s.status), s.parts, s.missing, num(s.rows_loaded), s.first_seen_at ?? "",
+    el("td", s.incomplete ?? "", { class: "error-text" }), el("td", s.error ?? "", { class: "error-text" })],
+    { "data-set-id": s.set_id, "data-status": s.status }), "no snapshot sets");
+
   const filtered = ["target", "status", "since"].some((k) => QUERY.get(k));
   fill("loads", data.loads, (l) => row([loadLink(l.load_id), l.file_name, l.target,
     statusCell(l.status, l.rows_rejected), num(l.rows_read), num(l.rows_loaded), num(l.rows_rejected),
