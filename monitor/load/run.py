@@ -87,7 +87,7 @@ class LoadRun:
         self.column_map = json.dumps([{"header": h, "column": c} for h, c in zip(fmt.header, columns, strict=True)])
         self.plan = plan_load(self.name, fmt.header, columns, self.rule, self.ctx.backend, self.schema, self.table)
         self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
-                           self.plan.types)
+                           self.plan.types, self.plan.keys)
         self.strategy.prepare(self.ctx.backend, self.job)
         try:
             loaded = load_file(lambda fmt, careful: self._attempt(fmt, careful, guard), fmt,
@@ -158,8 +158,17 @@ class LoadRun:
         state, sink = self.ctx.state, self.sink
         sink.store(conn, self.load_id)
         archive = archive_path(self.rule.path, self.name, self.load_id, utcnow())
+        counts = self.strategy.audit_values()
         state.transition(
-            conn, self.load_id, Status.LOADING, Status.LOADED, rows_read=loaded + sink.count,
-            rows_loaded=loaded, rows_rejected=sink.count, column_map=self.column_map, error=self.plan.note,
-            pending_move_to=str(archive), **state.finish_timing(conn, self.load_id),
+            conn, self.load_id, Status.LOADING, Status.LOADED,
+            rows_read=loaded + sink.count + counts.get("rows_superseded", 0), rows_loaded=loaded,
+            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), pending_move_to=str(archive),
+            **counts, **state.finish_timing(conn, self.load_id),
         )
+
+    def notes(self) -> str | None:
+        """The warnings kept with the load: the plan's, then the strategy's."""
+        assert self.plan is not None
+        notes = [self.plan.note] if self.plan.note else []
+        notes += [f"warning: {warning}" for warning in self.strategy.warnings()]
+        return "; ".join(notes) or None
