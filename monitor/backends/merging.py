@@ -167,14 +167,10 @@ class MergeSql:
     def update(self) -> str:
         """Give every matching row whose values differ the file's values and this load's id."""
         plan = self.plan
-        sets = ", ".join(f"{self.q(c)} = s.{self.q(c)}" for c in [*plan.values, *self._key_spelling()])
+        sets = ", ".join(f"{self.q(c)} = s.{self.q(c)}" for c in plan.values)
         sets = (sets + ", " if sets else "") + f"{self.q(LOAD_ID_COLUMN)} = {int(plan.load_id)}"
         return (f"UPDATE {self.name(plan.target)} AS t SET {sets} FROM {self.name(plan.staging)} AS s "
                 f"WHERE {self.keys_match('t', 's')} AND {self.differs()}")
-
-    def _key_spelling(self) -> list[str]:
-        """Key columns written by an update too (where keys may match without being equal)."""
-        return []
 
     def insert(self) -> str:
         """Insert the staged rows whose key the target does not hold."""

@@ -147,8 +147,8 @@ class Merge(Strategy):
                 backend.prepare_merge(conn, job.schema, job.table, job.keys)
             except IntegrityError as exc:
                 raise MergeError(
-                    f"cannot merge into {job.schema}.{job.table} on {', '.join(job.keys)}: the key cannot be "
-                    f"indexed as unique (does the table hold rows of the same key already?): {first_line(exc.orig or exc)}"
+                    f"cannot merge into {job.schema}.{job.table} on {', '.join(job.keys)}: the key cannot be indexed "
+                    f"as unique (does the table hold rows of the same key already?): {first_line(exc.orig or exc)}"
                 ) from exc
 
     def load(self, conn: Connection, backend: Backend, job: LoadJob, write: RowWriter) -> int:
