@@ -108,8 +108,9 @@ def status_counts(backend: Backend) -> list[dict[str, Any]]:
 
 
 def targets(backend: Backend) -> list[dict[str, Any]]:
-    """Per target: files loaded, rows loaded and rejected in all, the rows it holds now
-    (fullload: the latest load's; append: every load's) and when it was last loaded."""
+    """Per target: files loaded, rows loaded and rejected (merges: inserted, updated) in all,
+    the rows it holds now (fullload: the latest load's; append: every load's; merge: every
+    row inserted) and when it was last loaded."""
     loaded = files.c.status == Status.LOADED.value
     totals = (
         select(
@@ -118,6 +119,8 @@ def targets(backend: Backend) -> list[dict[str, Any]]:
             func.sum(case((loaded, 1), else_=0)).label("files_loaded"),
             func.coalesce(func.sum(case((loaded, files.c.rows_loaded), else_=0)), 0).label("rows_loaded"),
             func.coalesce(func.sum(case((loaded, files.c.rows_rejected), else_=0)), 0).label("rows_rejected"),
+            func.coalesce(func.sum(case((loaded, files.c.rows_inserted), else_=0)), 0).label("rows_inserted"),
+            func.coalesce(func.sum(case((loaded, files.c.rows_updated), else_=0)), 0).label("rows_updated"),
             func.max(case((loaded, files.c.load_id))).label("last_load_id"),
             func.max(case((loaded, files.c.finished_at))).label("last_loaded_at"),
         )
@@ -133,11 +136,12 @@ def targets(backend: Backend) -> list[dict[str, Any]]:
     with backend.reading() as conn:
         out = []
         for r in conn.execute(query):
-            current = (r.last_rows or 0) if r.mode == "fullload" else int(r.rows_loaded or 0)
+            current = {"fullload": r.last_rows or 0, "merge": r.rows_inserted}.get(r.mode, r.rows_loaded)
             out.append({
                 "target": f"{r.target_schema}.{r.target_table}", "mode": r.mode,
                 "files_loaded": int(r.files_loaded or 0), "rows_loaded": int(r.rows_loaded or 0),
-                "rows_rejected": int(r.rows_rejected or 0), "rows_now": int(current),
+                "rows_rejected": int(r.rows_rejected or 0), "rows_now": int(current or 0),
+                "rows_inserted": int(r.rows_inserted or 0), "rows_updated": int(r.rows_updated or 0),
                 "last_load_id": r.last_load_id, "last_loaded_at": _plain(r.last_loaded_at),
             })
         return out

@@ -24,7 +24,7 @@ from monitor.operate.progress import ProgressBar
 from monitor.operate.reports import describe, parse_since, summary
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
-                  "rows_rejected", "finished_at", "error"]
+                  "rows_rejected", "rows_inserted", "rows_updated", "finished_at", "error"]
 STATUSES = [status.value for status in Status]
 
 

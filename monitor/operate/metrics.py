@@ -161,11 +161,18 @@ class DaemonCollector:
         yield files
         loaded = CounterMetricFamily("ingest_rows_loaded", "Rows loaded per target", labels=["target"])
         rejected = CounterMetricFamily("ingest_rows_rejected", "Rows rejected per target", labels=["target"])
+        inserted = CounterMetricFamily("ingest_rows_inserted", "Rows a merge inserted per target", labels=["target"])
+        updated = CounterMetricFamily("ingest_rows_updated", "Rows a merge updated per target", labels=["target"])
         for item in per_target:
             loaded.add_metric([item["target"]], item["rows_loaded"])
             rejected.add_metric([item["target"]], item["rows_rejected"])
+            if item["mode"] == "merge":
+                inserted.add_metric([item["target"]], item["rows_inserted"])
+                updated.add_metric([item["target"]], item["rows_updated"])
         yield loaded
         yield rejected
+        yield inserted
+        yield updated
         durations = HistogramMetricFamily("ingest_load_duration_seconds",
                                           "Duration of loaded files, claim to commit", labels=["target"])
         for item in histograms:

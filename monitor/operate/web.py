@@ -30,7 +30,8 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
 RECENT_LOADS = 50
 RECENT_FAILURES = 20
 LOAD_FIELDS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded", "rows_rejected",
-               "started_at", "finished_at", "duration_ms", "replay_of", "duplicate_of", "error"]
+               "rows_inserted", "rows_updated", "started_at", "finished_at", "duration_ms", "replay_of",
+               "duplicate_of", "error"]
 
 
 def status_payload(live: Live) -> dict[str, Any]:

@@ -81,7 +81,7 @@ function render(data) {
     { "data-target": t.target }), "no loads yet");
 
   fill("loads", data.loads, (l) => row([l.load_id, l.file_name, l.target, statusCell(l.status),
-    num(l.rows_read), num(l.rows_loaded), num(l.rows_rejected),
+    num(l.rows_read), num(l.rows_loaded), num(l.rows_rejected), num(l.rows_inserted), num(l.rows_updated),
     l.duration_ms === null ? "" : (l.duration_ms / 1000).toFixed(2), l.finished_at ?? ""],
     { "data-load-id": l.load_id, "data-file": l.file_name, "data-status": l.status }), "no loads yet");
 
