@@ -188,3 +188,22 @@ def test_two_files_merging_into_one_target_at_once_are_serialised_and_both_appli
               "b.csv": {"b.csv": (100, 0), "a.csv": (0, 100)}}[order[0]]
     assert {name: (found[name]["rows_inserted"], found[name]["rows_updated"]) for name in order} == serial
     assert ws.query("SELECT COUNT(*) FROM bkp.contacts__history") == [(sum(u for _, u in serial.values()),)]
+
+
+def test_an_export_read_as_it_is_still_rejects_its_empty_keys(make_workspace, tmp_path):
+    """Without key normalisation the database may read the file itself; a staged empty key
+    sends the file back through the reader, which rejects it with its line."""
+    ws = make_workspace({**CONTACTS, "key_normalise": [], "null_values": [""]}, http_port=0)
+    clean = write_csv(tmp_path / "clean.csv", ["Email", "Name"], [["a@x.com", "Ann"], ["b@x.com", "Bob"]])
+    fast = ws.cli("ingest", "-v", str(clean))
+    assert "reading the file record by record" not in fast.stderr, fast.stderr
+    holed = write_csv(tmp_path / "holed.csv", ["Email", "Name"], [["a@x.com", "Ann Lee"], [" ", "Nobody"],
+                                                                   ["c@x.com", "Cy"]])
+    slow = ws.cli("ingest", "-v", str(holed))
+    assert "rows with an empty key among the rows staged; reading it again record by record" in slow.stderr
+    record = records(ws)["holed.csv"]
+    assert counts(record) == ("loaded", 3, 2, 1, 1, 1, 0, 0)
+    assert ws.query("SELECT line_number, reason, raw FROM ingest_rejects WHERE load_id = :l",
+                    l=record["load_id"]) == [(3, "empty key column email", " ,Nobody")]
+    assert ws.query("SELECT email, name FROM contacts ORDER BY email") == [
+        ("a@x.com", "Ann Lee"), ("b@x.com", "Bob"), ("c@x.com", "Cy")]

@@ -413,6 +413,10 @@ class Backend(ABC):
         """The statements of this merge in the backend's dialect."""
         return self.merge_sql(self.quote, plan)
 
+    def has_empty_keys(self, conn: Connection, plan: MergePlan) -> bool:
+        """True when a staged row's key is empty (rows staged from the file as it is)."""
+        return bool(self.run_sql(conn, self.merge_statements(conn, plan).empty_keys(), fetch=True))
+
     def merge_from(self, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
         """Apply `staged` rows of the staging table to the target inside `conn`'s transaction
         (see `monitor.backends.merging`): the last row of a key wins, the replaced versions go

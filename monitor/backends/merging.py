@@ -27,6 +27,8 @@ SEQ_COLUMN = "_seq"  # a staged row's place in the file
 STAGING_MARK = "__merge_"
 MAX_INDEX_NAME = 60
 SAMPLE_KEYS = 3
+# What Python's `str.strip()` takes away: a key of nothing else is empty, as the reader says.
+WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class MergeSql:
 
     null_safe_differs = "{left} IS DISTINCT FROM {right}"
     now_utc = "CURRENT_TIMESTAMP"
+    blank = "btrim({column}, {spaces}) = ''"
 
     def __init__(self, quote: Callable[[str], str], plan: MergePlan) -> None:
         self.q = quote
@@ -136,6 +139,13 @@ class MergeSql:
         return f"{select} LIMIT {int(rows)}"
 
     # -- the statements, in the order a merge runs them ---------------------------------
+    def empty_keys(self) -> str:
+        """A staged row whose key is empty (NULL, or nothing but white space), if any."""
+        spaces = "'" + WHITESPACE + "'"
+        empty = " OR ".join(f"s.{self.q(k)} IS NULL OR " + self.blank.format(column=f"s.{self.q(k)}", spaces=spaces)
+                            for k in self.plan.keys)
+        return self.limit(f"SELECT 1 FROM {self.name(self.plan.staging)} AS s WHERE {empty}", 1)
+
     def superseded_keys(self) -> str:
         """A few keys repeated within the file (read before they are dropped)."""
         staging = self.name(self.plan.staging)

@@ -139,6 +139,11 @@ class RowPlan:
         self.normalise = [KEY_STEPS[step] for step in normalise]
 
     @property
+    def checks_keys_only(self) -> bool:
+        """True when the plan only refuses empty keys (a record it keeps is loaded as read)."""
+        return bool(self.keys) and self.keep is None and not self.typed and not self.normalise
+
+    @property
     def needed(self) -> bool:
         """False when the plan would hand every record on unchanged."""
         return bool(self.keep is not None or self.typed or self.keys)

@@ -151,13 +151,15 @@ class RejectPolicy:
 @dataclass
 class LoadPlan:
     """How a file's records become rows: the columns loaded, their declared types, the
-    shaping applied to each record (None: records load as read), and warnings for the audit."""
+    shaping applied to each record (None: records load as read), warnings for the audit, the
+    key columns, and whether the shaping does nothing but refuse empty keys."""
 
     columns: list[str]
     types: dict[str, str]
     shape: RowShaper | None
     note: str | None
     keys: list[str] = field(default_factory=list)
+    keys_only: bool = False  # the shaping only refuses empty keys
 
 
 def plan_load(
@@ -174,4 +176,5 @@ def plan_load(
     shape = RowPlan(columns, specs, checked.keys, rule.null_values, checked.keep, rule.key_normalise)
     types = {column: kind for column, kind in column_types(specs).items() if column in checked.columns}
     note = "; ".join(f"warning: {warning}" for warning in checked.warnings) or None
-    return LoadPlan(checked.columns, types, shape if shape.needed else None, note, checked.keys)
+    return LoadPlan(checked.columns, types, shape if shape.needed else None, note, checked.keys,
+                    shape.checks_keys_only)

@@ -32,7 +32,7 @@ from monitor.load.records import Reject, iter_batches
 from monitor.load.rejects import RejectSink
 from monitor.load.route import RowSource, offer, write_rows
 from monitor.load.state import StateStore, Status, utcnow
-from monitor.load.strategies import LoadJob, strategy_for
+from monitor.load.strategies import EmptyKeysFound, LoadJob, strategy_for
 from monitor.source import SourceFormat
 
 log = logging.getLogger("monitor.pipeline")
@@ -78,6 +78,7 @@ class LoadRun:
         self.plan: LoadPlan | None = None
         self.job: LoadJob | None = None
         self.column_map = "[]"
+        self.keys_in_reader = False  # the strategy found empty keys: the reader checks them
 
     def execute(self) -> int:
         """Load the file; return the rows loaded. Raises on failure (nothing committed)."""
@@ -128,13 +129,24 @@ class LoadRun:
 
     # -- one try -------------------------------------------------------------------------
     def _attempt(self, fmt: SourceFormat, careful: bool, guard: FileGuard) -> int:
+        """One try; if the file, read as it is, had rows with an empty key that the strategy
+        found (and rolled back), once more record by record, where they are rejected."""
+        try:
+            return self._try(fmt, careful, guard)
+        except EmptyKeysFound as found:
+            log.info("%s: %s; reading it again record by record", self.name, found)
+            self.keys_in_reader = True
+            return self._try(fmt, careful, guard)
+
+    def _try(self, fmt: SourceFormat, careful: bool, guard: FileGuard) -> int:
         """One try in one transaction; careful mode isolates rows the database refuses."""
         assert self.plan is not None and self.job is not None
         backend, job = self.ctx.backend, self.job
         self.sink.reset()
         self.progress.rows = self.progress.rejected = 0
-        raw, why_not = offer(self.path, fmt, shaped=self.plan.shape is not None, null_values=self.rule.null_values,
-                             careful=careful, on_rows=self.read)
+        keys_later = self.plan.keys_only and self.strategy.finds_empty_keys and not self.keys_in_reader
+        raw, why_not = offer(self.path, fmt, shaped=self.plan.shape is not None and not keys_later,
+                             null_values=self.rule.null_values, careful=careful, on_rows=self.read)
         source = RowSource(self.name, lambda: self._batches(fmt, careful), raw, why_not,
                            careful_writer(backend, self.reject) if careful else None)
         together = backend.commits_with_state(self.schema)

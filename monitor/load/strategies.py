@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -44,10 +44,17 @@ class LoadJob:
 RowWriter = Callable[[Connection, Target], int]
 
 
+class EmptyKeysFound(Exception):
+    """Rows read as they are from the file have an empty key: read it again record by record,
+    where such rows are rejected with their line (`Strategy.finds_empty_keys`)."""
+
+
 class Strategy(ABC):
-    """A write disposition."""
+    """A write disposition. One that `finds_empty_keys` in the rows it staged (raising
+    `EmptyKeysFound`) may be given a file read as it is even when its rule has key columns."""
 
     name: str
+    finds_empty_keys: ClassVar[bool] = False
 
     def prepare(self, backend: Backend, job: LoadJob) -> None:
         """Make the target ready before the load transaction (nothing by default)."""
@@ -134,6 +141,7 @@ class Merge(Strategy):
     (`Backend.merge_from`), the replaced versions kept in the history table."""
 
     name = "merge"
+    finds_empty_keys = True
 
     def __init__(self) -> None:
         self.counts: MergeCounts | None = None
@@ -157,7 +165,10 @@ class Merge(Strategy):
         backend.create_staging(conn, plan)
         staging = Target(plan.staging.schema, plan.staging.table, job.columns, job.load_id, job.null_values,
                          fresh=True, destination=job.table, ordered=True)
-        self.counts = backend.merge_from(conn, plan, write(conn, staging))
+        staged = write(conn, staging)
+        if backend.has_empty_keys(conn, plan):
+            raise EmptyKeysFound(f"{job.schema}.{job.table}: rows with an empty key among the rows staged")
+        self.counts = backend.merge_from(conn, plan, staged)
         return self.counts.applied
 
     def audit_values(self) -> dict[str, int]:

@@ -281,6 +281,7 @@ class MssqlMergeSql(MergeSql):
     case in the default collations and trailing spaces in all of them)."""
 
     now_utc = "SYSUTCDATETIME()"
+    blank = "LTRIM(RTRIM({column})) = N''"  # (rows reach SQL Server through the reader, keys checked)
 
     def __init__(self, plan: MergePlan, text_columns: set[str]) -> None:
         super().__init__(quote, plan)

@@ -36,9 +36,10 @@ BULK_PAGE_SIZE = 65_536
 
 
 class SqliteMergeSql(MergeSql):
-    """SQLite's forms: `IS NOT` compares NULL-safely (in every SQLite since 3.x)."""
+    """SQLite's forms: `IS NOT` compares NULL-safely (in every SQLite since 3.x); `trim`."""
 
     null_safe_differs = "{left} IS NOT {right}"
+    blank = "trim({column}, {spaces}) = ''"
 
 
 def attached_path(main: Path, schema: str) -> Path:
