@@ -93,7 +93,7 @@ def test_merge_ddl_parses(name):
     assert isinstance(tree, exp.Create) and tree.kind == "INDEX" and tree.args.get("unique")
     assert "WHERE" in tree.sql("tsql")  # NULL keys (a key column added later) do not collide
     assert "WHERE" not in S.create_index("dbo", name, "ix", KEYS, unique=False)
-    for lookup in (S.index_id("dbo", name, key_index_name(name)), S.column_definitions("dbo", name)):
+    for lookup in (S.index_id("dbo", name, key_index_name(name)), S.column_types("dbo", name)):
         tree = parse_one(lookup)
         assert isinstance(tree, exp.Select)
         literals = [node.this.replace("''", "'") for node in tree.find_all(exp.National)]

@@ -216,7 +216,7 @@ class MssqlBackend(Backend):
     def column_chars(self, conn: Connection, schema: str | None, table: str) -> dict[str, int]:
         """Each column's width in characters (-1: max, 0: not a text column)."""
         out = {}
-        for name, type_name, max_length in conn.exec_driver_sql(S.column_types(schema, table)):
+        for name, type_name, max_length, *_ in conn.exec_driver_sql(S.column_types(schema, table)):
             if type_name in ("nvarchar", "nchar"):
                 out[name] = -1 if max_length == -1 else max_length // 2
             elif type_name in ("varchar", "char"):
@@ -332,7 +332,7 @@ class MssqlBackend(Backend):
     # -- merge -------------------------------------------------------------------------
     def column_definitions(self, conn: Connection, schema: str | None, table: str) -> list[tuple[str, TypeEngine]]:
         """Read from `sys.columns` (Babelfish answers it as SQL Server does)."""
-        found = conn.exec_driver_sql(S.column_definitions(schema, table))
+        found = conn.exec_driver_sql(S.column_types(schema, table))
         return [(name, sql_type(type_name, length, precision, scale))
                 for name, type_name, length, precision, scale in found]
 

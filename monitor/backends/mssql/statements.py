@@ -132,15 +132,6 @@ class MssqlStatements:
         return f"SELECT OBJECT_ID({literal(qualified(schema, table))}, N'U')"
 
     @staticmethod
-    def column_definitions(schema: str | None, table: str) -> str:
-        """Each column's name, type, length in bytes, precision and scale, in order."""
-        return (
-            "SELECT c.name, t.name AS type_name, c.max_length, c.precision, c.scale FROM sys.columns AS c "
-            "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
-            f"WHERE c.object_id = OBJECT_ID({literal(qualified(schema, table))}, N'U') ORDER BY c.column_id"
-        )
-
-    @staticmethod
     def index_id(schema: str | None, table: str, index: str) -> str:
         return (f"SELECT i.index_id FROM sys.indexes AS i WHERE i.object_id = "
                 f"OBJECT_ID({literal(qualified(schema, table))}, N'U') AND i.name = {literal(index)}")
@@ -168,8 +159,9 @@ class MssqlStatements:
 
     @staticmethod
     def column_types(schema: str | None, table: str) -> str:
+        """Each column's name, type, length in bytes, precision and scale, in order."""
         return (
-            "SELECT c.name, t.name AS type_name, c.max_length FROM sys.columns AS c "
+            "SELECT c.name, t.name AS type_name, c.max_length, c.precision, c.scale FROM sys.columns AS c "
             "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
             f"WHERE c.object_id = OBJECT_ID({literal(qualified(schema, table))}, N'U') ORDER BY c.column_id"
         )
