@@ -16,6 +16,7 @@ import time
 import psycopg
 import pytest
 from conftest import cli_env, drop, wait_for, write_csv
+from test_web_status import api, free_port, metrics
 
 HEADER = ["First Name", "Last Name", "Title", "Email", "Mobile Phone"]
 CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts", "mode": "merge",
@@ -207,3 +208,21 @@ def test_an_export_read_as_it_is_still_rejects_its_empty_keys(make_workspace, tm
                     l=record["load_id"]) == [(3, "empty key column email", " ,Nobody")]
     assert ws.query("SELECT email, name FROM contacts ORDER BY email") == [
         ("a@x.com", "Ann Lee"), ("b@x.com", "Bob"), ("c@x.com", "Cy")]
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_status_page_and_metrics_count_what_a_merge_inserted_and_updated(make_workspace, tmp_path):
+    port = free_port()
+    ws = make_workspace(CONTACTS, http_port=port)
+    ws.cli("ingest", str(_export(tmp_path / "one.csv", range(0, 4), "v1")))
+    with ws.daemon():
+        base = f"http://127.0.0.1:{port}/"
+        wait_for(lambda: api(base)["loads"], timeout=120)
+        drop(_export(tmp_path / "two.csv", range(2, 7), "v2"), ws.folder("contacts"))
+        wait_for(lambda: status_of(ws, "two.csv") == "loaded", timeout=120)
+        loads = {load["file_name"]: load for load in api(base)["loads"]}
+        samples = metrics(base)
+    assert (loads["two.csv"]["rows_inserted"], loads["two.csv"]["rows_updated"]) == (3, 2)
+    target = loads["two.csv"]["target"]
+    assert samples[("ingest_rows_inserted_total", (("target", target),))] == 4 + 3
+    assert samples[("ingest_rows_updated_total", (("target", target),))] == 2
