@@ -5,12 +5,16 @@ replaced versions kept in history, and the merge recorded where recovery looks f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from monitor.backends.merging import MergeCounts
 from monitor.backends.target import Target
 from monitor.catalog import HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
+from monitor.config import FolderRule
 from monitor.load.column_types import RowPlan
+from monitor.load.policies import PolicyError, check_header
 from monitor.load.records import RowError
 from monitor.load.strategies import LoadJob, Merge, MergeError
 
@@ -180,3 +184,16 @@ def test_key_normalisation_trims_and_lowers_the_key_only():
     assert plan([" Ann@X.COM ", " Ann "]) == ["ann@x.com", " Ann "]
     with pytest.raises(RowError, match="empty key column email"):
         plan(["   ", "Ann"])
+
+
+@pytest.mark.parametrize(("new_columns", "outcome"), [("add", ["email", "phone"]), ("ignore", ["email"]),
+                                                       ("fail", "new columns not in main.contacts: phone")])
+def test_a_merge_follows_new_columns_for_columns_its_table_lacks(new_columns, outcome):
+    rule = FolderRule(path=Path("in"), table="contacts", mode="merge", key_columns=["Email"], new_columns=new_columns)
+    header = ["Email", "Phone"]
+    if isinstance(outcome, str):
+        with pytest.raises(PolicyError, match=outcome):
+            check_header("x.csv", header, ["email", "phone"], rule, ["email", "_load_id"], "main.contacts")
+        return
+    plan = check_header("x.csv", header, ["email", "phone"], rule, ["email", "_load_id"], "main.contacts")
+    assert (plan.columns, plan.keys) == (outcome, ["email"])

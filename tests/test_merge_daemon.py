@@ -16,7 +16,10 @@ import time
 import psycopg
 import pytest
 from conftest import cli_env, drop, wait_for, write_csv
+from sqlalchemy.engine import make_url
 from test_web_status import api, free_port, metrics
+
+from monitor.backends import backend_class
 
 HEADER = ["First Name", "Last Name", "Title", "Email", "Mobile Phone"]
 CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts", "mode": "merge",
@@ -196,12 +199,14 @@ def test_an_export_read_as_it_is_still_rejects_its_empty_keys(make_workspace, tm
     sends the file back through the reader, which rejects it with its line."""
     ws = make_workspace({**CONTACTS, "key_normalise": [], "null_values": [""]}, http_port=0)
     clean = write_csv(tmp_path / "clean.csv", ["Email", "Name"], [["a@x.com", "Ann"], ["b@x.com", "Bob"]])
+    reads_files = backend_class(make_url(ws.url).get_backend_name()).reads_files  # not SQL Server
     fast = ws.cli("ingest", "-v", str(clean))
-    assert "reading the file record by record" not in fast.stderr, fast.stderr
+    assert ("reading the file record by record" not in fast.stderr) is reads_files, fast.stderr
     holed = write_csv(tmp_path / "holed.csv", ["Email", "Name"], [["a@x.com", "Ann Lee"], [" ", "Nobody"],
                                                                    ["c@x.com", "Cy"]])
     slow = ws.cli("ingest", "-v", str(holed))
-    assert "rows with an empty key among the rows staged; reading it again record by record" in slow.stderr
+    again = "rows with an empty key among the rows staged; reading it again record by record"
+    assert (again in slow.stderr) is reads_files, slow.stderr
     record = records(ws)["holed.csv"]
     assert counts(record) == ("loaded", 3, 2, 1, 1, 1, 0, 0)
     assert ws.query("SELECT line_number, reason, raw FROM ingest_rejects WHERE load_id = :l",
