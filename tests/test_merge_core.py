@@ -197,3 +197,12 @@ def test_a_merge_follows_new_columns_for_columns_its_table_lacks(new_columns, ou
         return
     plan = check_header("x.csv", header, ["email", "phone"], rule, ["email", "_load_id"], "main.contacts")
     assert (plan.columns, plan.keys) == (outcome, ["email"])
+
+
+def test_a_table_typed_before_takes_a_merge_whose_file_declares_nothing(backend):
+    """The staging table takes the target's types; its key check reads any type."""
+    merge(backend, job(backend, 1, ["email", "employees"], keys=("employees",), types={"employees": "integer"}),
+          [["a@x.com", "12"]])
+    strategy = merge(backend, job(backend, 2, ["email", "employees"], keys=("employees",)),
+                     [["b@x.com", "12"], ["c@x.com", "13"]])
+    assert strategy.counts == MergeCounts(inserted=1, updated=1, unchanged=0)

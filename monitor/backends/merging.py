@@ -107,7 +107,7 @@ class MergeSql:
 
     null_safe_differs = "{left} IS DISTINCT FROM {right}"
     now_utc = "CURRENT_TIMESTAMP"
-    blank = "btrim({column}, {spaces}) = ''"
+    blank = "btrim(CAST({column} AS TEXT), {spaces}) = ''"
 
     def __init__(self, quote: Callable[[str], str], plan: MergePlan) -> None:
         self.q = quote
