@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from monitor.backends import Backend
 from monitor.backends.merging import MergeCounts
@@ -153,7 +153,9 @@ class Merge(Strategy):
             _create_or_widen(conn, backend, job)
             try:
                 backend.prepare_merge(conn, job.schema, job.table, job.keys)
-            except IntegrityError as exc:
+            except DBAPIError as exc:
+                if not backend.is_data_error(exc):  # not about the rows: said as it is
+                    raise
                 raise MergeError(
                     f"cannot merge into {job.schema}.{job.table} on {', '.join(job.keys)}: the key cannot be indexed "
                     f"as unique (does the table hold rows of the same key already?): {first_line(exc.orig or exc)}"
