@@ -39,3 +39,6 @@ def test_bench_quick_run_prints_the_table_and_writes_the_results(tmp_path):
     assert len(latency) == 2
     burst = [r for r in rows if "| 12 " in r and r.rstrip(" |").endswith("ok")]
     assert len(burst) == 2  # every burst file loaded, on both backends
+    merge = text[text.index("## Merge: a 2,000-row export into a 2,000-row table"):]
+    merged = [r for r in merge.splitlines() if r.startswith(("| sqlite ", "| postgresql "))]
+    assert len(merged) == 4 and all(r.rstrip(" |").endswith("ok") for r in merged), merged  # 200 in, 200 updated
