@@ -23,7 +23,7 @@ from monitor.backends import views
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql
 from monitor.catalog import LOAD_ID_COLUMN
 
-BINARY_COLLATION = "Latin1_General_100_BIN2"  # compares text exactly: case, accents, every character
+BINARY_COLLATION = "Latin1_General_BIN2"  # compares text by code point: case, accents, every character
 TEXT_CHARS = 4000  # NVARCHAR(4000): the widest non-max NVARCHAR; longer values widen a column to max
 LOCK_TIMEOUT_MS = 600_000
 BULK_MARK = "__bulk_"
