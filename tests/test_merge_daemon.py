@@ -231,3 +231,16 @@ def test_the_status_page_and_metrics_count_what_a_merge_inserted_and_updated(mak
     target = loads["two.csv"]["target"]
     assert samples[("ingest_rows_inserted_total", (("target", target),))] == 4 + 3
     assert samples[("ingest_rows_updated_total", (("target", target),))] == 2
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_a_merge_on_pythons_own_sqlite_module_gives_the_same_table(make_workspace, tmp_path):
+    ws = make_workspace(CONTACTS, http_port=0, backend={"sqlite": {"driver": "sqlite3"}})
+    ws.cli("ingest", str(_export(tmp_path / "one.csv", range(0, 4), "v1")))
+    ws.cli("ingest", str(write_csv(tmp_path / "two.csv", ["Email", "Name", "Version"], [
+        ["USER1@x.com ", "name 1", "v2"], ["user9@x.com", "name 9", "v2"], ["user9@x.com", "nine", "v2"]])))
+    assert counts(records(ws)["two.csv"]) == ("loaded", 3, 2, 0, 1, 1, 0, 1)
+    assert ws.query("SELECT email, name, version FROM contacts ORDER BY email") == [
+        ("user0@x.com", "name 0", "v1"), ("user1@x.com", "name 1", "v2"), ("user2@x.com", "name 2", "v1"),
+        ("user3@x.com", "name 3", "v1"), ("user9@x.com", "nine", "v2")]
+    assert ws.query(f"SELECT email, version FROM {history_table(ws)}") == [("user1@x.com", "v1")]
