@@ -107,7 +107,8 @@ class MergeSql:
 
     null_safe_differs = "{left} IS DISTINCT FROM {right}"
     now_utc = "CURRENT_TIMESTAMP"
-    blank = "btrim(CAST({column} AS TEXT), {spaces}) = ''"
+    # any type, and an ASCII-only literal (a database in a non-Unicode encoding takes it too)
+    blank = "CAST({column} AS TEXT) ~ '^[[:space:]]*$'"
 
     def __init__(self, quote: Callable[[str], str], plan: MergePlan) -> None:
         self.q = quote
