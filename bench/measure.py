@@ -31,14 +31,18 @@ class Timing:
 
 
 def run_timed(
-    cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 7200
+    cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 7200,
+    stdin: str | None = None,
 ) -> Timing:
-    """Run `cmd`; its wall time (from `wait4`) and its peak RSS (`VmHWM` in `/proc/<pid>/status`,
-    read every 10 ms while it runs: the high-water mark of the program itself, not of the
-    process it was forked from)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run `cmd` (reading `stdin`, when given); its wall time (from `wait4`) and its peak RSS
+    (`VmHWM` in `/proc/<pid>/status`, read every 10 ms while it runs: the high-water mark of
+    the program itself, not of the process it was forked from)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as given:
+        given.write((stdin or "").encode())
+        given.seek(0)
         start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=err,
+                                stdin=given if stdin is not None else subprocess.DEVNULL)
         done = threading.Event()
         peak = [0]
         watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, done, peak), daemon=True)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bench.daemon_runs import Burst, Latency
 from bench.loads import LoadResult
+from bench.merge import MergeResult
 
 TARGETS = {"postgresql": ("psql \\copy", 0.8), "sqlite": ("sqlite3 .import", 0.8)}
 RSS_LIMIT_MB = 300
@@ -120,3 +121,24 @@ def memory_verdict(results: Sequence[LoadResult]) -> list[str]:
             f"{large.size_bytes / 1e6:.0f} MB of file it moved {growth:+.0f} MB"
         )
     return lines
+
+
+def merge_table(results: Sequence[MergeResult], expected: tuple[int, int]) -> str:
+    """The merge: wall time per backend and tool, rows inserted and updated, and the ratio of
+    ingest-monitor's throughput to the by-hand run's."""
+    ours = {r.backend: r for r in results if r.tool == "ingest-monitor"}
+    rows = []
+    for r in results:
+        mine = ours.get(r.backend)
+        ok = r.ok(expected)
+        if r.tool == "ingest-monitor":
+            ratio = "1.00"
+        elif mine and mine.ok(expected) and ok and mine.wall:
+            ratio = f"{r.wall / mine.wall:.2f}"
+        else:
+            ratio = "n/a"
+        rows.append([r.backend, r.tool, _num(r.table_rows), _num(r.export_rows), _num(r.inserted), _num(r.updated),
+                     _num(r.export_rows / r.wall if r.wall else 0), _num(r.wall, 2), ratio,
+                     r.note or ("ok" if ok else "wrong counts")])
+    return table(["backend", "tool", "table rows", "export rows", "inserted", "updated", "export rows/s", "wall s",
+                  "ingest-monitor ÷ tool", "check"], rows)

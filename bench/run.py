@@ -20,6 +20,9 @@ Sections, per backend (SQLite, PostgreSQL):
 - memory: peak RSS of `ingest-monitor ingest` at two file sizes (and ~1 GB with `--big`).
 - sets: the same rows as a Companies House 7-part set (`...-part1_7.csv` ... `part7_7.csv`, loaded
   as one snapshot) and as one file, both by `ingest-monitor ingest`: wall time and rows/s.
+- merge: an enrichment export of `--merge-rows` rows (10 % changed, 10 % new) merged on its
+  e-mail into a table of as many rows, by `ingest-monitor ingest` and by hand (the bulk
+  tool into a staging table, then the same statements; `bench.merge`), `--repeat` times.
 
 The table is printed and written to `bench/results/<date>.md` (or `--results-dir`).
 """
@@ -41,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from bench import loads, report
+from bench import loads, merge, report
 from bench.daemon_runs import Burst, Latency, burst, detection_latency
 from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
 from bench.generate import companies
@@ -76,7 +79,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-files", type=int, default=None, help="files dropped for the latency run (20)")
     p.add_argument("--burst-files", type=int, default=None, help="files in the burst (1000)")
     p.add_argument("--burst-workers", type=int, default=10)
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: pandas,latency,burst,memory,sets")
+    p.add_argument("--merge-rows", type=int, default=None, help="rows of the merge's table and export (--rows)")
+    p.add_argument("--skip", default="",
+                   help="comma-separated sections to skip: loads,pandas,latency,burst,memory,sets,merge")
     p.add_argument("--workdir", type=Path, help="where files and databases go (default: a temporary folder)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return p
@@ -125,6 +130,7 @@ class Bench:
         self.memory: list[LoadResult] = []
         self.mssql_loads: list[LoadResult] = []
         self.sets: list[LoadResult] = []
+        self.merges: list[merge.MergeResult] = []
 
     # -- helpers ----------------------------------------------------------------------------
     def _url(self, backend: str, name: str, dbname: str | None = None) -> str:
@@ -241,6 +247,29 @@ class Bench:
                     result = self._ingest(backend, data, rows, "sets", tool=tool)
                     runs.setdefault((backend, tool), []).append(result)
         self.sets = [loads.best(results) for results in runs.values()]
+    def run_merge(self) -> None:
+        """The merge by ingest-monitor and by hand, `--repeat` times, interleaved; the best run each."""
+        rows = self.args.merge_rows or self.args.rows
+        base, export = merge.files(self.work / "data", rows)
+        want = merge.expected(rows)
+        runs: dict[tuple[str, str], list[merge.MergeResult]] = {}
+        for attempt in range(self.args.repeat):
+            for backend in self.backends:
+                _say(f"merge: {backend}, {rows} rows, run {attempt + 1} of {self.args.repeat}")
+                for result in self._merge_round(backend, base, export, rows):
+                    runs.setdefault((result.backend, result.tool), []).append(result)
+        self.merges = [merge.best(results, want) for results in runs.values()]
+
+    def _merge_round(self, backend: str, base: Path, export: Path, rows: int) -> list[merge.MergeResult]:
+        work = self.work / "merge"
+        if backend == "sqlite":
+            return [merge.ingest_monitor(backend, self._url(backend, "merge"), work, base, export, rows),
+                    merge.sqlite_by_hand(self.work / "merge-by-hand", base, export, rows)]
+        with self.server.scratch() as dbname:
+            ours = merge.ingest_monitor(backend, self._url(backend, "merge", dbname), work, base, export, rows,
+                                        server=self.server)
+        with self.server.scratch() as dbname:
+            return [ours, merge.psql_by_hand(self.server, dbname, self.work / "merge-by-hand", base, export, rows)]
 
     def _with_db(self, backend: str, name: str, fn: Callable[[str, Path], T]) -> T:
         work = self.work / name
@@ -289,6 +318,12 @@ class Bench:
         if self.sets:
             parts += ["", f"## A {PARTS}-part snapshot set against the same rows as one file", "",
                       report.sets_table(self.sets)]
+        if self.merges:
+            rows = self.merges[0].table_rows
+            repeat = self.args.repeat
+            best = f"best of {repeat} interleaved runs per tool" if repeat > 1 else "one run per tool"
+            parts += ["", f"## Merge: a {rows:,}-row export into a {rows:,}-row table, 10 % changed, 10 % new "
+                      f"({best})", "", report.merge_table(self.merges, merge.expected(rows))]
         return "\n".join(parts) + "\n"
 
 
@@ -316,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if bench.mssql is not None:
             bench.run_mssql_loads()
             bench.backends.remove("mssql")  # the other sections run on sqlite and postgresql only
-        if bench.backends:
+        if bench.backends and "loads" not in bench.skip:
             bench.run_loads()
         if "latency" not in bench.skip:
             bench.run_latency()
@@ -326,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.run_memory()
         if "sets" not in bench.skip:
             bench.run_sets()
+        if "merge" not in bench.skip:
+            bench.run_merge()
     finally:
         if temporary is not None:
             temporary.cleanup()

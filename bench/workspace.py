@@ -97,16 +97,18 @@ def stop_daemon(proc: subprocess.Popen, timeout: float = 60) -> None:
 
 def make_workspace(
     root: Path, url: str, *, table: str, pattern: str, mode: str = "append", reference: bool = False,
-    settle: float = 1.0, workers: int = 4, **settings: Any,
+    settle: float = 1.0, workers: int = 4, key_columns: list[str] | None = None, **settings: Any,
 ) -> Workspace:
-    """Write the config and create the watched folder (the database is initialised by the caller)."""
+    """Write the config and create the watched folder (the database is initialised by the caller);
+    `key_columns` for a merge rule."""
     if root.exists():
         shutil.rmtree(root)
     folder = root / "incoming" / table
     folder.mkdir(parents=True)
     config: dict[str, Any] = {
         "database_url": url, "settle_seconds": settle, "workers": workers,
-        "folders": [{"path": str(folder), "pattern": pattern, "table": table, "mode": mode, "reference": reference}],
+        "folders": [{"path": str(folder), "pattern": pattern, "table": table, "mode": mode, "reference": reference,
+                     **({"key_columns": key_columns} if key_columns else {})}],
         **settings,
     }
     if "http_port" in Settings.model_fields:

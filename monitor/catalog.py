@@ -26,6 +26,11 @@ from sqlalchemy.dialects import mssql
 REF_SCHEMA = "ref"  # reference tables a fullload replaces
 BKP_SCHEMA = "bkp"  # the versions they replaced
 LOAD_ID_COLUMN = "_load_id"  # on every loaded row: the load (audit row) that wrote it
+# A merge target's history table (`bkp.<table>__history`): each row a version a merge replaced,
+# with the load that wrote it (`_load_id`), the load that replaced it and when.
+HISTORY_SUFFIX = "__history"
+REPLACED_BY_COLUMN = "_replaced_by"
+REPLACED_AT_COLUMN = "_replaced_at"
 
 # Bumped whenever a table gains a column or a view changes: a daemon that finds an older
 # version adds the missing columns and recreates the views (`Backend.init_db`).
@@ -59,6 +64,11 @@ files = Table(
     Column("rows_read", BigInteger),
     Column("rows_loaded", BigInteger),
     Column("rows_rejected", BigInteger),
+    # merge loads only: how the rows loaded met the table (NULL for other modes)
+    Column("rows_inserted", BigInteger),
+    Column("rows_updated", BigInteger),
+    Column("rows_unchanged", BigInteger),
+    Column("rows_superseded", BigInteger),  # earlier rows of a key repeated within the file
     Column("column_map", Text),
     Column("error", Text),
     Column("discovered_at", Timestamp),
@@ -148,3 +158,24 @@ meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", String(400), nullable=False),
 )
+
+
+MERGES_TABLE = "ingest_merges"
+
+
+def merges_table(schema: str | None) -> Table:
+    """The record of every merge, kept beside its targets (in their schema, so that on SQLite
+    it commits in the same file as the merge): the proof after a crash that a merge committed,
+    and its counts."""
+    return Table(
+        MERGES_TABLE,
+        MetaData(),
+        Column("load_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("target_table", String(128), nullable=False),
+        Column("rows_inserted", BigInteger, nullable=False),
+        Column("rows_updated", BigInteger, nullable=False),
+        Column("rows_unchanged", BigInteger, nullable=False),
+        Column("rows_superseded", BigInteger, nullable=False),
+        Column("merged_at", Timestamp, nullable=False),
+        schema=schema,
+    )

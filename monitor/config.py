@@ -27,6 +27,7 @@ DATE_PATTERN = r"(?P<date>\d{4}-\d{2}-\d{2})"
 
 Kind = Literal["text", "integer", "decimal", "date", "datetime", "boolean"]
 KINDS: tuple[str, ...] = ("text", "integer", "decimal", "date", "datetime", "boolean")
+KeyStep = Literal["trim", "lower", "upper"]
 
 
 class ColumnSpec(BaseModel):
@@ -56,7 +57,7 @@ class FolderRule(BaseModel):
     pattern: str = "*.csv"
     table: str = Field(min_length=1, max_length=100)
     name: str | None = Field(default=None, min_length=1, description="for `ingest --rule`; the table name serves")
-    mode: Literal["fullload", "append"] = "append"
+    mode: Literal["fullload", "append", "merge"] = "append"
     reference: bool = False
     delimiter: str | None = Field(default=None, description="None: detect from the header")
     encoding: str = "auto"
@@ -69,6 +70,8 @@ class FolderRule(BaseModel):
     # bad input (README "Bad input"; monitor/policies.py, monitor/types.py)
     columns: dict[str, ColumnSpec] = Field(default_factory=dict, description="declared column types")
     key_columns: list[str] = Field(default_factory=list, description="a row with one empty is rejected")
+    key_normalise: list[KeyStep] = Field(default_factory=list,
+                                         description="applied to the key columns' values, in order (trim, lower)")
     required_columns: list[str] = Field(default_factory=list)
     new_columns: Literal["add", "ignore", "fail"] = "add"
     duplicate_columns: Literal["rename", "fail"] = "rename"
@@ -123,6 +126,13 @@ class FolderRule(BaseModel):
         if value is not None and len(value) != 1:
             raise ValueError("delimiter must be exactly one character")
         return value
+
+    @model_validator(mode="after")
+    def _merge_has_a_key(self) -> FolderRule:
+        if self.mode == "merge" and not self.key_columns:
+            raise ValueError('mode "merge" needs key_columns: the columns that identify a row '
+                             '(for example ["Email"]); rows whose key matches are updated, the others inserted')
+        return self
 
     @property
     def label(self) -> str:

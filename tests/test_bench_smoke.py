@@ -44,3 +44,6 @@ def test_bench_quick_run_prints_the_table_and_writes_the_results(tmp_path):
         for how in ("one file", "7-part set"):
             line = next((r for r in rows if r.startswith(f"| {backend} ") and f"| {how} " in r), None)
             assert line is not None and line.rstrip(" |").endswith("ok"), (backend, how, line)
+    merge = text[text.index("## Merge: a 2,000-row export into a 2,000-row table"):]
+    merged = [r for r in merge.splitlines() if r.startswith(("| sqlite ", "| postgresql "))]
+    assert len(merged) == 4 and all(r.rstrip(" |").endswith("ok") for r in merged), merged  # 200 in, 200 updated

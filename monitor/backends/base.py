@@ -26,6 +26,8 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Identity,
+    Index,
     MetaData,
     RootTransaction,
     Table,
@@ -38,9 +40,10 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
-from monitor.backends import views
+from monitor.backends import merge_steps, views
+from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name, staging_name
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
-from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
+from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
 
 STAGING_MARK = "__stg_"
 BACKUP_MARK = "__load_"
@@ -58,6 +61,7 @@ class Backend(ABC):
     names_fold_case: ClassVar[bool] = False  # table names compare without regard to case
     fills_in_parallel: ClassVar[bool] = False
     write_options: ClassVar[dict[str, str]] = {}
+    merge_sql: ClassVar[type[MergeSql]] = MergeSql
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -367,3 +371,97 @@ class Backend(ABC):
             name = f"{table}{BACKUP_MARK}{load_id}{suffix}"
             suffix += 1
         return name
+
+    # -- merge: staged rows applied on a key (`monitor.backends.merging`) ----------------
+    def history_of(self, schema: str | None, table: str) -> Place:
+        """Where a merge target's history table lives: `bkp.<table>__history`."""
+        return Place(BKP_SCHEMA, table + HISTORY_SUFFIX)
+
+    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
+        """Where a merge stages its file: beside the target, dropped in the load's transaction."""
+        return Place(schema, staging_name(table, load_id))
+
+    def column_definitions(self, conn: Connection, schema: str | None, table: str) -> list[tuple[str, TypeEngine]]:
+        """The table's columns with their types, in order."""
+        return [(col["name"], col["type"]) for col in inspect(conn).get_columns(table, schema=schema)]
+
+    def has_index(self, conn: Connection, place: Place, name: str) -> bool:
+        """True when the table has an index of that name."""
+        return any(index["name"] == name for index in inspect(conn).get_indexes(place.table, schema=place.schema))
+
+    def create_index(self, conn: Connection, place: Place, name: str, columns: list[str], *, unique: bool) -> None:
+        """An index on `columns` of a table."""
+        table = Table(place.table, MetaData(), *(Column(c) for c in columns), schema=place.schema)
+        Index(name, *(table.c[c] for c in columns), unique=unique).create(conn)
+
+    def add_typed_column(self, conn: Connection, place: Place, name: str, type_: TypeEngine) -> None:
+        """Add a nullable column of a given type."""
+        type_sql = type_.compile(dialect=self.engine.dialect)
+        conn.execute(text(f"ALTER TABLE {self.qualified(place.schema, place.table)} ADD {self.quote(name)} {type_sql}"))
+
+    def create_table_of(self, conn: Connection, place: Place, columns: list[tuple[str, TypeEngine]]) -> None:
+        """A table of these columns and types (a merge target's history table)."""
+        Table(place.table, MetaData(), *(Column(n, t) for n, t in columns), schema=place.schema).create(conn)
+
+    def prepare_merge(self, conn: Connection, schema: str | None, table: str, keys: list[str]) -> None:
+        """Make an existing merge target ready, inside the caller's transaction (the target
+        locked): the unique index on its key, its history table with every column it has
+        (plus the replacing load and time), and the `ingest_merges` record beside it."""
+        merge_steps.prepare(self, conn, Place(schema, table), keys)
+
+    def merge_plan(self, conn: Connection, schema: str | None, table: str, keys: list[str], columns: list[str],
+                   load_id: int) -> MergePlan:
+        """The plan of one merge into a prepared target."""
+        kept = [name for name in self.columns_of(conn, schema, table) if name != LOAD_ID_COLUMN]
+        return MergePlan(Place(schema, table), self.staging_of(schema, table, load_id), self.history_of(schema, table),
+                         list(keys), list(columns), kept, load_id)
+
+    def create_staging(self, conn: Connection, plan: MergePlan) -> None:
+        """The staging table of a merge: the file's columns typed as the target has them, and
+        `_seq` numbering the rows in the order they arrive."""
+        types = dict(self.column_definitions(conn, plan.target.schema, plan.target.table))
+        self.staging_table(plan.staging, [Column(name, types.get(name, self.text_type())) for name in plan.columns],
+                           ).create(conn)
+
+    def staging_table(self, place: Place, columns: list[Column[Any]]) -> Table:
+        """The staging table's definition: `_seq` (an identity column), the columns, `_load_id`."""
+        return Table(place.table, MetaData(), Column(SEQ_COLUMN, BigInteger(), Identity()), *columns,
+                     Column(LOAD_ID_COLUMN, BigInteger()), schema=place.schema)
+
+    def index_staging(self, conn: Connection, plan: MergePlan) -> None:
+        """Make the filled staging table quick to join on the key."""
+        self.create_index(conn, plan.staging, short_name(f"ix_{plan.staging.table}"), [*plan.keys, SEQ_COLUMN],
+                          unique=False)
+
+    def drop_staging(self, conn: Connection, place: Place) -> None:
+        """Drop a merge's staging table (in the load's transaction)."""
+        self.run_sql(conn, f"DROP TABLE {self.qualified(place.schema, place.table)}")
+
+    def merge_statements(self, conn: Connection, plan: MergePlan) -> MergeSql:
+        """The statements of this merge in the backend's dialect."""
+        return self.merge_sql(self.quote, plan)
+
+    def has_empty_keys(self, conn: Connection, plan: MergePlan) -> bool:
+        """True when a staged row's key is empty (rows staged from the file as it is)."""
+        return bool(self.run_sql(conn, self.merge_statements(conn, plan).empty_keys(), fetch=True))
+
+    def merge_from(self, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
+        """Apply `staged` rows of the staging table to the target inside `conn`'s transaction
+        (see `monitor.backends.merging`): the last row of a key wins, the replaced versions go
+        to history, matching keys are updated, new keys inserted; the staging table is dropped
+        and the merge recorded in `ingest_merges`."""
+        return merge_steps.apply(self, conn, plan, staged)
+
+    def merged(self, conn: Connection, schema: str | None, table: str, load_id: int) -> MergeCounts | None:
+        """The counts of a merge recorded beside its target; None when it never committed."""
+        return merge_steps.recorded(self, conn, Place(schema, table), load_id)
+
+    def run_sql(self, conn: Connection, sql: str, *, fetch: bool = False) -> Any:
+        """Run one statement on the driver's own cursor (names are never read as parameters):
+        its rows with `fetch`, else the rows it changed."""
+        cursor = self.dbapi_connection(conn).cursor()
+        try:
+            cursor.execute(sql)
+            return cursor.fetchall() if fetch else int(cursor.rowcount)
+        finally:
+            cursor.close()

@@ -23,6 +23,8 @@ class Target:
     `fresh` is True for a table the load created in its own transaction (a fullload's
     staging table): nobody else can see it, so a backend may lock it whole or give it
     defaults. `destination` is the table the rows end in (the staging table's target).
+    `ordered` is True when the rows must arrive in the file's order (a merge's staging
+    table: the last row of a key wins), so no path may reorder them.
     """
 
     schema: str | None
@@ -32,6 +34,7 @@ class Target:
     null_values: list[str] = field(default_factory=lambda: [""])
     fresh: bool = False
     destination: str = ""
+    ordered: bool = False
 
     def __post_init__(self) -> None:
         if not self.destination:

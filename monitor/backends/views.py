@@ -5,9 +5,11 @@ this module's output (`python -m monitor.backends.sql_files --write`), so what a
 reads in SSMS or psql and what the daemon creates come from one source. The bodies are
 dialect-neutral; each backend supplies the few forms that differ (`ViewSql`).
 
-- `ingest_recent_loads`: every load started in the last 7 days.
+- `ingest_recent_loads`: every load started in the last 7 days (a merge's rows inserted,
+  updated, unchanged and superseded too).
 - `ingest_failures_24h`: failed loads of the last 24 hours, with the error.
-- `ingest_rows_per_target_day`: files and rows loaded per target per (UTC) day.
+- `ingest_rows_per_target_day`: files and rows loaded (merges: inserted, updated) per target
+  per (UTC) day.
 - `ingest_lineage`: one row per load, to join a loaded row's `_load_id` to its file:
   `SELECT ... FROM ref.companies AS c JOIN ingest_lineage AS l ON l.load_id = c._load_id`.
 - `ingest_snapshot_sets`: one row per snapshot set (parts of one snapshot): its status, its
@@ -40,7 +42,8 @@ _BODIES: dict[str, str] = {
     "ingest_recent_loads": """SELECT f.load_id, f.file_name, f.target_schema, f.target_table, f.mode, f.status,
        f.rows_read, f.rows_loaded, f.rows_rejected, f.started_at, f.finished_at,
        f.duration_ms, f.host, f.os_user, f.claimed_by, f.attempts, f.duplicate_of, f.error,
-       f.snapshot_date, f.set_id, f.set_part
+       f.snapshot_date, f.set_id, f.set_part,
+       f.rows_inserted, f.rows_updated, f.rows_unchanged, f.rows_superseded
 FROM ingest_files AS f
 WHERE f.started_at >= {ago_7_days}""",
     "ingest_failures_24h": """SELECT f.load_id, f.file_name, f.source_path, f.current_path, f.target_schema,
@@ -49,7 +52,8 @@ FROM ingest_files AS f
 WHERE f.status = 'failed' AND COALESCE(f.finished_at, f.started_at) >= {ago_24_hours}""",
     "ingest_rows_per_target_day": """SELECT f.target_schema, f.target_table, {day_finished} AS load_day,
        COUNT(*) AS files_loaded, SUM(f.rows_loaded) AS rows_loaded,
-       SUM(f.rows_rejected) AS rows_rejected, SUM(f.size_bytes) AS bytes_loaded
+       SUM(f.rows_rejected) AS rows_rejected, SUM(f.size_bytes) AS bytes_loaded,
+       SUM(f.rows_inserted) AS rows_inserted, SUM(f.rows_updated) AS rows_updated
 FROM ingest_files AS f
 WHERE f.status = 'loaded'
 GROUP BY f.target_schema, f.target_table, {day_finished}""",

@@ -17,7 +17,7 @@ the record, naming the column.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -110,9 +110,13 @@ def resolve_specs(
     return found
 
 
+KEY_STEPS: dict[str, Callable[[str], str]] = {"trim": str.strip, "lower": str.lower, "upper": str.upper}
+
+
 class RowPlan:
     """Turns one record into the row that is loaded: keeps the chosen fields, converts the
-    typed ones, refuses empty keys. Raises `RowError` naming the column."""
+    typed ones, refuses empty keys and normalises the others (`key_normalise`: trim, lower,
+    upper, in order). Raises `RowError` naming the column."""
 
     def __init__(
         self,
@@ -121,6 +125,7 @@ class RowPlan:
         keys: list[str],
         null_values: list[str],
         keep: list[int] | None = None,
+        normalise: Sequence[str] = (),
     ) -> None:
         self.keep = keep
         names = [columns[i] for i in keep] if keep is not None else columns
@@ -131,6 +136,12 @@ class RowPlan:
             if (spec := specs.get(name)) is not None and spec.type != "text"
         ]
         self.keys = [(names.index(key), key) for key in keys if key in names]
+        self.normalise = [KEY_STEPS[step] for step in normalise]
+
+    @property
+    def checks_keys_only(self) -> bool:
+        """True when the plan only refuses empty keys (a record it keeps is loaded as read)."""
+        return bool(self.keys) and self.keep is None and not self.typed and not self.normalise
 
     @property
     def needed(self) -> bool:
@@ -144,6 +155,9 @@ class RowPlan:
             value = fields[index]
             if value in self.nulls or not value.strip():
                 raise RowError(name, f"empty key column {name}")
+            for step in self.normalise:
+                value = step(value)
+            fields[index] = value
         for index, name, kind, fmt, convert in self.typed:
             value = fields[index]
             if value in self.nulls or not value.strip():

@@ -200,13 +200,12 @@ class Pipeline:
             job = LoadJob(load_id, row.target_schema, row.target_table)
             with self.backend.reading() as conn:
                 committed = strategy.is_committed(conn, self.backend, job)
-                loaded = self.backend.rows_of_load(conn, row.target_schema, row.target_table, load_id)
+                counts = strategy.committed_values(conn, self.backend, job) if committed else {}
             if committed:
                 target = archive_path(rule.path, row.file_name, load_id, utcnow())
                 with self.backend.transaction() as conn:
-                    self.state.transition(conn, load_id, Status.LOADING, Status.LOADED, rows_read=loaded,
-                                          rows_loaded=loaded, pending_move_to=str(target),
-                                          **self.state.finish_timing(conn, load_id))
+                    self.state.transition(conn, load_id, Status.LOADING, Status.LOADED, pending_move_to=str(target),
+                                          **counts, **self.state.finish_timing(conn, load_id))
                 self.mover.finish_recorded(load_id)
                 return self.outcome_of(load_id)
             self.state.move(load_id, Status.LOADING, Status.CLAIMED, error=None)

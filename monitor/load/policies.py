@@ -9,7 +9,7 @@ Per folder rule (see the README's "Bad input" section):
   `max_rejects` rows, or more than `max_reject_percent` % of its rows, are rejected; with
   neither set, any reject), `abort` (fail on the first reject);
 - `required_columns` and `key_columns` must be in the header; `new_columns` (`add`,
-  `ignore`, `fail`) decides what an append does with columns its table lacks;
+  `ignore`, `fail`) decides what an append or a merge does with columns its table lacks;
   `duplicate_columns` (`rename`, `fail`) what happens to repeated header names;
 - a `fullload` never replaces its table with an empty one.
 """
@@ -29,6 +29,7 @@ from monitor.load.shape import check_shape
 from monitor.source import SourceError
 
 SHOWN_NAMES = 20
+GROWING_MODES = ("append", "merge")  # modes that load into the table as it is (not a new one)
 
 
 class PolicyError(SourceError):
@@ -65,7 +66,7 @@ def check_header(
             f"{name}: missing required columns: {_names(missing)} (the header has: {_names(header)})"
         )
     plan.keys = [match_column(key, header, columns) or key for key in rule.key_columns]
-    if existing is not None and rule.mode == "append":
+    if existing is not None and rule.mode in GROWING_MODES:
         _new_columns(name, columns, rule, set(existing), target, plan)
     return plan
 
@@ -159,12 +160,15 @@ class RejectPolicy:
 @dataclass
 class LoadPlan:
     """How a file's records become rows: the columns loaded, their declared types, the
-    shaping applied to each record (None: records load as read), and warnings for the audit."""
+    shaping applied to each record (None: records load as read), warnings for the audit, the
+    key columns, and whether the shaping does nothing but refuse empty keys."""
 
     columns: list[str]
     types: dict[str, str]
     shape: RowShaper | None
     note: str | None
+    keys: list[str] = field(default_factory=list)
+    keys_only: bool = False  # the shaping only refuses empty keys
 
 
 def plan_load(
@@ -178,7 +182,8 @@ def plan_load(
     checked = check_header(name, header, columns, rule, existing, f"{schema}.{table}")
     checked.warnings.extend(check_shape(name, checked.columns, existing, rule, f"{schema}.{table}"))
     specs = resolve_specs(header, columns, rule.columns)
-    shape = RowPlan(columns, specs, checked.keys, rule.null_values, checked.keep)
+    shape = RowPlan(columns, specs, checked.keys, rule.null_values, checked.keep, rule.key_normalise)
     types = {column: kind for column, kind in column_types(specs).items() if column in checked.columns}
     note = "; ".join(f"warning: {warning}" for warning in checked.warnings) or None
-    return LoadPlan(checked.columns, types, shape if shape.needed else None, note)
+    return LoadPlan(checked.columns, types, shape if shape.needed else None, note, checked.keys,
+                    shape.checks_keys_only)

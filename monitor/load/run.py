@@ -9,6 +9,7 @@ the database refuses a row, `monitor.load.isolation` runs it again in careful mo
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ from monitor.load.rejects import RejectSink
 from monitor.load.route import RowSource, offer, write_rows
 from monitor.load.snapshots import check_newest
 from monitor.load.state import StateStore, Status, utcnow
-from monitor.load.strategies import LoadJob, strategy_for
+from monitor.load.strategies import EmptyKeysFound, LoadJob, strategy_for
 from monitor.source import SourceFormat
+
+log = logging.getLogger("monitor.pipeline")
 
 
 class LoadCancelled(Exception):
@@ -78,6 +81,7 @@ class LoadRun:
         self.plan: LoadPlan | None = None
         self.job: LoadJob | None = None
         self.column_map = "[]"
+        self.keys_in_reader = False  # the strategy found empty keys: the reader checks them
         self.guard: FileGuard
         self.fmt: SourceFormat
 
@@ -104,7 +108,7 @@ class LoadRun:
             newest = partial(check_newest, backend=self.ctx.backend, schema=self.schema, table=self.table,
                              when=self.row.snapshot_date)
         self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
-                           self.plan.types, before_swap=newest)
+                           self.plan.types, keys=self.plan.keys, before_swap=newest)
         self.strategy.prepare(self.ctx.backend, self.job)
 
     # -- between batches -----------------------------------------------------------------
@@ -138,18 +142,30 @@ class LoadRun:
     # -- one try -------------------------------------------------------------------------
     def write_into(self, conn: Connection, target: Target, fmt: SourceFormat, careful: bool) -> int:
         """One try of the file's rows into `target` inside `conn`'s transaction, the fastest
-        way open to it (`route`); careful mode isolates rows the database refuses."""
+        way open to it (`route`); careful mode isolates rows the database refuses. Keys that
+        only must not be empty leave the file to the backend when the strategy checks them."""
         backend = self.ctx.backend
         assert self.plan is not None
         self.sink.reset()
         self.progress.rows = self.progress.rejected = 0
-        raw, why_not = offer(self.path, fmt, shaped=self.plan.shape is not None, null_values=self.rule.null_values,
-                             careful=careful, on_rows=self.read)
+        keys_later = self.plan.keys_only and self.strategy.finds_empty_keys and not self.keys_in_reader
+        raw, why_not = offer(self.path, fmt, shaped=self.plan.shape is not None and not keys_later,
+                             null_values=self.rule.null_values, careful=careful, on_rows=self.read)
         source = RowSource(self.name, lambda: self._batches(fmt, careful), raw, why_not,
                            careful_writer(backend, self.reject) if careful else None)
         return write_rows(conn, backend, target, source)
 
     def _attempt(self, fmt: SourceFormat, careful: bool) -> int:
+        """One try; if the file, read as it is, had rows with an empty key that the strategy
+        found (and rolled back), once more record by record, where they are rejected."""
+        try:
+            return self._try(fmt, careful)
+        except EmptyKeysFound as found:
+            log.info("%s: %s; reading it again record by record", self.name, found)
+            self.keys_in_reader = True
+            return self._try(fmt, careful)
+
+    def _try(self, fmt: SourceFormat, careful: bool) -> int:
         """One try in one transaction; careful mode isolates rows the database refuses."""
         assert self.job is not None
         backend, job = self.ctx.backend, self.job
@@ -170,13 +186,23 @@ class LoadRun:
         return loaded
 
     def mark_loaded(self, conn: Connection, loaded: int, detail: str | None = None) -> None:
-        """Store the rejects and mark the file `loaded` (its archive move recorded) in `conn`."""
+        """Store the rejects and mark the file `loaded` (its archive move recorded) in `conn`,
+        with the strategy's counts (merge: inserted, updated, unchanged, superseded)."""
         assert self.plan is not None
         state, sink = self.ctx.state, self.sink
         sink.store(conn, self.load_id)
         archive = archive_path(self.rule.path, self.name, self.load_id, utcnow())
+        counts = self.strategy.audit_values()
         state.transition(
-            conn, self.load_id, Status.LOADING, Status.LOADED, rows_read=loaded + sink.count,
-            rows_loaded=loaded, rows_rejected=sink.count, column_map=self.column_map, error=self.plan.note,
-            pending_move_to=str(archive), detail=detail, **state.finish_timing(conn, self.load_id),
+            conn, self.load_id, Status.LOADING, Status.LOADED,
+            rows_read=loaded + sink.count + counts.get("rows_superseded", 0), rows_loaded=loaded,
+            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), pending_move_to=str(archive),
+            detail=detail, **counts, **state.finish_timing(conn, self.load_id),
         )
+
+    def notes(self) -> str | None:
+        """The warnings kept with the load: the plan's, then the strategy's."""
+        assert self.plan is not None
+        notes = [self.plan.note] if self.plan.note else []
+        notes += [f"warning: {warning}" for warning in self.strategy.warnings()]
+        return "; ".join(notes) or None

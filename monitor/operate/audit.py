@@ -168,9 +168,9 @@ def _by_status(backend: Backend, table: Table, label: str) -> list[dict[str, Any
 
 
 def targets(backend: Backend) -> list[dict[str, Any]]:
-    """Per target: files loaded, rows loaded and rejected in all, the rows it holds now
-    (fullload: the latest load's, or its whole set's; append: every load's) and when it was
-    last loaded."""
+    """Per target: files loaded, rows loaded and rejected (merges: inserted, updated) in all,
+    the rows it holds now (fullload: the latest load's, or its whole set's; append: every
+    load's; merge: every row inserted) and when it was last loaded."""
     loaded = files.c.status == Status.LOADED.value
     totals = (
         select(
@@ -181,6 +181,8 @@ def targets(backend: Backend) -> list[dict[str, Any]]:
             func.coalesce(func.sum(case((loaded, files.c.rows_rejected), else_=0)), 0).label("rows_rejected"),
             func.coalesce(func.sum(case((loaded, files.c.size_bytes), else_=0)), 0).label("bytes_loaded"),
             func.sum(case((and_(loaded, files.c.rows_rejected > 0), 1), else_=0)).label("files_with_rejects"),
+            func.coalesce(func.sum(case((loaded, files.c.rows_inserted), else_=0)), 0).label("rows_inserted"),
+            func.coalesce(func.sum(case((loaded, files.c.rows_updated), else_=0)), 0).label("rows_updated"),
             func.max(case((loaded, files.c.load_id))).label("last_load_id"),
             func.max(case((loaded, files.c.finished_at))).label("last_loaded_at"),
         )
@@ -198,12 +200,13 @@ def targets(backend: Backend) -> list[dict[str, Any]]:
         out = []
         for r in conn.execute(query):
             snapshot = r.set_rows if r.set_rows is not None else r.last_rows
-            current = (snapshot or 0) if r.mode == "fullload" else int(r.rows_loaded or 0)
+            current = {"fullload": snapshot or 0, "merge": r.rows_inserted}.get(r.mode, r.rows_loaded)
             out.append({
                 "target": f"{r.target_schema}.{r.target_table}", "mode": r.mode,
                 "files_loaded": int(r.files_loaded or 0), "rows_loaded": int(r.rows_loaded or 0),
-                "rows_rejected": int(r.rows_rejected or 0), "rows_now": int(current),
+                "rows_rejected": int(r.rows_rejected or 0), "rows_now": int(current or 0),
                 "bytes_loaded": int(r.bytes_loaded or 0), "files_with_rejects": int(r.files_with_rejects or 0),
+                "rows_inserted": int(r.rows_inserted or 0), "rows_updated": int(r.rows_updated or 0),
                 "last_load_id": r.last_load_id, "last_loaded_at": _plain(r.last_loaded_at),
             })
         return out

@@ -27,7 +27,7 @@ from monitor.operate.progress import ProgressBar
 from monitor.operate.reports import describe, outcome_record, parse_since, summary
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
-                  "rows_rejected", "finished_at", "error"]
+                  "rows_rejected", "rows_inserted", "rows_updated", "finished_at", "error"]
 STATUSES = [status.value for status in Status]
 SET_COLUMNS = ["set_id", "set_name", "target", "snapshot_date", "status", "parts", "missing", "rows_loaded",
                "first_seen_at", "incomplete", "error"]

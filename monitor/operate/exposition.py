@@ -128,15 +128,25 @@ class DaemonCollector:
                                                       "Files loaded with rejected rows, per target",
                                                       labels=["target"]),
         }
+        merged = {
+            "rows_inserted": CounterMetricFamily("ingest_rows_inserted", "Rows a merge inserted, per target",
+                                                 labels=["target"]),
+            "rows_updated": CounterMetricFamily("ingest_rows_updated", "Rows a merge updated, per target",
+                                                labels=["target"]),
+        }
         last = GaugeMetricFamily("ingest_target_last_success_timestamp_seconds",
                                  "When a file last loaded into the target (Unix time)", labels=["target"])
         for item in per_target:
             for key, family in counters.items():
                 family.add_metric([item["target"]], item[key])
+            if item["mode"] == "merge":
+                for key, family in merged.items():
+                    family.add_metric([item["target"]], item[key])
             loaded_at = _epoch(item["last_loaded_at"])
             if loaded_at is not None:
                 last.add_metric([item["target"]], loaded_at)
         yield from counters.values()
+        yield from merged.values()
         yield last
         durations = HistogramMetricFamily("ingest_load_duration_seconds",
                                           "Duration of loaded files, claim to commit", labels=["target"])

@@ -25,7 +25,8 @@ RECENT_FAILURES = 20
 RECENT_SETS = 20
 CHART_HOURS = 24
 LOAD_FIELDS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded", "rows_rejected",
-               "started_at", "finished_at", "duration_ms", "replay_of", "duplicate_of", "error"]
+               "rows_inserted", "rows_updated", "started_at", "finished_at", "duration_ms", "replay_of",
+               "duplicate_of", "error"]
 FILTERS = ("target", "status", "since")
 
 

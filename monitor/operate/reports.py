@@ -86,6 +86,9 @@ def describe(item: dict[str, Any]) -> str:
         _field("size", f"{size:,} bytes" if isinstance(size, int) else size),
         _field("rows", f"read {_shown(item.get('rows_read'))}, loaded {_shown(item.get('rows_loaded'))}, "
                        f"rejected {_shown(item.get('rows_rejected'))}"),
+        *([_field("merged", f"inserted {item.get('rows_inserted')}, updated {item.get('rows_updated')}, "
+                            f"unchanged {item.get('rows_unchanged')}, superseded {item.get('rows_superseded')}")]
+          if item.get("rows_inserted") is not None else []),
         _field("discovered", item.get("discovered_at")),
         _field("started", item.get("started_at")),
         _field("finished", item.get("finished_at")),

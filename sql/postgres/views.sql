@@ -6,7 +6,8 @@ CREATE OR REPLACE VIEW ingest_recent_loads AS
 SELECT f.load_id, f.file_name, f.target_schema, f.target_table, f.mode, f.status,
        f.rows_read, f.rows_loaded, f.rows_rejected, f.started_at, f.finished_at,
        f.duration_ms, f.host, f.os_user, f.claimed_by, f.attempts, f.duplicate_of, f.error,
-       f.snapshot_date, f.set_id, f.set_part
+       f.snapshot_date, f.set_id, f.set_part,
+       f.rows_inserted, f.rows_updated, f.rows_unchanged, f.rows_superseded
 FROM ingest_files AS f
 WHERE f.started_at >= (now() AT TIME ZONE 'UTC') - INTERVAL '7 days';
 
@@ -19,7 +20,8 @@ WHERE f.status = 'failed' AND COALESCE(f.finished_at, f.started_at) >= (now() AT
 CREATE OR REPLACE VIEW ingest_rows_per_target_day AS
 SELECT f.target_schema, f.target_table, CAST(f.finished_at AS date) AS load_day,
        COUNT(*) AS files_loaded, SUM(f.rows_loaded) AS rows_loaded,
-       SUM(f.rows_rejected) AS rows_rejected, SUM(f.size_bytes) AS bytes_loaded
+       SUM(f.rows_rejected) AS rows_rejected, SUM(f.size_bytes) AS bytes_loaded,
+       SUM(f.rows_inserted) AS rows_inserted, SUM(f.rows_updated) AS rows_updated
 FROM ingest_files AS f
 WHERE f.status = 'loaded'
 GROUP BY f.target_schema, f.target_table, CAST(f.finished_at AS date);

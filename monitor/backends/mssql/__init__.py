@@ -38,6 +38,7 @@ from sqlalchemy.types import TypeEngine
 from monitor import catalog
 from monitor.backends import views
 from monitor.backends.base import Backend
+from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name
 from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import (
     SQL_DRIVER_NAME,
@@ -51,6 +52,7 @@ from monitor.backends.mssql.statements import (
     PROBE_TABLE,
     TEXT_CHARS,
     VIEW_SQL,
+    MssqlMergeSql,
     applock_resource,
     probe_type,
     qualified,
@@ -66,6 +68,11 @@ ENGINE_DATA_ERRORS = ("invalid input syntax for type", "value too long for type"
                       "violates not-null constraint", "violates check constraint", "violates unique constraint",
                       "invalid byte sequence", "null value in column")
 CLEANUP_LOCK_MS = 10_000  # dropping a side table never waits long (it is ours alone)
+SIMPLE_TYPES: dict[str, TypeEngine] = {
+    "bigint": BigInteger(), "int": mssql.INTEGER(), "smallint": mssql.SMALLINT(), "tinyint": mssql.TINYINT(),
+    "bit": mssql.BIT(), "date": mssql.DATE(), "datetime": mssql.DATETIME(), "float": mssql.FLOAT(),
+    "real": mssql.REAL(), "uniqueidentifier": mssql.UNIQUEIDENTIFIER(),
+}
 KIND_TYPES: dict[str, TypeEngine] = {
     "integer": BigInteger(), "decimal": mssql.DECIMAL(38, 10), "date": mssql.DATE(),
     "datetime": mssql.DATETIME2(), "boolean": mssql.BIT(),
@@ -212,7 +219,7 @@ class MssqlBackend(Backend):
     def column_chars(self, conn: Connection, schema: str | None, table: str) -> dict[str, int]:
         """Each column's width in characters (-1: max, 0: not a text column)."""
         out = {}
-        for name, type_name, max_length in conn.exec_driver_sql(S.column_types(schema, table)):
+        for name, type_name, max_length, *_ in conn.exec_driver_sql(S.column_types(schema, table)):
             if type_name in ("nvarchar", "nchar"):
                 out[name] = -1 if max_length == -1 else max_length // 2
             elif type_name in ("varchar", "char"):
@@ -280,7 +287,7 @@ class MssqlBackend(Backend):
         path = choose_insert_path(driver, bcp=self.bcp_enabled, bcp_found=self.bcp_found)
         fill = TableFill(self, conn, target, driver)
         rows_in = (nulls_mapped(rows, target.null_values) for rows in batches)
-        if path in (InsertPath.BULKCOPY, InsertPath.BCP) and target.key not in self._bulk_broken:
+        if path in (InsertPath.BULKCOPY, InsertPath.BCP) and target.key not in self._bulk_broken and not target.ordered:
             return fill.via_side_table(rows_in, path)
         return fill.direct_all(rows_in)
 
@@ -361,3 +368,67 @@ class MssqlBackend(Backend):
         """Copied into `bkp` (SELECT INTO) and dropped: no `ALTER SCHEMA ... TRANSFER`."""
         conn.exec_driver_sql(S.select_into(schema, table, BKP_SCHEMA, table))
         conn.exec_driver_sql(S.drop_table(schema, table))
+
+    # -- merge -------------------------------------------------------------------------
+    def column_definitions(self, conn: Connection, schema: str | None, table: str) -> list[tuple[str, TypeEngine]]:
+        """Read from `sys.columns` (Babelfish answers it as SQL Server does)."""
+        found = conn.exec_driver_sql(S.column_types(schema, table))
+        return [(name, sql_type(type_name, length, precision, scale))
+                for name, type_name, length, precision, scale in found]
+
+    def has_index(self, conn: Connection, place: Place, name: str) -> bool:
+        return conn.exec_driver_sql(S.index_id(place.schema, place.table, name)).scalar() is not None
+
+    def create_index(self, conn: Connection, place: Place, name: str, columns: list[str], *, unique: bool) -> None:
+        conn.exec_driver_sql(S.create_index(place.schema, place.table, name, columns, unique=unique))
+
+    def add_typed_column(self, conn: Connection, place: Place, name: str, type_: TypeEngine) -> None:
+        conn.exec_driver_sql(S.add_column(place.schema, place.table, name, type_))
+
+    def create_table_of(self, conn: Connection, place: Place, columns: list[tuple[str, TypeEngine]]) -> None:
+        conn.exec_driver_sql(S.create_table_of(place.schema, place.table, [n for n, _ in columns],
+                                               [t for _, t in columns]))
+
+    def create_staging(self, conn: Connection, plan: MergePlan) -> None:
+        """A table beside the target (the bulk paths' own connections could not see a `#temp`
+        table), dropped by the load's transaction."""
+        types = dict(self.column_definitions(conn, plan.target.schema, plan.target.table))
+        conn.exec_driver_sql(S.drop_table(plan.staging.schema, plan.staging.table, if_exists=True))
+        conn.exec_driver_sql(S.create_staging(plan.staging.schema, plan.staging.table, plan.columns,
+                                              [types.get(name, self.text_type()) for name in plan.columns]))
+
+    def index_staging(self, conn: Connection, plan: MergePlan) -> None:
+        conn.exec_driver_sql(S.create_index(plan.staging.schema, plan.staging.table,
+                                            short_name(f"ix_{plan.staging.table}"), [*plan.keys, SEQ_COLUMN],
+                                            unique=False))
+
+    def drop_staging(self, conn: Connection, place: Place) -> None:
+        conn.exec_driver_sql(S.drop_table(place.schema, place.table))
+
+    def merge_statements(self, conn: Connection, plan: MergePlan) -> MergeSql:
+        chars = self.column_chars(conn, plan.target.schema, plan.target.table)
+        return MssqlMergeSql(plan, {name for name, width in chars.items() if width})
+
+    def merge_from(self, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
+        """Widen the target's (and its history's) text columns first where the staged rows
+        needed NVARCHAR(max)."""
+        staged_chars = self.column_chars(conn, plan.staging.schema, plan.staging.table)
+        for place in (plan.target, plan.history):
+            chars = self.column_chars(conn, place.schema, place.table)
+            for name in plan.columns:
+                if staged_chars.get(name) == -1 and chars.get(name, 0) > 0:
+                    conn.exec_driver_sql(S.widen_column(place.schema, place.table, name))
+        return super().merge_from(conn, plan, staged)
+
+
+def sql_type(type_name: str, length: int, precision: int, scale: int) -> TypeEngine:
+    """The SQLAlchemy type of a column as `sys.columns` describes it."""
+    if type_name in ("nvarchar", "nchar"):
+        return mssql.NVARCHAR(None if length == -1 else length // 2)
+    if type_name in ("varchar", "char"):
+        return mssql.VARCHAR(None if length == -1 else length)
+    if type_name in ("decimal", "numeric"):
+        return mssql.DECIMAL(precision, scale)
+    if type_name == "datetime2":
+        return mssql.DATETIME2(scale)
+    return SIMPLE_TYPES.get(type_name, mssql.NVARCHAR())

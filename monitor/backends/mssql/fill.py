@@ -78,6 +78,8 @@ class TableFill:
             return 0
         longest = self.widen_for(rows)
         path = direct_path(self.driver)
+        if path is InsertPath.JSON_ROWS and self.target.ordered:  # JSON takes some rows first: not in order
+            path = row_path(self.driver)
         cursor = self.backend.dbapi_connection(self.conn).cursor()
         try:
             rest = rows

@@ -20,8 +20,10 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.types import TypeEngine
 
 from monitor.backends import views
+from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql
 from monitor.catalog import LOAD_ID_COLUMN
 
+BINARY_COLLATION = "Latin1_General_BIN2"  # compares text by code point: case, accents, every character
 TEXT_CHARS = 4000  # NVARCHAR(4000): the widest non-max NVARCHAR; longer values widen a column to max
 LOCK_TIMEOUT_MS = 600_000
 BULK_MARK = "__bulk_"
@@ -150,9 +152,36 @@ class MssqlStatements:
         return _object_in("sys.tables", schema, table)
 
     @staticmethod
+    def index_id(schema: str | None, table: str, index: str) -> str:
+        return (f"SELECT i.index_id FROM sys.indexes AS i WHERE i.object_id = "
+                f"OBJECT_ID({literal(qualified(schema, table))}, N'U') AND i.name = {literal(index)}")
+
+    @staticmethod
+    def create_index(schema: str | None, table: str, index: str, columns: Sequence[str], *, unique: bool) -> str:
+        """A unique index leaves out rows whose key is NULL (SQL Server counts NULLs as equal)."""
+        where = " WHERE " + " AND ".join(f"{quote(c)} IS NOT NULL" for c in columns) if unique else ""
+        return (f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote(index)} ON {qualified(schema, table)} "
+                f"({', '.join(quote(c) for c in columns)}){where}")
+
+    @staticmethod
+    def create_table_of(schema: str | None, table: str, columns: Sequence[str], types: Sequence[TypeEngine]) -> str:
+        """A table of exactly these columns (a merge target's history table)."""
+        pairs = zip(columns, types, strict=True)
+        defs = [f"{quote(name)} {type_.compile(dialect=_DIALECT)} NULL" for name, type_ in pairs]
+        return f"CREATE TABLE {qualified(schema, table)} ({', '.join(defs)})"
+
+    @classmethod
+    def create_staging(cls, schema: str | None, table: str, columns: Sequence[str], types: Sequence[TypeEngine]) -> str:
+        """A merge's staging table: `_seq` numbers the rows as they arrive, then the columns."""
+        head = f"CREATE TABLE {qualified(schema, table)} ("
+        body = cls.create_table(schema, table, columns, types).removeprefix(head)
+        return f"{head}{quote(SEQ_COLUMN)} BIGINT IDENTITY(1, 1) NOT NULL, {body}"
+
+    @staticmethod
     def column_types(schema: str | None, table: str) -> str:
+        """Each column's name, type, length in bytes, precision and scale, in order."""
         return (
-            "SELECT c.name, t.name AS type_name, c.max_length FROM sys.columns AS c "
+            "SELECT c.name, t.name AS type_name, c.max_length, c.precision, c.scale FROM sys.columns AS c "
             "JOIN sys.types AS t ON t.user_type_id = c.user_type_id "
             f"WHERE c.object_id = ({_object_in('sys.tables', schema, table)}) ORDER BY c.column_id"
         )
@@ -267,3 +296,45 @@ class MssqlStatements:
         name = f"{schema}.{table}" if renamable(schema) and renamable(table) else qualified(schema, table)
         return f"EXEC sp_rename {literal(name)}, {literal(new_name)}, N'OBJECT'"
 
+
+
+class MssqlMergeSql(MergeSql):
+    """A merge in T-SQL, without `MERGE` (Babelfish refuses it; on SQL Server it has known
+    concurrency traps): `UPDATE ... FROM` and `INSERT ... WHERE NOT EXISTS`, the target read
+    `WITH (UPDLOCK, HOLDLOCK)` so that no other writer slips a key in between (the load also
+    holds the target's application lock). Keys match as the column's collation compares them;
+    values are compared exactly (text in a binary collation and by length, since `=` ignores
+    case in the default collations and trailing spaces in all of them)."""
+
+    now_utc = "SYSUTCDATETIME()"
+    blank = "LTRIM(RTRIM({column})) = N''"  # (rows reach SQL Server through the reader, keys checked)
+
+    def __init__(self, plan: MergePlan, text_columns: set[str]) -> None:
+        super().__init__(quote, plan)
+        self.text_columns = text_columns
+
+    def value_differs(self, column: str, left: str, right: str) -> str:
+        a, b = f"{left}.{quote(column)}", f"{right}.{quote(column)}"
+        if column in self.text_columns:
+            unequal = (f"{a} COLLATE {BINARY_COLLATION} <> {b} COLLATE {BINARY_COLLATION} "
+                       f"OR DATALENGTH({a}) <> DATALENGTH({b})")
+        else:
+            unequal = f"{a} <> {b}"
+        return f"({unequal} OR ({a} IS NULL AND {b} IS NOT NULL) OR ({a} IS NOT NULL AND {b} IS NULL))"
+
+    def limit(self, select: str, rows: int) -> str:
+        head = "SELECT DISTINCT " if select.startswith("SELECT DISTINCT ") else "SELECT "
+        return f"{head}TOP ({int(rows)}) {select[len(head):]}"
+
+    def drop_superseded(self) -> str:
+        return f"DELETE s FROM {self.name(self.plan.staging)} AS s WHERE {self._later()}"
+
+    def _target_read(self) -> str:
+        return f"{self.name(self.plan.target)} AS t WITH (UPDLOCK, HOLDLOCK)"
+
+    def update(self) -> str:
+        plan = self.plan
+        sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in [*plan.values, *plan.keys])
+        return (f"UPDATE t SET {sets}, {quote(LOAD_ID_COLUMN)} = {int(plan.load_id)} "
+                f"FROM {self.name(plan.target)} AS t WITH (UPDLOCK, SERIALIZABLE) "
+                f"INNER JOIN {self.name(plan.staging)} AS s ON {self.keys_match('t', 's')} WHERE {self.differs()}")

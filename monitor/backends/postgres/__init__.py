@@ -6,12 +6,14 @@ import csv
 import io
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, text
+from sqlalchemy import BigInteger, Column, Connection, Identity, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.base import Backend
+from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.rawfile.attempt import attempted, prefetched
 from monitor.backends.rawfile.scan import NotSimple
@@ -21,6 +23,12 @@ from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
 log = logging.getLogger("monitor.backends.postgres")
 LOAD_ID_SETTING = "ingest_monitor.load_id"
+
+
+class PostgresMergeSql(MergeSql):
+    """PostgreSQL's forms: the replacing time in UTC, as the daemon writes every time."""
+
+    now_utc = "(now() AT TIME ZONE 'UTC')"
 
 
 def _literal(value: str) -> str:
@@ -42,6 +50,7 @@ class PostgresBackend(Backend):
         create="CREATE OR REPLACE VIEW {name} AS\n{body}",
     )
     schema_prologue = "CREATE SCHEMA IF NOT EXISTS ref;\nCREATE SCHEMA IF NOT EXISTS bkp;\n"
+    merge_sql = PostgresMergeSql
 
     def create_schemas(self, conn: Connection) -> None:
         """Create `ref` and `bkp`."""
@@ -146,3 +155,18 @@ class PostgresBackend(Backend):
     def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
         """`ALTER TABLE ... SET SCHEMA bkp`: a rename, inside the caller's transaction."""
         conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} SET SCHEMA {self.quote(BKP_SCHEMA)}"))
+
+    # -- merge -------------------------------------------------------------------------
+    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
+        """A temporary table (`pg_temp`): the session's own, never written to the WAL."""
+        return Place("pg_temp", staging_name(table, load_id))
+
+    def staging_table(self, place: Place, columns: list[Column[Any]]) -> Table:
+        """`CREATE TEMPORARY TABLE ... ON COMMIT DROP`, `_seq` an identity column."""
+        return Table(place.table, MetaData(), Column(SEQ_COLUMN, BigInteger(), Identity()), *columns,
+                     Column(LOAD_ID_COLUMN, BigInteger()), prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+    def index_staging(self, conn: Connection, plan: MergePlan) -> None:
+        """`ANALYZE` (a temporary table has no statistics until then): the joins on the key
+        then hash the staged rows rather than loop over them."""
+        self.run_sql(conn, f"ANALYZE {self.qualified(plan.staging.schema, plan.staging.table)}")

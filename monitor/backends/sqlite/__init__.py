@@ -12,18 +12,19 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, MetaData, Table, event, text
 
 from monitor.backends.base import Backend
+from monitor.backends.merging import SEQ_COLUMN, MergeSql, Place, staging_name
 from monitor.backends.rawfile.attempt import attempted
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.rawfile.split import row_batches
 from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, insert_csv, native_readable
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
 from monitor.backends.views import ViewSql
-from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
+from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
 
 BUSY_TIMEOUT_MS = 60_000
 FAST_BATCH_ROWS = 2_000
@@ -32,6 +33,13 @@ FAST_BATCH_ROWS = 2_000
 # own tables in `main`, updated a row at a time, keep SQLite's default.
 BULK_SCHEMAS = (REF_SCHEMA, BKP_SCHEMA)
 BULK_PAGE_SIZE = 65_536
+
+
+class SqliteMergeSql(MergeSql):
+    """SQLite's forms: `IS NOT` compares NULL-safely (in every SQLite since 3.x); `trim`."""
+
+    null_safe_differs = "{left} IS NOT {right}"
+    blank = "trim({column}, {spaces}) = ''"
 
 
 def attached_path(main: Path, schema: str) -> Path:
@@ -47,6 +55,7 @@ class SqliteBackend(Backend):
     supports_leases = False
     reads_files = True
     write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}
+    merge_sql = SqliteMergeSql
     view_sql = ViewSql(
         folder="sqlite",
         ago="datetime('now', '-{n} {unit}s')",
@@ -171,3 +180,18 @@ class SqliteBackend(Backend):
             f"CREATE TABLE {self.qualified(BKP_SCHEMA, table)} AS SELECT * FROM {self.qualified(schema, table)}"
         ))
         self.drop_table(conn, schema, table)
+
+    # -- merge -------------------------------------------------------------------------
+    def history_of(self, schema: str | None, table: str) -> Place:
+        """Beside its table, in the same file (`main.contacts__history`): attached files commit
+        one by one, and the replaced versions must commit with the merge that replaced them."""
+        return Place(schema or self.default_schema, table + HISTORY_SUFFIX)
+
+    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
+        """In `temp`: the connection's own file, never journalled with the data."""
+        return Place("temp", staging_name(table, load_id))
+
+    def staging_table(self, place: Place, columns: list[Column[Any]]) -> Table:
+        """`_seq` is the rowid (INTEGER PRIMARY KEY): numbered as the rows arrive."""
+        return Table(place.table, MetaData(), Column(SEQ_COLUMN, Integer(), primary_key=True), *columns,
+                     Column(LOAD_ID_COLUMN, BigInteger()), schema=place.schema)

@@ -121,6 +121,7 @@ function render(data) {
   const filtered = ["target", "status", "since"].some((k) => QUERY.get(k));
   fill("loads", data.loads, (l) => row([loadLink(l.load_id), l.file_name, l.target,
     statusCell(l.status, l.rows_rejected), num(l.rows_read), num(l.rows_loaded), num(l.rows_rejected),
+    num(l.rows_inserted), num(l.rows_updated),
     l.duration_ms === null ? "" : (l.duration_ms / 1000).toFixed(2), l.finished_at ?? ""],
     { "data-file": l.file_name, "data-status": l.status, "data-load-id": l.load_id }),
     known ? (filtered ? "no load matches these filters" : "no loads yet") : unknown);
