@@ -32,10 +32,10 @@ class LoadJob:
     columns: list[str] = field(default_factory=list)
     null_values: list[str] = field(default_factory=lambda: [""])
     types: dict[str, str] = field(default_factory=dict)  # column -> declared kind (monitor.load.column_types)
+    keys: list[str] = field(default_factory=list)  # the key columns (merge)
     # fullload: run in the load's transaction under the target's lock just before the swap;
     # raises to refuse it (a snapshot older than the one in place: `monitor.load.snapshots`)
     before_swap: Callable[[Connection], None] | None = None
-    keys: list[str] = field(default_factory=list)  # the key columns (merge)
 
     def target(self, table: str | None = None, *, fresh: bool = False) -> Target:
         """The table this job writes now: its target, or (`table`) a staging table of it."""
