@@ -70,6 +70,14 @@ class PrivateCluster:
     def url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
+    def fresh_database(self) -> str:
+        """A new, empty database on the cluster (its URL), for a test of its own."""
+        name = f"im_{time.monotonic_ns()}"
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._as_postgres(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
@@ -162,7 +170,7 @@ def test_the_daemon_starts_with_the_database_down_and_loads_once_it_answers(priv
     starts, says once that the database is unavailable, answers /health with 503, says so in
     its STATUS= line and on its page, keeps watching, and loads the waiting files once it is up."""
     port = free_port()
-    ws = _workspace(tmp_path / "ws", private_pg.url, http_port=port)
+    ws = _workspace(tmp_path / "ws", private_pg.fresh_database(), http_port=port)
     folder, base = ws.folder("contacts"), f"http://127.0.0.1:{port}/"
     private_pg.stop()
     address = Path(f"/tmp/im-notify-{time.monotonic_ns()}")

@@ -242,7 +242,7 @@ def test_an_incomplete_set_is_reported_and_never_loaded(make_workspace, tmp_path
     assert "5 of 7 parts here, missing part(s) 3, 6" in line
     assert 'ingest_sets_incomplete_overdue{target="ref.companies"} 1.0' in metrics
     assert 'ingest_sets{status="waiting",target="ref.companies"} 1.0' in metrics
-    assert 'ingest_files{status="waiting",target="ref.companies"} 5.0' in metrics
+    assert 'ingest_files_in_progress{status="waiting",target="ref.companies"} 5.0' in metrics
     [shown] = page["sets"]
     assert (shown["status"], shown["parts"], shown["missing"]) == ("waiting", "5 of 7", "3, 6")
     assert shown["incomplete"].startswith("overdue")

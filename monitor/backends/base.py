@@ -31,16 +31,13 @@ from sqlalchemy import (
     MetaData,
     RootTransaction,
     Table,
-    delete,
-    insert,
     inspect,
-    select,
     text,
 )
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
-from monitor.backends import merge_steps, views
+from monitor.backends import merge_steps, setup, views
 from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name, staging_name
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
 from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
@@ -125,21 +122,9 @@ class Backend(ABC):
 
     # -- schema ------------------------------------------------------------------------
     def init_db(self) -> None:
-        """Create the `ref` and `bkp` schemas, the daemon's own tables and the operator
-        views; bring an older version of them up to this one (missing columns added, views
-        recreated). Idempotent; takes no write lock when everything is there."""
-        if self.is_initialised():
-            return
-        with self.transaction() as conn:
-            self.lock_target(conn, None, "ingest-monitor init")
-            self.create_schemas(conn)
-            catalog.metadata.create_all(conn, checkfirst=True)
-            self.add_missing_columns(conn)
-            self.add_missing_indexes(conn)
-            if self._schema_version(conn) != catalog.SCHEMA_VERSION:
-                self.drop_views(conn)
-                self._set_schema_version(conn)
-            self.create_views(conn)
+        """Create the `ref` and `bkp` schemas, the daemon's own tables and the operator views,
+        or bring an older version of them up to this one (`monitor.backends.setup`)."""
+        setup.init_db(self)
 
     def add_missing_columns(self, conn: Connection) -> None:
         """Add to the daemon's tables the columns a newer version defines (all nullable)."""
@@ -150,21 +135,6 @@ class Backend(ABC):
                     type_sql = column.type.compile(dialect=self.engine.dialect)
                     conn.execute(text(f"ALTER TABLE {self.qualified(None, table.name)} "
                                       f"ADD {self.quote(column.name)} {type_sql}"))
-
-    def add_missing_indexes(self, conn: Connection) -> None:
-        """Create the indexes a newer version defines on the daemon's existing tables."""
-        for table in catalog.metadata.sorted_tables:
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
-
-    @staticmethod
-    def _schema_version(conn: Connection) -> int | None:
-        value = conn.execute(select(catalog.meta.c.value).where(catalog.meta.c.key == "schema_version")).scalar()
-        return int(value) if value is not None and str(value).isdigit() else None
-
-    def _set_schema_version(self, conn: Connection) -> None:
-        conn.execute(delete(catalog.meta).where(catalog.meta.c.key == "schema_version"))
-        conn.execute(insert(catalog.meta).values(key="schema_version", value=str(catalog.SCHEMA_VERSION)))
 
     def create_views(self, conn: Connection) -> None:
         """Create (or replace) the operator views (`monitor.backends.views`)."""
@@ -179,12 +149,10 @@ class Backend(ABC):
     def is_initialised(self) -> bool:
         """True when the schemas, the daemon's tables and the operator views all exist, at
         this version."""
-        if not self._objects_exist():
-            return False
-        with self.reading() as conn:
-            return self._schema_version(conn) == catalog.SCHEMA_VERSION
+        return setup.is_initialised(self)
 
-    def _objects_exist(self) -> bool:
+    def objects_exist(self) -> bool:
+        """True when the schemas, the daemon's tables and the operator views all exist."""
         with self.reading() as conn:
             names = set(inspect(conn).get_table_names())
             schemas = set(inspect(conn).get_schema_names())

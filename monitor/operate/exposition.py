@@ -28,7 +28,7 @@ from prometheus_client.core import (
 
 from monitor import __version__
 from monitor.load.sets import SetStatus
-from monitor.load.state import IN_FLIGHT, TERMINAL
+from monitor.load.state import IN_FLIGHT, TERMINAL, Status
 from monitor.operate import audit
 from monitor.operate.metrics import Live
 
@@ -107,12 +107,13 @@ class DaemonCollector:
         per_target = audit.targets(backend)
         known = {(item["target"], item["status"]): item["files"] for item in counts}
         names = sorted({item["target"] for item in counts})
-        in_progress = GaugeMetricFamily("ingest_files_in_progress", "Files claimed or loading, by target",
+        in_progress = GaugeMetricFamily("ingest_files_in_progress",
+                                        "Files claimed, loading or waiting for their set, by target",
                                         labels=["target", "status"])
         ended = CounterMetricFamily("ingest_files", "Files that reached their end, by target and status",
                                     labels=["target", "status"])
         for target in names:
-            for status in IN_FLIGHT:
+            for status in (*IN_FLIGHT, Status.WAITING):
                 in_progress.add_metric([target, status.value], known.get((target, status.value), 0))
             for status in TERMINAL:
                 ended.add_metric([target, status.value], known.get((target, status.value), 0))

@@ -173,7 +173,7 @@ class MssqlBackend(Backend):
         except Exception as exc:
             log.warning("could not drop side table %s: %s", qualified(schema, table), exc)
 
-    def _objects_exist(self) -> bool:
+    def objects_exist(self) -> bool:
         sql = S.initialised((REF_SCHEMA, BKP_SCHEMA), list(catalog.metadata.tables), views.VIEW_NAMES)
         with self.reading() as conn:
             return bool(conn.exec_driver_sql(sql).scalar())

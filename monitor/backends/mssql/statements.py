@@ -154,7 +154,7 @@ class MssqlStatements:
     @staticmethod
     def index_id(schema: str | None, table: str, index: str) -> str:
         return (f"SELECT i.index_id FROM sys.indexes AS i WHERE i.object_id = "
-                f"OBJECT_ID({literal(qualified(schema, table))}, N'U') AND i.name = {literal(index)}")
+                f"({_object_in('sys.tables', schema, table)}) AND i.name = {literal(index)}")
 
     @staticmethod
     def create_index(schema: str | None, table: str, index: str, columns: Sequence[str], *, unique: bool) -> str:
