@@ -183,6 +183,26 @@ class BackendOptions(BaseModel):
     mssql: MssqlOptions = Field(default_factory=MssqlOptions)
 
 
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+class Limits(BaseModel):
+    """What one dropped file may cost at most: memory (the longest record), disk and time
+    (what compressed content expands to). Each is checked while the file streams; a file
+    over a limit fails with the limit named (docs/limits.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_record_chars: int = Field(default=MIB, ge=1024, le=64 * MIB,
+                                  description="the longest record (or header) read, in characters")
+    max_expanded_bytes: int = Field(default=32 * GIB, ge=MIB,
+                                    description="what a compressed file (all members of a zip) expands to")
+    max_expansion_ratio: float = Field(default=200.0, ge=2,
+                                       description="expanded size over compressed size, past the first MiB")
+    max_zip_members: int = Field(default=10_000, ge=1, description="entries in a zip's directory")
+
+
 LEGACY_BACKEND_KEYS = {"sqlite_driver": ("sqlite", "driver"), "mssql_bcp": ("mssql", "bcp")}
 
 
@@ -205,6 +225,7 @@ class Settings(BaseModel):
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
     backend: BackendOptions = Field(default_factory=BackendOptions)
+    limits: Limits = Field(default_factory=Limits)
     http_host: str = Field(default="127.0.0.1", description="status page, /metrics and /health")
     http_port: int = Field(default=8765, ge=0, le=65535, description="0: no HTTP server")
     base_dir: Path = Path(".")

@@ -260,6 +260,25 @@ def make_workspace(tmp_path: Path, backend_url: str) -> Callable[..., Workspace]
     return build
 
 
+@pytest.fixture
+def small_disk() -> Iterator[Callable[[Path, int], Path]]:
+    """Mount a small tmpfs file system (`mount(point, size_bytes)`), as a full disk is met;
+    every one is unmounted after the test. Needs root."""
+    mounted: list[Path] = []
+
+    def mount(point: Path, size: int) -> Path:
+        if os.geteuid() != 0:
+            pytest.fail("a small file system is a tmpfs mount: the test needs root")
+        point.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], check=True)
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+
+
 COMPANIES = {"path": "incoming/companies", "pattern": "BasicCompanyData*", "table": "companies",
              "mode": "fullload", "reference": True}
 CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts",

@@ -38,9 +38,14 @@ def test_retry_loads_a_failed_file_again_from_failed(make_workspace):
     assert failed["status"] == "failed" and failed_file.exists()
 
     again = ws.cli("retry", str(failed["load_id"]), check=False)
-    assert again.returncode == 1 and failed_file.exists()
     first_retry = _records(ws)[1]
+    # failed again: beside the first failure's note, under a name of its own with a note of its own
+    failed_again = folder.parent / "failed" / "contacts" / f"crm__{first_retry['load_id']}.csv"
+    assert again.returncode == 1 and failed_again.exists() and not failed_file.exists()
     assert first_retry["status"] == "failed"
+    assert f"load id: {failed['load_id']}\n" in failed_file.with_name("crm.csv.error.txt").read_text()
+    own_note = failed_again.with_name(failed_again.name + ".error.txt")
+    assert f"load id: {first_retry['load_id']}\n" in own_note.read_text()
     _set_rule(ws, encoding="auto")
     moved_on = ws.cli("retry", str(failed["load_id"]), check=False)
     assert moved_on.returncode == 1 and f"retried as load {first_retry['load_id']}" in moved_on.stderr
@@ -52,15 +57,15 @@ def test_retry_loads_a_failed_file_again_from_failed(make_workspace):
     assert second_retry["file_name"] == "crm.csv" and second_retry["rows_loaded"] == 2
     assert ws.query("SELECT name, _load_id FROM contacts ORDER BY name") == [
         ("Al", second_retry["load_id"]), ("Zoë", second_retry["load_id"])]
-    assert not failed_file.exists()
-    assert [p.name for p in (folder.parent / "archive" / "contacts").rglob("crm.csv")] == ["crm.csv"]
+    assert not failed_again.exists()
+    assert [p.name for p in (folder.parent / "archive" / "contacts").rglob("crm*.csv")] == ["crm.csv"]
     assert f"retried as load {first_retry['load_id']}" in _events(ws, failed["load_id"])
     assert f"retried as load {second_retry['load_id']}" in _events(ws, first_retry["load_id"])
     assert f"retry of load {first_retry['load_id']}" in _events(ws, second_retry["load_id"])
-    assert f"claimed {failed_file}" in _events(ws, second_retry["load_id"])
+    assert f"claimed {failed_again}" in _events(ws, second_retry["load_id"])
 
     gone = ws.cli("retry", str(first_retry["load_id"]), check=False)
-    assert gone.returncode == 1 and "its file is gone" in gone.stderr
+    assert gone.returncode == 1 and f"its file was retried as load {second_retry['load_id']}" in gone.stderr
     loaded = ws.cli("retry", str(second_retry["load_id"]), check=False)
     assert loaded.returncode == 1 and "is loaded, not failed" in loaded.stderr
     assert ws.cli("retry", "999999", check=False).stderr.strip() == "refused: no load 999999"

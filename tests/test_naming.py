@@ -6,9 +6,11 @@ import re
 
 import pytest
 
+from monitor.backends.mssql import MssqlBackend
+from monitor.backends.names import table_name_problem
 from monitor.demo.companies_house import COMPANIES_HOUSE_HEADER
 from monitor.demo.enrichment import ENRICHMENT_HEADER
-from monitor.load.naming import normalise_header, normalise_name
+from monitor.load.naming import NameRules, normalise_header, normalise_name
 
 
 @pytest.mark.parametrize(
@@ -48,3 +50,68 @@ def test_real_headers_become_unique_valid_identifiers(header):
     names = normalise_header(header)
     assert len(set(names)) == len(header)
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", name) for name in names)
+
+
+# -- each database's own names and limits, met by the normalisation ------------------------
+GIS = ["id", "xmin", "ymin", "xmax", "ymax"]
+SYSTEM = ["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid", "oid"]
+LONG = ["an extremely long column name that keeps going on and on for ever more"] * 150
+
+
+def test_names_a_database_keeps_for_itself_get_a_prefix():
+    rules = NameRules(63, frozenset(SYSTEM))
+    assert normalise_header(GIS, rules) == ["id", "c_xmin", "ymin", "c_xmax", "ymax"]
+    assert normalise_header(["XMin", "x min", "CTID"], rules) == ["x_min", "x_min_2", "c_ctid"]
+    assert normalise_header(GIS) == GIS  # where nothing is reserved, nothing changes
+
+
+def test_repeated_long_names_stay_unique_within_the_identifier_length():
+    names = normalise_header(LONG, NameRules(63))
+    assert len(set(names)) == 150 and max(map(len, names)) == 63
+    assert names[99].endswith("_100") and len(names[99]) == 63  # cut, where PostgreSQL would cut it into _10
+    assert len(set(normalise_header([*LONG, "k", "k", "k_2", "K 2"], NameRules(5)))) == 154
+
+
+def test_the_declared_names_and_limits_are_the_databases_own(backend):
+    """Tables made with the normalised names keep every name as made (nothing cut, none
+    refused), and the declared column limit is where the database refuses another column."""
+    rules = NameRules.of(backend)
+    with backend.transaction() as conn:
+        for index, header in enumerate([GIS, SYSTEM, LONG]):
+            names = normalise_header(header, rules)
+            backend.create_table(conn, None, f"names_{index}", names)
+            assert backend.columns_of(conn, None, f"names_{index}") == [*names, "_load_id"]
+        widest = [f"c{i}" for i in range(backend.max_columns - 1)]
+        backend.create_table(conn, None, "widest", widest)
+        babelfish = isinstance(backend, MssqlBackend) and backend.is_babelfish(conn)
+    if babelfish:  # SQL Server's limits are declared; Babelfish's own lie where PostgreSQL's do
+        return
+    with pytest.raises(Exception, match=r"(?i)column"), backend.transaction() as conn:  # the driver's own error
+        backend.create_table(conn, None, "too_wide", [*widest, "one_more"])
+    if backend.max_identifier_bytes is not None:  # one byte longer is cut (PostgreSQL) or refused (SQL Server)
+        longer = "n" * (backend.max_identifier_bytes + 1)
+        try:
+            with backend.transaction() as conn:
+                conn.exec_driver_sql(f"CREATE TABLE {backend.quote(longer)} (x INT)")
+                kept = set(backend.tables_in(conn, backend.default_schema))
+        except Exception:  # the driver's own error class
+            kept = set()
+        assert longer not in kept and (not kept or longer[:-1] in kept)
+
+
+def test_postgresql_refuses_the_system_names_that_are_renamed(backend):
+    if backend.name != "postgresql":
+        pytest.skip("PostgreSQL's system columns")
+    for name in sorted(backend.reserved_column_names - {"oid"}):  # oid is a system column before PostgreSQL 12
+        with pytest.raises(Exception, match="conflicts with a system column name"), backend.transaction() as conn:
+            backend.create_table(conn, None, "system_names", [name])
+
+
+def test_a_table_name_too_long_for_the_names_a_load_makes_is_said_before_loading(backend):
+    table = "companies_house_basic_company_data_monthly_snapshot_full"
+    problem = table_name_problem(backend, table, 42, staged=True)
+    if backend.max_identifier_bytes is None or backend.max_identifier_bytes >= len(table) + 20:
+        assert problem is None
+    else:
+        assert f"{table}__stg_42" in problem and f"allows {backend.max_identifier_bytes}" in problem
+        assert table_name_problem(backend, table, 42, staged=False) is None  # an append makes no staging table

@@ -15,7 +15,7 @@ from monitor.load import detect, records
 from monitor.load.detect import detect_delimiter, sniff
 from monitor.load.guard import FileGuard
 from monitor.load.records import iter_batches
-from monitor.source import EncodingError, SourceError, extract_member, member_file_name, zip_members
+from monitor.source import EncodingError, SourceError, extract_members, member_file_name, zip_members
 
 
 def load(path: Path, data: bytes | str, batch_rows: int = 1000, **options) -> tuple[list, list, list]:
@@ -185,7 +185,7 @@ def test_a_zip_of_several_csv_files_is_listed_and_extracted_member_by_member(tmp
     assert members == ["a.csv", "dir/b.csv", "../../escape.csv"]
     names = [member_file_name(path.name, m) for m in members]
     assert names == ["multi.zip!a.csv", "multi.zip!dir_b.csv", "multi.zip!escape.csv"]
-    extract_member(path, members[2], tmp_path / "out" / names[2])
+    extract_members(path, [(members[2], tmp_path / "out" / names[2])])
     assert (tmp_path / "out" / names[2]).read_text() == "id\n3\n"
     with pytest.raises(SourceError, match="the zip holds 3 CSV files, expected one"):
         sniff(path)

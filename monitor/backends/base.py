@@ -9,7 +9,7 @@ What a backend may or may not do is declared, never discovered: `reads_files` (i
 take a whole file, `load_file`), `supports_leases` (several processes may share the
 work), `fills_in_parallel` (several connections may fill one committed table at once:
 the parts of a snapshot set) and `commits_with_state` (its target tables commit with the
-daemon's own).
+daemon's own). So are its limits on names and tables (`monitor.backends.names`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ class Backend(ABC):
     """A database the daemon loads into and keeps its state in."""
 
     name: ClassVar[str]
+    label: ClassVar[str]  # the database's name as people write it, for messages
     default_schema: ClassVar[str]
+    max_identifier_bytes: ClassVar[int | None] = None  # a table or column name's length (None: no limit)
+    max_columns: ClassVar[int]  # columns in a table, the lineage column `_load_id` included
+    reserved_column_names: ClassVar[frozenset[str]] = frozenset()  # the database's own (system) columns
+    side_table_mark: ClassVar[str | None] = None  # a load fills `<table><mark><load_id>` first (SQL Server)
     view_sql: ClassVar[views.ViewSql]
     schema_prologue: ClassVar[str] = ""  # what `ddl` writes before the tables (schemas)
     supports_leases: ClassVar[bool] = True

@@ -55,11 +55,13 @@ class RawFile:
     """A file offered to a backend that reads files itself: its path and how to read it.
     Offered only when its records load as read (no declared types, no dropped columns,
     the empty string the only null token). `on_rows` reports records read (progress and
-    cancellation: it raises when the load must stop)."""
+    cancellation: it raises when the load must stop); `name` is the file's name in messages
+    (its path's, when empty)."""
 
     path: Path
     fmt: SourceFormat
     on_rows: Callable[[int], None] | None = None
+    name: str = ""
 
     @property
     def width(self) -> int:

@@ -9,7 +9,17 @@ import io
 import re
 from pathlib import Path
 
-from monitor.source import EncodingError, SourceError, SourceFormat, compression_of, open_binary, read_chunk
+from monitor.config import Limits
+from monitor.source import (
+    DEFAULT_LIMITS,
+    EncodingError,
+    SourceError,
+    SourceFormat,
+    compression_of,
+    open_binary,
+    read_chunk,
+    size_text,
+)
 
 SAMPLE_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
@@ -114,12 +124,15 @@ def _binary_kind(sample: bytes | str) -> str | None:
     return None
 
 
-def sniff(path: Path, *, encoding: str = "auto", delimiter: str | None = None, name: str | None = None) -> SourceFormat:
-    """Work out how to read `path` from its first megabyte; `name` is the file's name in messages."""
+def sniff(path: Path, *, encoding: str = "auto", delimiter: str | None = None, name: str | None = None,
+          limits: Limits = DEFAULT_LIMITS) -> SourceFormat:
+    """Work out how to read `path` from its first megabyte; `name` is the file's name in
+    messages; `limits` go with the format to every reader of the file."""
     name = name or path.name
     kind = compression_of(path)
-    with open_binary(path, name) as stream:
+    with open_binary(path, name, limits) as stream:
         sample = read_chunk(stream, SAMPLE_BYTES, name)
+        more = len(sample) == SAMPLE_BYTES and bool(read_chunk(stream, 1, name))
         member = getattr(stream, "name", None) if kind == "zip" else None
     if not sample.strip(b"\r\n\t \x00"):
         raise SourceError(f"{name}: the file is empty (no header line)")
@@ -150,13 +163,17 @@ def sniff(path: Path, *, encoding: str = "auto", delimiter: str | None = None, n
     if first.lower().startswith("sep=") and len(first) == 5:  # Excel's delimiter hint line
         delimiter, skip = delimiter or first[4], 1
     sep = delimiter or detect_delimiter("".join(lines[skip : skip + 200]))
-    header = next(csv.reader(lines[skip:], delimiter=sep), [])
+    reader = csv.reader(lines[skip:], delimiter=sep)
+    header = next(reader, [])
+    if more and reader.line_num + skip >= len(lines) and not lines[-1].endswith(("\n", "\r")):
+        raise SourceError(f"{name}: line {skip + 1}: the header does not end within the first "
+                          f"{size_text(SAMPLE_BYTES)}: not a CSV header")
     while header and not header[-1].strip():  # spreadsheet exports pad the header with empty names
         header.pop()
     if not header:
         raise SourceError(f"{name}: line {skip + 1}: the header is empty")
     detected = encoding == "auto" and codec in ("utf-8", "cp1252", "utf-16-le", "utf-16-be")
-    return SourceFormat(kind, member, codec, sep, header, skip, detected)
+    return SourceFormat(kind, member, codec, sep, header, skip, detected, limits)
 
 
 def _line_of(before: bytes, codec: str) -> int:

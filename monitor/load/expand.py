@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.config import FolderRule
-from monitor.intake.folders import archive_path, failed_path, move_file, work_dir
+from monitor.intake.folders import archive_path, disk_problem, failed_path, fit_name, move_file, work_dir, write_note
 from monitor.intake.hashing import stable_sha256
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.state import FileFacts, utcnow
-from monitor.source import SourceError, extract_member, member_file_name
+from monitor.source import SourceError, extract_members, member_file_name
 
 if TYPE_CHECKING:
     from monitor.load.pipeline import Pipeline
@@ -38,11 +38,11 @@ def expand_zip(
     try:
         parts: list[Path] = []
         for member in members:
-            name = member_file_name(path.name, member)
+            name = fit_name(member_file_name(path.name, member))
             if folder / name in parts:  # `x.csv` and `../x.csv` flatten alike
-                name = f"{name}~{len(parts) + 1}"
-            extract_member(path, member, folder / name)
+                name = fit_name(f"{name}~{len(parts) + 1}")
             parts.append(folder / name)
+        extract_members(path, list(zip(members, parts, strict=True)), pipeline.settings.limits)
         for part in parts:
             outcomes.append(pipeline.process(part, rule, discovered_at=discovered_at, expand=False))
     except SourceError as exc:
@@ -56,16 +56,27 @@ def expand_zip(
         return summary  # the zip stays; it is offered again later
     failed = [o for o in outcomes if not o.ok]
     if not keep_source:
-        first = next((o.load_id for o in outcomes if o.load_id), 0)
-        dest = failed_path(rule.path, path.name, first) if failed else archive_path(
-            rule.path, path.name, first, utcnow())
-        move_file(path, dest)
-        if failed:
-            dest.with_name(dest.name + ".error.txt").write_text(
-                f"file: {path}\nmembers failed: {len(failed)} of {len(outcomes)}\n"
-                + "".join(f"{o.file} (load {o.load_id}): {o.error}\n" for o in failed), encoding="utf-8")
+        _file_away(path, rule, outcomes, failed)
     log.info("%s: %d member(s): %s", path.name, len(outcomes), ", ".join(f"{o.file} {o.status}" for o in outcomes))
     return summary
+
+
+def _file_away(path: Path, rule: FolderRule, outcomes: list[Outcome], failed: list[Outcome]) -> None:
+    """Archive the zip once every member has ended (or move it to `failed/` with a note
+    listing the members that failed). A move that fails leaves it where it was dropped,
+    to be expanded again later (its loaded members then end `duplicate`)."""
+    first = next((o.load_id for o in outcomes if o.load_id), 0)
+    dest = failed_path(rule.path, path.name, first) if failed else archive_path(rule.path, path.name, first, utcnow())
+    try:
+        move_file(path, dest)
+    except OSError as exc:
+        log.error("cannot move %s to %s: %s; it stays where it is", path.name, dest.parent,
+                  disk_problem(exc, dest.parent))
+        return
+    if failed:
+        write_note(dest.with_name(dest.name + ".error.txt"),
+                   f"file: {path}\nmembers failed: {len(failed)} of {len(outcomes)}\n"
+                   + "".join(f"{o.file} (load {o.load_id}): {o.error}\n" for o in failed))
 
 
 def _summary(name: str, target: str, outcomes: list[Outcome]) -> Outcome:

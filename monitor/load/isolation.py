@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -22,8 +23,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from monitor.backends import Backend
 from monitor.backends.target import Target
 from monitor.errors import first_line
+from monitor.intake.folders import disk_problem
 from monitor.load.records import Batch, Reject
-from monitor.source import EncodingError, SourceFormat
+from monitor.source import EncodingError, SourceError, SourceFormat
 
 log = logging.getLogger("monitor.isolation")
 T = TypeVar("T")
@@ -31,9 +33,35 @@ Attempt = Callable[[SourceFormat, bool], T]
 Isolator = Callable[[Connection, Target, Iterable[Batch]], int]
 
 
+def driver_error(exc: BaseException) -> BaseException | None:
+    """The database driver's own error (PEP 249), raw from a fast path or wrapped by
+    SQLAlchemy; None for any other error."""
+    orig = getattr(exc, "orig", None) or exc
+    names = {cls.__name__ for cls in type(orig).__mro__}
+    return orig if names & {"DatabaseError", "InterfaceError"} else None
+
+
 def is_transient(exc: BaseException) -> bool:
-    """A lost or refused database connection: retry later, do not fail the file."""
-    return isinstance(exc, (OperationalError, InterfaceError))
+    """An error that may mean the database is gone (a lost or refused connection), or may be
+    a statement it refused while up (a limit, a lock timeout): `Pipeline.database_answers`
+    tells which. PEP 249's OperationalError or InterfaceError, raw or wrapped."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    orig = driver_error(exc)
+    return orig is not None and bool({cls.__name__ for cls in type(orig).__mro__}
+                                     & {"OperationalError", "InterfaceError"})
+
+
+def failure_message(exc: BaseException, name: str) -> str:
+    """Why a load failed, in one line that names the file."""
+    if isinstance(exc, SourceError):
+        return str(exc)
+    orig = driver_error(exc)
+    if orig is not None:
+        return f"{name}: refused by the database: {first_line(orig)}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{name}: {disk_problem(exc, Path(exc.filename).parent)} (writing {Path(exc.filename).name})"
+    return f"{name}: {first_line(exc)}"
 
 
 def reason_of(exc: BaseException) -> str:

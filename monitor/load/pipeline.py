@@ -23,13 +23,22 @@ from sqlalchemy import Row
 
 from monitor.backends import Backend
 from monitor.config import FolderRule, Settings
-from monitor.intake.folders import archive_path, failed_path, processing_path
+from monitor.errors import first_line
+from monitor.intake.folders import (
+    archive_path,
+    disk_problem,
+    failed_path,
+    free_path,
+    move_file,
+    processing_path,
+    readable_name,
+)
 from monitor.intake.hashing import stable_sha256
 from monitor.intake.rules import RuleBook
 from monitor.load import journal
 from monitor.load.expand import expand_zip
-from monitor.load.inflight import InFlight
-from monitor.load.isolation import is_transient
+from monitor.load.inflight import InFlight, Progress
+from monitor.load.isolation import failure_message, is_transient
 from monitor.load.moves import Mover, locate
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.rejects import RejectSink
@@ -41,6 +50,8 @@ from monitor.load.strategies import LoadJob, strategy_for
 from monitor.source import SourceError, compression_of, zip_members
 
 log = logging.getLogger("monitor.pipeline")
+REFUSED_TRIES = 3  # loads of one file the database refuses, while it answers, before the file fails
+REFUSED_PAUSE_SECONDS = 1.0  # times the try number, between two such loads
 
 
 class Pipeline:
@@ -54,7 +65,8 @@ class Pipeline:
         self.in_flight = InFlight()
         self.mover = Mover(state)
         self.cancel = threading.Event()  # set: loads in flight roll back at their next batch
-        self.context = RunContext(backend, state, settings.batch_rows, settings.lease_seconds, self.cancel)
+        self.context = RunContext(backend, state, settings.batch_rows, settings.lease_seconds, self.cancel,
+                                  settings.limits)
         self._target_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self.sets = SetFlow(self)
 
@@ -72,16 +84,26 @@ class Pipeline:
         keep_source: bool = False,
         replay_of: int | None = None,
         expand: bool = True,
+        name: str | None = None,
     ) -> Outcome:
         """Take one stable file through every stage. `keep_source` copies instead of
-        moving (for files given on the command line from outside a watched folder).
+        moving (for files given on the command line from outside a watched folder);
+        `name` is the name it is recorded and archived under (its own by default: a retry
+        keeps the name the file was dropped with).
         A symbolic link is refused unread; a zip of several CSV files is loaded member
-        by member (`expand_zip`; `expand=False` for the members themselves)."""
+        by member (`expand_zip`; `expand=False` for the members themselves). A name that is
+        not valid UTF-8 is first renamed in its folder (`readable_name`)."""
         try:
+            shown = readable_name(path.name)
+            if shown is not None and keep_source:
+                return Outcome(shown, OutcomeKind.FAILED,
+                               error=f"{shown}: the file name is not valid UTF-8 (no database stores it): rename it")
+            if shown is not None:
+                path = self._rename_readable(path)
             if path.is_symlink():
                 return self._refuse_link(path, rule, discovered_at, keep_source)
             if replay_of is None and expand and compression_of(path) == "zip":
-                members = zip_members(path)
+                members = zip_members(path, self.settings.limits)
                 if len(members) > 1:
                     return expand_zip(self, path, rule, members, discovered_at, keep_source)
         except FileNotFoundError:
@@ -92,9 +114,10 @@ class Pipeline:
             sha256, size, stat = stable_sha256(path)
         except FileNotFoundError:
             return _vanished(path, "the file disappeared before it was hashed")
-        facts = FileFacts(str(path.resolve()), path.name, sha256, size, discovered_at, snapshot_date(rule, path.name))
+        name = name or path.name
+        facts = FileFacts(str(path.resolve()), name, sha256, size, discovered_at, snapshot_date(rule, name))
         schema = self.backend.schema_for(rule.reference)
-        archive_to = None if keep_source else (lambda load_id: archive_path(rule.path, path.name, load_id, utcnow()))
+        archive_to = None if keep_source else (lambda load_id: archive_path(rule.path, name, load_id, utcnow()))
         claim = self.state.claim(facts, schema, rule.table, rule.mode, replay_of=replay_of, archive_to=archive_to)
         if claim.kind is ClaimKind.BUSY:
             return Outcome(path.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}",
@@ -104,6 +127,17 @@ class Pipeline:
         assert claim.load_id is not None
         with self.in_flight.holding(claim.load_id):
             return self._take_in(claim, path, rule, keep_source, stat)
+
+    @staticmethod
+    def _rename_readable(path: Path) -> Path:
+        """Rename a file whose name no database stores, in its folder, to its name read as
+        Windows-1252 (a free name: nothing is written over)."""
+        readable = readable_name(path.name) or path.name
+        target = free_path(path.parent, readable, 0)
+        move_file(path, target)
+        log.warning("%r: the file name is not valid UTF-8 (no database stores it); renamed %s",
+                    os.fsencode(path.name), target.name)
+        return target
 
     def fail_unread(self, path: Path, rule: FolderRule, facts: FileFacts, message: str, keep_source: bool) -> Outcome:
         """Record a file that is refused before it is read: claimed, then failed (and moved
@@ -137,19 +171,40 @@ class Pipeline:
         if claim.kind is ClaimKind.DUPLICATE:
             self.mover.finish_recorded(claim.load_id)
             return self.outcome_of(claim.load_id)
+        taken_in = processing_path(rule.path, claim.load_id, path.name)
         try:
-            self.mover.relocate(claim.load_id, path, processing_path(rule.path, claim.load_id, path.name),
-                                copy=keep_source)
+            self.mover.relocate(claim.load_id, path, taken_in, copy=keep_source)
         except FileNotFoundError:
             self.state.move(claim.load_id, Status.CLAIMED, Status.FAILED,
                             error=f"{path.name}: the file disappeared before it could be taken in")
             return self.outcome_of(claim.load_id)
+        except OSError as exc:
+            return self._not_taken_in(claim.load_id, path, rule, taken_in, exc, keep_source)
         return self.run(claim.load_id, rule, hashed)
 
-    def run(self, load_id: int, rule: FolderRule, hashed: tuple[int, int] | None = None) -> Outcome:
+    def _not_taken_in(self, load_id: int, path: Path, rule: FolderRule, taken_in: Path, exc: OSError,
+                      keep_source: bool) -> Outcome:
+        """A file that cannot be moved into `processing/` fails, saying why, and goes to
+        `failed/` from where it was dropped (when it may be moved at all)."""
+        message = (f"{path.name}: cannot be taken in to {taken_in.parent}: {disk_problem(exc, taken_in.parent)}; "
+                   "not loaded")
+        target = None if keep_source else failed_path(rule.path, path.name, load_id)
+        self.state.update(load_id, current_path=str(path), pending_move_to=None)
+        with self.backend.transaction() as conn:
+            self.state.transition(conn, load_id, Status.CLAIMED, Status.FAILED, error=message,
+                                  pending_move_to=str(target) if target else None,
+                                  **self.state.finish_timing(conn, load_id))
+        self.mover.finish_recorded(load_id)
+        return self.outcome_of(load_id)
+
+    def run(self, load_id: int, rule: FolderRule, hashed: tuple[int, int] | None = None, tries: int = 1) -> Outcome:
         """Load a claimed file that sits in `processing/`, then archive it or fail it (a part of
         a set joins its set instead). `hashed` is its (size, mtime) when it was hashed,
-        checked before it is read."""
+        checked before it is read.
+
+        An error that may mean the database is gone is told apart by a ping: no answer, and
+        it goes up (the file resumes when the database is back); an answer, and the database
+        refused this file's load: tried again, `REFUSED_TRIES` times in all, then failed."""
         row = self.state.get(load_id)
         assert row is not None
         part = self.sets.part(row, rule)
@@ -163,35 +218,70 @@ class Pipeline:
                 return self.outcome_of(load_id)
             self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
             journal.started(load_id, row.file_name, target, row.size_bytes)
-            try:
-                LoadRun(self.context, row, rule, path, progress, hashed).execute()
-            except Superseded as exc:
-                self._superseded(row, rule, Status.LOADING, str(exc))
-            except LoadCancelled:
-                self.state.release(load_id)
-                log.warning("rolled back %s (load %s): the daemon is stopping; it resumes on the next start",
-                            row.file_name, load_id)
-            except TransitionError as exc:
-                log.warning("%s (load %s) was taken over by another instance; leaving it: %s",
-                            row.file_name, load_id, exc)
-            except Exception as exc:
-                if is_transient(exc):
-                    log.warning("database unavailable while loading %s (load %s): %s",
-                                row.file_name, load_id, exc)
-                    raise
-                message = str(exc) if isinstance(exc, SourceError) else f"{row.file_name}: {exc}"
-                self._fail(load_id, path, rule, message)
-            else:
-                progress.phase = "archiving"
-                self.mover.finish_recorded(load_id)
+            refusal = self._load(row, rule, path, progress, hashed, tries)
+        if refusal is not None:
+            return self._try_again(row, rule, refusal, tries)
         return self.outcome_of(load_id)
+
+    def _load(self, row: Row, rule: FolderRule, path: Path, progress: Progress, hashed: tuple[int, int] | None,
+              tries: int) -> str | None:
+        """One try at a `loading` file: None once it ended (loaded, failed, given back), or
+        the database's refusal when the file is to be tried again."""
+        load_id = row.load_id
+        try:
+            LoadRun(self.context, row, rule, path, progress, hashed).execute()
+        except Superseded as exc:
+            self._superseded(row, rule, Status.LOADING, str(exc))
+        except LoadCancelled:
+            self.state.release(load_id)
+            log.warning("rolled back %s (load %s): the daemon is stopping; it resumes on the next start",
+                        row.file_name, load_id)
+        except TransitionError as exc:
+            log.warning("%s (load %s) was taken over by another instance; leaving it: %s",
+                        row.file_name, load_id, exc)
+        except Exception as exc:
+            transient = is_transient(exc)
+            if transient and not self.database_answers():
+                log.warning("database unavailable while loading %s (load %s): %s",
+                            row.file_name, load_id, first_line(exc))
+                raise
+            message = failure_message(exc, row.file_name)
+            if transient and tries < REFUSED_TRIES:
+                return message
+            if transient:
+                message += f" ({tries} tries; the database answers, so the file is the cause)"
+            self._fail(load_id, path, rule, message)
+        else:
+            progress.phase = "archiving"
+            self.mover.finish_recorded(load_id)
+        return None
+
+    def _try_again(self, row: Row, rule: FolderRule, message: str, tries: int) -> Outcome:
+        """Load a file once more after the database refused it while it answered (a lock
+        timeout, a deadlock, a server limit): after a pause, through `resume`, which first
+        looks whether the data committed."""
+        log.warning("the database refused %s (load %s, try %d of %d) while it answers: %s; trying again",
+                    row.file_name, row.load_id, tries, REFUSED_TRIES, message)
+        self.state.update(row.load_id, attempts=row.attempts + 1, error=message)
+        self.cancel.wait(REFUSED_PAUSE_SECONDS * tries)
+        fresh = self.state.get(row.load_id)
+        assert fresh is not None
+        return self._resume(fresh, rule, tries + 1)
+
+    def database_answers(self) -> bool:
+        """Whether the database answers a ping now (after an error that may be an outage)."""
+        try:
+            self.backend.ping()
+        except Exception:  # any failure to answer is the answer
+            return False
+        return True
 
     def resume(self, row: Row, rule: FolderRule) -> Outcome:
         """Re-enter the machine for a file found in flight after a crash or takeover."""
         with self.in_flight.holding(row.load_id):
             return self._resume(row, rule)
 
-    def _resume(self, row: Row, rule: FolderRule) -> Outcome:
+    def _resume(self, row: Row, rule: FolderRule, tries: int = 1) -> Outcome:
         load_id = row.load_id
         strategy = strategy_for(rule.mode, rule.backups)
         if row.status == Status.LOADING and row.set_id is not None:
@@ -216,10 +306,13 @@ class Pipeline:
             return self.outcome_of(load_id)
         taken_in = processing_path(rule.path, load_id, row.file_name)
         if path != taken_in:
-            self.mover.relocate(load_id, path, taken_in, copy=not self.rules.holds(path))
+            try:
+                self.mover.relocate(load_id, path, taken_in, copy=not self.rules.holds(path))
+            except OSError as exc:
+                return self._not_taken_in(load_id, path, rule, taken_in, exc, not self.rules.holds(path))
         elif row.current_path != str(taken_in) or row.pending_move_to:  # moved, not yet recorded
             self.state.update(load_id, current_path=str(taken_in), pending_move_to=None)
-        return self.run(load_id, rule)
+        return self.run(load_id, rule, tries=tries)
 
     def load_set(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete snapshot set found waiting (by the daemon's sweep)."""

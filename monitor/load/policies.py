@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from monitor.backends import Backend
+from monitor.catalog import LOAD_ID_COLUMN
 from monitor.config import FolderRule
 from monitor.load.column_types import RowPlan, column_types, match_column, resolve_specs
 from monitor.load.naming import normalise_name
@@ -103,6 +104,20 @@ def _new_columns(
     plan.warnings.append(f"new columns ignored: {_names(new)}")
 
 
+def check_width(name: str, columns: list[str], existing: list[str] | None, backend: Backend, target: str) -> None:
+    """Refuse a file whose table would have more columns than the database allows (the
+    lineage column `_load_id` included), before the database is asked."""
+    if existing is None:
+        width, what = len(columns) + 1, f"{len(columns):,} columns"
+    else:
+        new = set(columns) - set(existing)
+        width, what = len(existing) + len(new), f"{len(new):,} new columns for {target}, which has {len(existing):,}"
+    if width > backend.max_columns:
+        raise PolicyError(
+            f"{name}: {what}: {width:,} in all with {LOAD_ID_COLUMN}, more than the {backend.max_columns:,} columns "
+            f"{backend.label} allows in a table: not loaded")
+
+
 class RejectPolicy:
     """Applies `on_error` as rejects arrive and once more before the commit."""
 
@@ -181,6 +196,7 @@ def plan_load(
             existing = backend.columns_of(conn, schema, table)
     checked = check_header(name, header, columns, rule, existing, f"{schema}.{table}")
     checked.warnings.extend(check_shape(name, checked.columns, existing, rule, f"{schema}.{table}"))
+    check_width(name, checked.columns, None if rule.mode == "fullload" else existing, backend, f"{schema}.{table}")
     specs = resolve_specs(header, columns, rule.columns)
     shape = RowPlan(columns, specs, checked.keys, rule.null_values, checked.keep, rule.key_normalise)
     types = {column: kind for column, kind in column_types(specs).items() if column in checked.columns}

@@ -6,6 +6,10 @@ leniently (a stray quote inside an unquoted field is kept as text). Every record
 keeps its physical line number, and a rejected record keeps its raw text exactly
 as it was in the file: the decoded lines are held per chunk and the record's
 lines are joined back, never re-serialised.
+
+Memory follows the longest record, so a record is never held past
+`limits.max_record_chars`: a longer one (one endless line, or a quote that swallows the
+rest of the file) fails the file, naming its line, before it is read whole.
 """
 
 from __future__ import annotations
@@ -67,18 +71,35 @@ def _split_lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)  # the same split when no other break occurs, faster
 
 
+def record_lines(limit: int) -> int:
+    """The most lines one record may run over: a 64th of its characters' limit."""
+    return limit // 64
+
+
+def record_too_long(name: str, line: int, limit: int) -> SourceError:
+    """The error of a record longer than `limits.max_record_chars` (or over more lines than
+    `record_lines` of it)."""
+    return SourceError(f"{name}: line {line}: a record longer than {limit:,} characters, or over more than "
+                       f"{record_lines(limit):,} lines (limits.max_record_chars): not loaded")
+
+
 class _Lines:
     """The file's decoded lines (terminators kept), numbered from 1, streamed by chunk.
 
     Chunks are held from the line `keep_from` on, so the raw text of the record
-    being parsed (and the one before it) can be joined back.
+    being parsed (and the one before it) can be joined back. The record being parsed
+    starts at `record_from`; it may not grow past `limit` characters nor `record_lines`
+    lines (each held line costs memory of its own), nor may a line pass `limit`. When a
+    chunk is read, the reader has taken every line before it: the record spans them all.
     """
 
-    def __init__(self, stream: BinaryIO, encoding: str, name: str) -> None:
-        self.stream, self.encoding, self.name = stream, encoding, name
-        self.keep_from = 1
+    def __init__(self, stream: BinaryIO, encoding: str, name: str, limit: int) -> None:
+        self.stream, self.encoding, self.name, self.limit = stream, encoding, name, limit
+        self.max_lines = record_lines(limit)
+        self.keep_from = self.record_from = 1
         self.nul = False  # a NUL character was seen: records are checked for it
-        self._held: list[tuple[int, list[str]]] = []
+        self._held: list[tuple[int, list[str], int]] = []  # (first line, lines, characters)
+        self._held_chars = 0
         self._next = 1
 
     def __iter__(self) -> Iterator[str]:
@@ -86,29 +107,59 @@ class _Lines:
 
     def _chunks(self) -> Iterator[list[str]]:
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
-        consumed, carry = 0, ""
+        pieces: list[str] = []  # an unfinished line, in pieces, and its length
+        consumed = unfinished = 0
         while True:
             chunk = read_chunk(self.stream, CHUNK_BYTES, self.name)
             final = not chunk
             pending = decoder.getstate()[0]
             try:
-                text = carry + decoder.decode(chunk, final)
+                text = decoder.decode(chunk, final)
             except UnicodeDecodeError as exc:
-                raise self._invalid(exc, pending + chunk, consumed - len(pending), carry) from exc
+                raise self._invalid(exc, pending + chunk, consumed - len(pending), "".join(pieces)) from exc
             consumed += len(chunk)
-            lines = _split_lines(text)
             self.nul = self.nul or "\x00" in text
-            chunk, text, carry = b"", "", ""  # only the lines stay alive
+            if not final and "\n" not in text and "\r" not in text:  # the line goes on: no copy yet
+                pieces.append(text)
+                unfinished += len(text)
+                if unfinished > self.limit:
+                    raise record_too_long(self.name, self._next, self.limit)
+                continue
+            pieces.append(text)
+            lines = _split_lines("".join(pieces))
+            chunk, text, pieces, unfinished = b"", "", [], 0  # only the lines stay alive
+            if lines and max(map(len, lines)) > self.limit + 2:  # a line's text and its line end
+                self._too_long_line(lines)
             if not final and lines and (lines[-1].endswith("\r") or not lines[-1].endswith("\n")):
-                carry = lines.pop()  # an unfinished line, or a CR whose LF may follow
+                pieces = [lines.pop()]  # an unfinished line, or a CR whose LF may follow
+                unfinished = len(pieces[0])
+                if unfinished > self.limit:
+                    raise record_too_long(self.name, self._next + len(lines), self.limit)
             if lines:
                 while self._held and self._held[0][0] + len(self._held[0][1]) <= self.keep_from:
-                    self._held.pop(0)
-                self._held.append((self._next, lines))
+                    self._held_chars -= self._held.pop(0)[2]
+                if self._held_chars > self.limit or self._next - self.record_from > self.max_lines:
+                    self._check_record()
+                size = sum(map(len, lines))
+                self._held.append((self._next, lines, size))
+                self._held_chars += size
                 self._next += len(lines)
                 yield lines
             if final:
                 return
+
+    def _too_long_line(self, lines: list[str]) -> None:
+        for number, line in enumerate(lines, start=self._next):
+            if len(line.rstrip("\r\n")) > self.limit:
+                raise record_too_long(self.name, number, self.limit)
+
+    def _check_record(self) -> None:
+        """Fail when the record being parsed (from `record_from`) is over the limits, before
+        the next chunk is read (its characters counted by whole chunks: at most one chunk
+        more than the record's)."""
+        size = sum(chars for base, lines, chars in self._held if base + len(lines) > self.record_from)
+        if size > self.limit + CHUNK_BYTES or self._next - self.record_from > self.max_lines:
+            raise record_too_long(self.name, self.record_from, self.limit)
 
     def _invalid(self, exc: UnicodeDecodeError, data: bytes, base: int, carry: str) -> SourceError:
         before = carry + data[: exc.start].decode(self.encoding, errors="replace")
@@ -122,7 +173,7 @@ class _Lines:
     def raw(self, first: int, last: int) -> str:
         """Lines `first`..`last` joined as in the file, without the final line end."""
         parts: list[str] = []
-        for base, lines in self._held:
+        for base, lines, _ in self._held:
             low, high = max(first, base), min(last, base + len(lines) - 1)
             if low <= high:
                 parts.extend(lines[low - base : high - base + 1])
@@ -159,8 +210,9 @@ def iter_batches(
     """
     name = name or path.name
     width = len(fmt.header)
-    with open_binary(path, name) as stream:
-        source = _Lines(stream, fmt.encoding, name)
+    limits = fmt.limits
+    with open_binary(path, name, limits) as stream:
+        source = _Lines(stream, fmt.encoding, name, limits.max_record_chars)
         reader = csv.reader(source, delimiter=fmt.delimiter, strict=False)
         batch = Batch()
         rows = batch.rows
@@ -170,7 +222,7 @@ def iter_batches(
         try:
             for _ in range(fmt.skip + 1):
                 next(reader, None)
-            start = reader.line_num + 1
+            start = source.record_from = reader.line_num + 1
             for fields in reader:
                 end = reader.line_num
                 if full or len(rows) >= batch_rows:
@@ -188,7 +240,7 @@ def iter_batches(
                     if kept is not None and any(kept):
                         loaded_last = _take(kept, shape, start, end, source, batch, keep_raw)
                     full = len(batch.rejects) >= batch_rows  # memory stays bounded in a file of rejects
-                start = end + 1
+                start = source.record_from = end + 1
         except csv.Error as exc:
             raise SourceError(f"{name}: line {start}: {exc}") from exc
         if last_start < start:

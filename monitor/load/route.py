@@ -45,7 +45,7 @@ class RowSource:
 
 def offer(
     path: Path, fmt: SourceFormat, *, shaped: bool, null_values: list[str], careful: bool,
-    on_rows: Callable[[int], None],
+    on_rows: Callable[[int], None], name: str = "",
 ) -> tuple[RawFile | None, str]:
     """The file as a backend may read it, or None and why not: only when every record loads
     as read (no declared types, key checks or dropped columns; the empty string the only
@@ -56,7 +56,7 @@ def offer(
         return None, "its records are shaped before loading (declared types, key checks or dropped columns)"
     if list(null_values) != [""]:
         return None, "null tokens other than the empty string"
-    return RawFile(path, fmt, on_rows), ""
+    return RawFile(path, fmt, on_rows, name), ""
 
 
 def write_rows(conn: Connection, backend: Backend, target: Target, source: RowSource) -> int:

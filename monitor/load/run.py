@@ -20,23 +20,24 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from monitor.backends import Backend
+from monitor.backends.names import table_name_problem
 from monitor.backends.target import Target
-from monitor.config import FolderRule
+from monitor.config import FolderRule, Limits
 from monitor.intake.folders import archive_path
 from monitor.load.detect import sniff
 from monitor.load.guard import FileGuard
 from monitor.load.inflight import Progress
 from monitor.load.isolation import careful_writer, load_file
 from monitor.load.leases import Renewal
-from monitor.load.naming import normalise_header
-from monitor.load.policies import LoadPlan, RejectPolicy, plan_load
+from monitor.load.naming import NameRules, normalise_header
+from monitor.load.policies import LoadPlan, PolicyError, RejectPolicy, plan_load
 from monitor.load.records import Reject, iter_batches
 from monitor.load.rejects import RejectSink
 from monitor.load.route import RowSource, offer, write_rows
 from monitor.load.snapshots import check_newest
 from monitor.load.state import StateStore, Status, utcnow
 from monitor.load.strategies import EmptyKeysFound, LoadJob, strategy_for
-from monitor.source import SourceFormat
+from monitor.source import DEFAULT_LIMITS, SourceFormat
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -59,6 +60,7 @@ class RunContext:
     batch_rows: int
     lease_seconds: float
     cancel: threading.Event
+    limits: Limits = DEFAULT_LIMITS
 
 
 class LoadRun:
@@ -99,10 +101,15 @@ class LoadRun:
         """Before any row moves: check the file is as hashed, read its format and header, plan
         its columns against the rule and the target, and make the target ready."""
         self.guard = FileGuard(self.path, self.name, self.row.size_bytes, self.hashed)
-        self.fmt = fmt = sniff(self.path, encoding=self.rule.encoding, delimiter=self.rule.delimiter, name=self.name)
-        columns = normalise_header(fmt.header)
+        self.fmt = fmt = sniff(self.path, encoding=self.rule.encoding, delimiter=self.rule.delimiter, name=self.name,
+                               limits=self.ctx.limits)
+        backend = self.ctx.backend
+        problem = table_name_problem(backend, self.table, self.load_id, staged=self.rule.mode != "append")
+        if problem:
+            raise PolicyError(f"{self.name}: {problem}: not loaded")
+        columns = normalise_header(fmt.header, NameRules.of(backend))
         self.column_map = json.dumps([{"header": h, "column": c} for h, c in zip(fmt.header, columns, strict=True)])
-        self.plan = plan_load(self.name, fmt.header, columns, self.rule, self.ctx.backend, self.schema, self.table)
+        self.plan = plan_load(self.name, fmt.header, columns, self.rule, backend, self.schema, self.table)
         newest = None
         if self.rule.mode == "fullload" and self.row.replay_of is None:
             newest = partial(check_newest, backend=self.ctx.backend, schema=self.schema, table=self.table,
@@ -150,7 +157,7 @@ class LoadRun:
         self.progress.rows = self.progress.rejected = 0
         keys_later = self.plan.keys_only and self.strategy.finds_empty_keys and not self.keys_in_reader
         raw, why_not = offer(self.path, fmt, shaped=self.plan.shape is not None and not keys_later,
-                             null_values=self.rule.null_values, careful=careful, on_rows=self.read)
+                             null_values=self.rule.null_values, careful=careful, on_rows=self.read, name=self.name)
         source = RowSource(self.name, lambda: self._batches(fmt, careful), raw, why_not,
                            careful_writer(backend, self.reject) if careful else None)
         return write_rows(conn, backend, target, source)

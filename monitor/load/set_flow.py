@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Row
 
 from monitor.config import FolderRule
-from monitor.load.isolation import is_transient
+from monitor.load.isolation import failure_message, is_transient
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.run import LoadCancelled
 from monitor.load.set_run import PartFailed, SetRun
@@ -134,10 +134,11 @@ class SetFlow:
                 log.error("failed %s into %s: %s", describe_set(found), target, exc.message)
                 self.store.fail(set_id, rule, exc.message, exc.load_id)
             except Exception as exc:
-                if is_transient(exc):
+                if is_transient(exc) and not pipeline.database_answers():
                     log.warning("database unavailable while loading %s: %s", describe_set(found), exc)
                     raise
-                message = f"{describe_set(found)}: {exc}"
+                name = describe_set(found)  # a statement refused while the database answers: the set fails
+                message = failure_message(exc, name) if is_transient(exc) else f"{name}: {exc}"
                 log.error("failed %s", message)
                 self.store.fail(set_id, rule, message, None)
         self._finish_moves(set_id)

@@ -273,7 +273,7 @@ class Daemon:
             was_down = not self.gate.up
             if not self.gate.wait_until_up(self.stop_event):
                 return
-            moves = was_down or time.monotonic() >= self._next_move_sweep
+            moves = was_down or time.monotonic() >= self._next_move_sweep or self.app.pipeline.mover.retry_due()
             self._sweep(moves=moves)
 
     def _sweep(self, *, moves: bool = False) -> None:
@@ -353,7 +353,9 @@ class Daemon:
         except TransitionError as exc:
             log.warning("%s: %s (another instance took it over); leaving it to that instance", work.name, exc)
         except Exception as exc:
-            if self._database_trouble(exc):
+            if is_transient(exc) and self.app.pipeline.database_answers():  # not an outage: a statement refused
+                log.error("%s: refused by the database: %s; tried again later", work.name, brief(exc))
+            elif self._database_trouble(exc):
                 if work.path is not None and work.path.exists():
                     self.tracker.offer(work.path, work.rule)
             else:

@@ -12,13 +12,12 @@ import shutil
 import struct
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from monitor.source import compression_of, open_binary
+from monitor.source import compression_of, open_binary, open_zip
 
 SAMPLE_BYTES = 1 << 20
 BAR_MIN_BYTES = 1 << 20  # files smaller than this load too fast to need a bar
@@ -39,7 +38,7 @@ def content_size(path: Path) -> int:
     kind = compression_of(path)
     size = path.stat().st_size
     if kind == "zip":
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:  # its entries counted first (`limits.max_zip_members`)
             members = [info for info in archive.infolist() if not info.is_dir()]
             return max((info.file_size for info in members), default=size)
     if kind == "gzip" and size >= 4:

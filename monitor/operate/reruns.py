@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, insert, or_, select
 
 from monitor.catalog import events, files
 from monitor.config import FolderRule
@@ -51,7 +51,8 @@ def _load_with_file(app: App, load_id: int, allowed: tuple[Status, ...], verb: s
 def _later_owner(app: App, row: Row) -> Row | None:
     """A later load that took over the same file (an earlier retry)."""
     query = (select(files.c.load_id, files.c.status)
-             .where(files.c.current_path == row.current_path, files.c.load_id > row.load_id)
+             .where(or_(files.c.current_path == row.current_path, files.c.source_path == row.current_path),
+                    files.c.load_id > row.load_id)
              .order_by(files.c.load_id.desc()).limit(1))
     with app.backend.reading() as conn:
         return conn.execute(query).first()
@@ -60,21 +61,28 @@ def _later_owner(app: App, row: Row) -> Row | None:
 def retry(app: App, load_id: int) -> Outcome:
     """Load a failed file again: a new load of the file moved from `failed/` back through
     `processing/`. The failed row stays failed. A part of a set: every failed part of it."""
+    found = app.state.get(load_id)
+    if found is not None and found.status == Status.FAILED:
+        _refuse_if_retried(app, found)  # said before "its file is gone": it went on to the later load
     row, _, rule = _load_with_file(app, load_id, (Status.FAILED,), "retry")
     rows = _set_parts(app, row, (Status.FAILED,), "retry")
     outcomes = []
     for part in rows:
-        later = _later_owner(app, part)
-        if later is not None:
-            raise RerunRefused(f"load {part.load_id}: its file was retried as load {later.load_id} ({later.status}); "
-                               f"retry that load instead")
-    for part in rows:
-        outcome = app.pipeline.process(Path(part.current_path), rule, replay_of=part.replay_of)
+        _refuse_if_retried(app, part)
+    for part in rows:  # under the name it was dropped with, whatever name it had in failed/
+        outcome = app.pipeline.process(Path(part.current_path), rule, replay_of=part.replay_of, name=part.file_name)
         if outcome.load_id is not None:
             note(app, part.load_id, f"retried as load {outcome.load_id}")
             note(app, outcome.load_id, f"retry of load {part.load_id}")
         outcomes.append(outcome)
     return _set_outcome(app, outcomes)
+
+
+def _refuse_if_retried(app: App, row: Row) -> None:
+    later = _later_owner(app, row)
+    if later is not None:
+        raise RerunRefused(f"load {row.load_id}: its file was retried as load {later.load_id} ({later.status}); "
+                           f"retry that load instead")
 
 
 def replay(app: App, load_id: int) -> Outcome:

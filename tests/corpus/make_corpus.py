@@ -7,6 +7,9 @@ Each file goes to `tests/corpus/<folder>/<name>`; the folder names a rule in
 end with: status, rows loaded, rows rejected and fragments of its error text.
 Files under `base/` are loaded before the corpus (so that header checks against an
 existing table and the "target left as it was" checks have something to compare).
+The second round (`round_two.py`) adds limits of memory, disk, names and databases; its
+big files and odd names are written at test time ("generated": true), never committed.
+An expectation may differ on one database ("backends": {"postgresql": {...}}).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ import io
 import json
 import random
 import shutil
-import zipfile
+import sys
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ZIP_DATE = (2026, 1, 1, 0, 0, 0)
+sys.path.insert(0, str(HERE))
+import round_two  # noqa: E402  (beside this script)
 
 FOLDERS: dict[str, dict[str, Any]] = {
     "dialects": {"table": "dialects", "mode": "append"},
@@ -42,22 +46,27 @@ FOLDERS: dict[str, dict[str, Any]] = {
     "utf8strict": {"table": "utf8_contacts", "mode": "append", "encoding": "utf-8"},
     "latin1": {"table": "latin1_contacts", "mode": "append", "encoding": "latin-1"},
     "hostile": {"table": 'x"; DROP TABLE ref.companies; --', "mode": "append"},
+    **round_two.FOLDERS,
 }
 
 files: dict[str, dict[str, Any]] = {}  # audit file name -> expected outcome
 written: list[Path] = []
 
 
-def put(folder: str, name: str, data: bytes | str, status: str = "loaded", loaded: int = 0, rejected: int = 0,
-        error: list[str] | None = None, *, record: bool = True) -> None:
-    """Write one corpus file and what the daemon must record for it."""
-    path = HERE / folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    written.append(path)
+def put(folder: str, name: str, data: bytes | str | Any, status: str = "loaded", loaded: int = 0, rejected: int = 0,
+        error: list[str] | None = None, *, record: bool = True, backends: dict[str, dict[str, Any]] | None = None,
+        generated: bool = False) -> None:
+    """Write one corpus file (unless it is generated at test time) and what the daemon must
+    record for it."""
+    if not generated:
+        path = HERE / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        written.append(path)
     if record:
         files[name] = {"folder": folder, "status": status, "rows_loaded": loaded, "rows_rejected": rejected,
-                       "error": error or []}
+                       "error": error or [], **({"generated": True} if generated else {}),
+                       **({"backends": backends} if backends else {})}
 
 
 def expect(name: str, folder: str, status: str, loaded: int, rejected: int, error: list[str] | None = None) -> None:
@@ -66,12 +75,12 @@ def expect(name: str, folder: str, status: str, loaded: int, rejected: int, erro
                    "error": error or []}
 
 
-def zipped(members: dict[str, bytes | str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name, ZIP_DATE), data)
-    return buffer.getvalue()
+def generated_put(*args: Any, **kwargs: Any) -> None:
+    """`put` for a file written at test time: only its expectation is recorded here."""
+    put(*args, **kwargs, generated=True)
+
+
+zipped = round_two.zipped
 
 
 def gzipped(data: bytes) -> bytes:
@@ -222,8 +231,11 @@ def main() -> None:
     dialects()
     typed()
     policies()
+    round_two.committed(put)
+    round_two.generated(generated_put, expect)
     base()
-    spec = {"folders": FOLDERS, "base": {"strict": 1, "ignore": 1, "companies": 2}, "files": files}
+    spec = {"folders": FOLDERS, "settings": round_two.SETTINGS, "base": {"strict": 1, "ignore": 1, "companies": 2},
+            "files": files}
     (HERE / "expected.json").write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{len(written)} files written, {len(files)} expected audit records")
 

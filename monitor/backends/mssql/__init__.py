@@ -49,6 +49,7 @@ from monitor.backends.mssql.insert_paths import (
     nulls_mapped,
 )
 from monitor.backends.mssql.statements import (
+    BULK_MARK,
     PROBE_TABLE,
     TEXT_CHARS,
     VIEW_SQL,
@@ -59,6 +60,7 @@ from monitor.backends.mssql.statements import (
     renamable,
 )
 from monitor.backends.mssql.statements import MssqlStatements as S
+from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.target import Target
 from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
@@ -84,8 +86,13 @@ class MssqlBackend(Backend):
     """SQL Server, Azure SQL and Babelfish."""
 
     name = "mssql"
+    label = "SQL Server"
     default_schema = "dbo"
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
+    max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)
+    max_columns = 1024  # a table that is not a wide table
+    reserved_column_names = SYSTEM_COLUMNS  # Babelfish's tables are PostgreSQL's
+    side_table_mark = BULK_MARK  # bulk copy and bcp fill a side table
     view_sql = VIEW_SQL
     schema_prologue = (
         "IF SCHEMA_ID(N'ref') IS NULL EXEC(N'CREATE SCHEMA ref');\nGO\n"

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
+from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.rawfile.attempt import attempted, prefetched
 from monitor.backends.rawfile.scan import NotSimple
@@ -23,6 +24,7 @@ from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
 log = logging.getLogger("monitor.backends.postgres")
 LOAD_ID_SETTING = "ingest_monitor.load_id"
+ROW_OVER_A_LIMIT = "54000"  # program_limit_exceeded
 
 
 class PostgresMergeSql(MergeSql):
@@ -40,7 +42,11 @@ class PostgresBackend(Backend):
     """PostgreSQL through psycopg 3."""
 
     name = "postgresql"
+    label = "PostgreSQL"
     default_schema = "public"
+    max_identifier_bytes = 63  # NAMEDATALEN - 1: longer names are cut, silently
+    max_columns = 1600
+    reserved_column_names = SYSTEM_COLUMNS
     reads_files = True
     fills_in_parallel = True
     view_sql = ViewSql(
@@ -63,6 +69,13 @@ class PostgresBackend(Backend):
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"ingest-monitor:{schema}.{table}"},
         )
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        """PEP 249's data errors, and a row over a limit of the server (SQL state 54000,
+        program_limit_exceeded: a row too big for a page, an index row too long), which
+        psycopg reports as an operational error."""
+        orig = getattr(exc, "orig", None) or exc
+        return super().is_data_error(exc) or getattr(orig, "sqlstate", None) == ROW_OVER_A_LIMIT
 
     def bulk_insert(self, conn: Connection, target: Target, batches: Iterable[list[list[str]]]) -> int:
         """COPY ... FROM STDIN in CSV form, one buffer per batch."""

@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from monitor.backends.rawfile.scan import BLOCK_CHARS, NotSimple, Scan, scanning, simple_blocks
+from monitor.backends.rawfile.scan import BLOCK_CHARS, NotSimple, Scan, scanning, simple_blocks, too_long
 from monitor.backends.target import RawFile
 
 END_OF_DATA = "\\."
@@ -38,10 +38,12 @@ def copy_blocks(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[tup
 
 
 def _copy_lines(scan: Scan, block_chars: int) -> Iterator[tuple[str, int]]:
-    width, delimiter = scan.width, scan.delimiter
+    width, delimiter, limit = scan.width, scan.delimiter, scan.line_limit
     parts: list[str] = []
     size = 0
     for line in scan.lines:
+        if len(line) > limit and scan.too_long_line(line):
+            raise too_long(scan.limit)
         text = line.rstrip("\r\n")
         if not scan.whole_line(text):
             fields = scan.record(line)

@@ -8,7 +8,9 @@ CSV parser: no quote at all, or every field quoted with no quote inside (`"a","b
 Any other record is parsed by the `csv` module (strict, so a malformed one stops the fast
 path). Blank records are skipped as the reader skips them. A record of the wrong width, a
 decoding error or a malformed quote raises `NotSimple`: the backend rolls back what it wrote
-and the general reader takes the file, which rejects what must be rejected.
+and the general reader takes the file, which rejects what must be rejected. So does a line
+or record longer than `limits.max_record_chars`, before it is held whole (lines are read at
+most that long, blocks carry at most that much): the general reader then fails the file.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import csv
 import io
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from itertools import chain, repeat
 
 from monitor.backends.target import RawFile
@@ -32,6 +35,12 @@ class NotSimple(Exception):
     """The file needs the general reader (a record of another width, a malformed quote, bad bytes)."""
 
 
+def too_long(limit: int) -> NotSimple:
+    """A line or record longer than `limits.max_record_chars`, or a record over more than a
+    64th as many lines (the general reader says where)."""
+    return NotSimple(f"a line or record longer than {limit:,} characters, or over more than {limit // 64:,} lines")
+
+
 class Scan:
     """Decoded lines after the header, and what a simple line looks like for this file."""
 
@@ -41,7 +50,9 @@ class Scan:
         self.width = width = source.width
         self.delimiter = fmt.delimiter
         self.separator = QUOTE + fmt.delimiter + QUOTE
-        self.lines: Iterator[str] = iter(stream)
+        self.limit = fmt.limits.max_record_chars
+        self.line_limit = self.limit + 1  # a line's text and `\n`: a longer line is looked at (`too_long_line`)
+        self.lines: Iterator[str] = iter(partial(stream.readline, self.limit + 3), "")  # read this far at most
         header = csv.reader(self.lines, delimiter=fmt.delimiter, strict=False)
         for _ in range(fmt.skip + 1):  # an Excel `sep=` line, then the header
             next(header, None)
@@ -51,9 +62,9 @@ class Scan:
     def record(self, line: str) -> list[str] | None:
         """The record starting with `line` (going on over the next lines if a quoted field
         does), parsed by the `csv` module (strict), with empty fields beyond the header's
-        width dropped; None for a blank record; `NotSimple` for a malformed record or one of
-        another width."""
-        reader = csv.reader(chain([line], self.lines), delimiter=self.delimiter, strict=True)
+        width dropped; None for a blank record; `NotSimple` for a malformed record, one of
+        another width or one longer than the limit."""
+        reader = csv.reader(self._within_limit(chain([line], self.lines)), delimiter=self.delimiter, strict=True)
         try:
             fields = next(reader, [])
         except csv.Error as exc:
@@ -65,6 +76,19 @@ class Scan:
         if len(fields) != self.width:
             raise NotSimple(f"a record has {len(fields)} fields, the header {self.width}")
         return fields
+
+    def too_long_line(self, line: str) -> bool:
+        """Whether a line read from `lines` longer than `line_limit` is over the limit (its
+        text, without the line end)."""
+        return len(line.rstrip("\r\n")) > self.limit
+
+    def _within_limit(self, lines: Iterable[str]) -> Iterator[str]:
+        total, most = 0, self.limit // 64
+        for count, line in enumerate(lines, start=1):
+            total += len(line)
+            if total > self.limit or count > most:
+                raise too_long(self.limit)
+            yield line
 
     def whole_line(self, text: str) -> bool:
         """Whether `text` (a line without its end) is, as it stands, one record of the header's
@@ -120,7 +144,7 @@ class Scan:
         """Go on line by line from `block` (whole lines), then `carry` (the start of the next
         line), then the rest of the file."""
         if carry:
-            carry += self.stream.readline()
+            carry += self.stream.readline(self.limit + 3)
         self.lines = chain(io.StringIO(block + carry, newline="").readlines(), self.lines)
 
 
@@ -131,7 +155,7 @@ _UNREADABLE = (UnicodeError, EOFError, OSError, zlib.error, zipfile.BadZipFile, 
 def scanning(source: RawFile) -> Iterator[Scan]:
     """Open the file, skip to its first record; any reading or parsing error is `NotSimple`."""
     try:
-        with open_binary(source.path) as stream:
+        with open_binary(source.path, source.name or None, source.fmt.limits) as stream:
             text = io.TextIOWrapper(stream, encoding=source.fmt.encoding, errors="strict", newline="")
             yield Scan(source, text)
     except _UNREADABLE as exc:
@@ -140,20 +164,28 @@ def scanning(source: RawFile) -> Iterator[Scan]:
 
 def simple_blocks(scan: Scan, block_chars: int, simple: Callable[[str], int | None]) -> Iterator[tuple[str, int]]:
     """Blocks of whole lines (`\\r\\n` made `\\n`) with their record counts, while `simple`
-    counts them; from the first block it does not, `scan.lines` goes on line by line."""
-    carry = ""
+    counts them; from the first block it does not, `scan.lines` goes on line by line. A line
+    longer than the limit is `NotSimple` once that much of it is read."""
+    block_chars = min(block_chars, scan.limit)  # a line within a block is within the limit
+    pieces: list[str] = []  # a line longer than a block, in pieces, and its length
+    carry, unfinished = "", 0
     while True:
-        data = scan.stream.read(block_chars)
+        room = scan.limit + 2 - len(carry) - unfinished  # within a line longer than a block: read no further
+        data = scan.stream.read(min(block_chars, room) if pieces else block_chars)
         final = not data
-        data = carry + data
+        if not final and "\n" not in data:  # no line end yet: read on, as far as the limit
+            pieces.append(data)
+            unfinished += len(data)
+            if len(carry) + unfinished > scan.limit:
+                raise too_long(scan.limit)
+            continue
+        data = carry + "".join(pieces) + data
+        pieces, unfinished = [], 0
+        end = data.find("\n") if not final else len(data)  # only the first line can be longer than a block
+        if end > scan.limit and len(data[:end].rstrip("\r")) > scan.limit:
+            raise too_long(scan.limit)
         cut = len(data) if final else data.rfind("\n") + 1
-        if not cut:  # no line end yet: read on (a line longer than 64 blocks goes line by line)
-            if final:
-                return
-            if len(data) < 64 * block_chars:
-                carry = data
-                continue
-            scan.rest_as_lines("", data)
+        if not cut:
             return
         raw, carry = data[:cut], data[cut:]
         block = raw.replace("\r\n", "\n") if "\r" in raw else raw

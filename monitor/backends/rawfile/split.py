@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from monitor.backends.rawfile.scan import QUOTE, scanning
+from monitor.backends.rawfile.scan import QUOTE, scanning, too_long
 from monitor.backends.target import RawFile
 
 
@@ -14,11 +14,13 @@ def row_batches(source: RawFile, batch_rows: int) -> Iterator[list[list[str]]]:
     with scanning(source) as scan:
         width, delimiter, separator = scan.width, scan.delimiter, scan.separator
         inner_quotes = 2 * width - 2
-        empty_plain, empty_quoted = scan.empty_plain, scan.empty_quoted
+        empty_plain, empty_quoted, limit = scan.empty_plain, scan.empty_quoted, scan.line_limit
         rows: list[list[str]] = []
         append = rows.append
         fields: list[str] | None
         for line in scan.lines:
+            if len(line) > limit and scan.too_long_line(line):
+                raise too_long(scan.limit)
             text = line.rstrip("\r\n")
             if QUOTE not in text:
                 fields = text.split(delimiter)

@@ -51,7 +51,9 @@ class SqliteBackend(Backend):
     """The embedded default backend."""
 
     name = "sqlite"
+    label = "SQLite"
     default_schema = "main"
+    max_columns = 2000  # SQLITE_MAX_COLUMN as built by default
     supports_leases = False
     reads_files = True
     write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}

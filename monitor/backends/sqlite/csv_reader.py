@@ -4,8 +4,11 @@
 statement that runs without Python's GIL. Meanwhile a thread reads the same file with
 `native_counts`, which proves record by record that `vsv` reads what the
 general reader would load (valid text, well-formed quotes, every record as wide as the
-header) and counts them. The insert stands only when the proof holds and both counts agree;
-otherwise the caller rolls it back and loads another way. Empty fields load as NULL.
+header, none longer than `limits.max_record_chars`) and counts them. The insert stands only
+when the proof holds and both counts agree; otherwise the caller rolls it back and loads
+another way. Empty fields load as NULL. `vsv` never reads a record the check has not proven
+yet (it waits for the proof, `CHECK_EVERY` records ahead), so a line too long to hold is
+never read whole by SQLite either.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Iterator
 from types import ModuleType
 
 from monitor.backends.rawfile.attempt import Attempt
-from monitor.backends.rawfile.scan import BLOCK_CHARS, Scan, scanning, simple_blocks
+from monitor.backends.rawfile.scan import BLOCK_CHARS, Scan, scanning, simple_blocks, too_long
 from monitor.backends.target import RawFile
 
 CSV_MODULE = "vsv"
@@ -76,8 +79,10 @@ def native_counts(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[i
 
 
 def _native_lines(scan: Scan) -> Iterator[int]:
-    count = 0
+    count, limit = 0, scan.line_limit
     for line in scan.lines:
+        if len(line) > limit and scan.too_long_line(line):
+            raise too_long(scan.limit)
         if line.endswith("\r"):
             raise NotNative("a line ends with a carriage return alone")
         text = line.rstrip("\r\n")
@@ -122,14 +127,29 @@ class _Check(threading.Thread):
         self.raw, self.attempt = raw, attempt
         self.records = 0
         self.error: BaseException | None = None
+        self.ended = False
+        self._proven = threading.Condition()
 
     def run(self) -> None:
         try:
             for count in native_counts(self.raw):
-                self.records += count
+                with self._proven:
+                    self.records += count
+                    self._proven.notify_all()
                 self.attempt.read(count)
         except BaseException as exc:  # handed to the loading thread
             self.error = exc
+        finally:
+            with self._proven:
+                self.ended = True
+                self._proven.notify_all()
+
+    def wait_for(self, records: int) -> None:
+        """Wait until `records` records are proven, or the check has ended; raise its error."""
+        with self._proven:
+            self._proven.wait_for(lambda: self.records >= records or self.ended)
+        if self.error is not None:
+            raise self.error
 
 
 def insert_csv(
@@ -141,8 +161,9 @@ def insert_csv(
     which takes the `vsv` table away too.
 
     Every `CHECK_EVERY` records the insert asks whether to go on (a function of ours, in
-    SQL): a failed check, or the load cancelled, fails the statement, never the transaction
-    (which `sqlite3_interrupt` would roll back whole)."""
+    SQL), which waits until the check has proven the next `CHECK_EVERY`: a failed check, or
+    the load cancelled, fails the statement, never the transaction (which `sqlite3_interrupt`
+    would roll back whole)."""
     try:
         cursor.execute(csv_table_sql(raw))
     except Exception as exc:
@@ -150,10 +171,9 @@ def insert_csv(
     check = _Check(raw, attempt)
     stopped: list[BaseException] = []
 
-    def go_on() -> int:
+    def go_on(row: int) -> int:
         try:
-            if check.error is not None:
-                raise check.error
+            check.wait_for(row + CHECK_EVERY)
             if not check.is_alive():  # the check reports while it runs; then we do (cancellation)
                 raw.read(0)
         except BaseException as exc:
@@ -161,24 +181,24 @@ def insert_csv(
             raise
         return int(load_id)
 
-    driver.create_function(GO_ON, 0, go_on)
+    driver.create_function(GO_ON, 1, go_on)
     values = ", ".join([
         *(f"NULLIF(c{i}, '')" for i in range(raw.width)),
-        f"CASE WHEN rowid % {CHECK_EVERY} THEN {int(load_id)} ELSE {GO_ON}() END",
+        f"CASE WHEN rowid % {CHECK_EVERY} THEN {int(load_id)} ELSE {GO_ON}(rowid) END",
     ])
     check.start()
+    failed: Exception | None = None
     try:
+        check.wait_for(CHECK_EVERY)  # the first records proven before SQLite reads one
         inserted = cursor.execute(f"{into} SELECT {values} FROM {CSV_TABLE}").rowcount
-    except Exception as exc:  # the driver's own error class (sqlean or sqlite3)
-        failed: Exception | None = exc
-    else:
-        failed = None
+    except Exception as exc:  # the driver's own error class (sqlean or sqlite3), or the check's
+        failed = exc
     finally:
         check.join()
-        driver.create_function(GO_ON, 0, None)
+        driver.create_function(GO_ON, 1, None)
     reason = check.error or (stopped[0] if stopped else None)
     if reason is not None:
-        raise reason from failed
+        raise reason from (failed if failed is not reason else None)
     if failed is not None:
         raise NotNative(f"SQLite's CSV reader stopped: {failed}") from failed
     if inserted != check.records:
