@@ -28,7 +28,7 @@ from bench.databases import PgServer
 from bench.loads import REF_TABLE, LoadResult, header_of, quiet_disk
 from bench.measure import run_timed
 from bench.workspace import cli_env
-from monitor.backends.mssql.connect import is_freetds, mssql_engine
+from monitor.backends.mssql.connect import drop_database, is_freetds, mssql_engine
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,7 @@ class MssqlServer:
             yield name
         finally:
             with self._admin() as conn:
-                sessions = conn.exec_driver_sql(
-                    f"SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'{name}') "
-                    "AND session_id <> @@SPID").scalars().all()
-                for session in sessions:
-                    conn.exec_driver_sql(f"KILL {int(session)}")
-                conn.exec_driver_sql(f"DROP DATABASE [{name}]")
+                drop_database(conn, name)
 
     def execute(self, dbname: str, sql: str) -> None:
         """Run one statement in `dbname`, committed."""

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from monitor.backends import Backend, open_backend
-from monitor.backends.mssql.connect import mssql_engine
+from monitor.backends.mssql.connect import drop_database, mssql_engine
 from monitor.backends.sqlite.csv_reader import driver_module
 from monitor.operate.exits import Exit
 
@@ -76,13 +76,8 @@ def mssql_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE [{name}]")
         yield url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:  # end the sessions still in it (KILL: SQL Server and Babelfish alike)
-            sessions = conn.exec_driver_sql(
-                f"SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'{name}') "
-                "AND session_id <> @@SPID").scalars().all()
-            for session in sessions:
-                conn.exec_driver_sql(f"KILL {int(session)}")
-            conn.exec_driver_sql(f"DROP DATABASE [{name}]")
+        with admin.connect() as conn:
+            drop_database(conn, name)
     finally:
         admin.dispose()
 

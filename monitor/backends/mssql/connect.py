@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.mssql.mssqlpython import MSDialect_mssqlpython
 from sqlalchemy.dialects.mssql.pyodbc import MSDialect_pyodbc
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)")
 NOTHING_TO_ROLL_BACK = "can only be used in transaction blocks"  # Babelfish's 3903, "no BEGIN TRANSACTION"
@@ -100,6 +100,17 @@ def mssql_engine(url: URL, **options: Any) -> Engine:
     if url.get_driver_name() == "mssqlpython":
         event.listen(engine, "before_cursor_execute", nulls_inline, retval=True)
     return engine
+
+
+def drop_database(conn: Connection, name: str) -> None:
+    """Drop a database after ending the sessions still in it (`KILL`: SQL Server and Babelfish
+    alike; Babelfish has no `SINGLE_USER`). `conn` is in autocommit, outside that database."""
+    sessions = conn.exec_driver_sql(
+        f"SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'{name}') "
+        "AND session_id <> @@SPID").scalars().all()
+    for session in sessions:
+        conn.exec_driver_sql(f"KILL {int(session)}")
+    conn.exec_driver_sql(f"DROP DATABASE [{name}]")
 
 
 def nulls_inline(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
