@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, delete, insert, select
 
 from monitor import catalog
+from monitor.backends.merging import Place
 
 if TYPE_CHECKING:
     from monitor.backends.base import Backend
@@ -40,8 +41,9 @@ def init_db(backend: Backend) -> None:
         catalog.metadata.create_all(conn, checkfirst=True)
         backend.add_missing_columns(conn)
         for table in catalog.metadata.sorted_tables:
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
+            for index in table.indexes:  # looked up the backend's way (Babelfish renames indexes inside)
+                if index.name and not backend.has_index(conn, Place(table.schema, table.name), index.name):
+                    index.create(conn)
         if schema_version(conn) != catalog.SCHEMA_VERSION:
             backend.drop_views(conn)
             conn.execute(delete(catalog.meta).where(catalog.meta.c.key == VERSION_KEY))

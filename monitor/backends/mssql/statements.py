@@ -153,8 +153,13 @@ class MssqlStatements:
 
     @staticmethod
     def index_id(schema: str | None, table: str, index: str) -> str:
+        """Found by its name, or by the name Babelfish stores it under: the index's name and
+        the table's, cut to 31 characters, then 32 hexadecimal digits (63 at most)."""
+        stored = (index + table)[:31]
+        length = min(63, len(index) + len(table) + 32)
         return (f"SELECT i.index_id FROM sys.indexes AS i WHERE i.object_id = "
-                f"({_object_in('sys.tables', schema, table)}) AND i.name = {literal(index)}")
+                f"({_object_in('sys.tables', schema, table)}) AND (i.name = {literal(index)} OR "
+                f"(LEN(i.name) = {length} AND LEFT(i.name, {len(stored)}) = {literal(stored)}))")
 
     @staticmethod
     def create_index(schema: str | None, table: str, index: str, columns: Sequence[str], *, unique: bool) -> str:
