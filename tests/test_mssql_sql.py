@@ -141,6 +141,17 @@ def test_catalog_lookups_use_literals_that_name_the_table(name):
     assert national(tree.find(exp.National)).replace("''", "'") == name
 
 
+@pytest.mark.parametrize("index", ["ix_ingest_events_load", "ix_" + "k" * 70])
+def test_an_index_is_looked_up_by_its_name_or_the_name_babelfish_stores(index):
+    """Babelfish 4.2 stores `CREATE INDEX ix_ingest_events_load ON ingest_events` as
+    `ix_ingest_events_loadingest_eve` + 32 hex digits (seen live); either name is found."""
+    tree = parse_one(S.index_id(None, "ingest_events", index))
+    literals = sorted(national(n) for n in tree.find_all(exp.National))
+    assert literals == sorted([index, "ingest_events", (index + "ingest_events")[:31]])
+    assert f"LEN(i.name) = {min(63, len(index) + len('ingest_events') + 32)}" in tree.sql("tsql")
+    assert "OBJECT_ID(" not in tree.sql("tsql")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_inserts_parse_with_their_parameters_and_load_id(name):
     tree = parse_insert(S.insert_row("dbo", name, COLUMNS, 7), qualified("dbo", name))
