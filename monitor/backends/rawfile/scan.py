@@ -19,10 +19,11 @@ import csv
 import io
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from itertools import chain, repeat
+from operator import length_hint
 
 from monitor.backends.target import RawFile
 from monitor.source import open_binary
@@ -52,7 +53,9 @@ class Scan:
         self.separator = QUOTE + fmt.delimiter + QUOTE
         self.limit = fmt.limits.max_record_chars
         self.line_limit = self.limit + 1  # a line's text and `\n`: a longer line is looked at (`too_long_line`)
-        self.lines: Iterator[str] = iter(partial(stream.readline, self.limit + 3), "")  # read this far at most
+        self.file_lines: Iterator[str] = iter(partial(stream.readline, self.limit + 3), "")  # read this far at most
+        self.lines: Iterator[str] = self.file_lines
+        self.pending: Iterator[str] = iter(())
         header = csv.reader(self.lines, delimiter=fmt.delimiter, strict=False)
         for _ in range(fmt.skip + 1):  # an Excel `sep=` line, then the header
             next(header, None)
@@ -140,12 +143,19 @@ class Scan:
         separator = self.separator if QUOTE in block else self.delimiter
         return count if set(map(str.count, lines, repeat(separator))) == {self.width - 1} else None
 
-    def rest_as_lines(self, block: str, carry: str) -> None:
-        """Go on line by line from `block` (whole lines), then `carry` (the start of the next
-        line), then the rest of the file."""
-        if carry:
-            carry += self.stream.readline(self.limit + 3)
-        self.lines = chain(io.StringIO(block + carry, newline="").readlines(), self.lines)
+    def detour(self, text: str, rest: str) -> None:
+        """Go on line by line over `text` (whole lines, from a record start), then `rest` (the
+        start of the next line, completed from the file), then the file's next lines; until
+        `detour_over`."""
+        if rest:
+            rest += self.stream.readline(self.limit + 3)
+        self.pending = iter(io.StringIO(text + rest, newline="").readlines())
+        self.lines = chain(self.pending, self.file_lines)
+
+    def detour_over(self) -> bool:
+        """Whether every line handed to `detour` has been read (after a whole record, the file
+        is then at a record boundary)."""
+        return length_hint(self.pending) == 0
 
 
 _UNREADABLE = (UnicodeError, EOFError, OSError, zlib.error, zipfile.BadZipFile, NotImplementedError, csv.Error)
@@ -160,43 +170,3 @@ def scanning(source: RawFile) -> Iterator[Scan]:
             yield Scan(source, text)
     except _UNREADABLE as exc:
         raise NotSimple(f"{type(exc).__name__}: {exc}") from exc
-
-
-def simple_blocks(scan: Scan, block_chars: int, simple: Callable[[str], int | None]) -> Iterator[tuple[str, int]]:
-    """Blocks of whole lines (`\\r\\n` made `\\n`) with their record counts, while `simple`
-    counts them; from the first block it does not, `scan.lines` goes on line by line. A line
-    longer than the limit is `NotSimple` once that much of it is read."""
-    block_chars = min(block_chars, scan.limit)  # a line within a block is within the limit
-    pieces: list[str] = []  # a line longer than a block, in pieces, and its length
-    carry, unfinished = "", 0
-    while True:
-        room = scan.limit + 2 - len(carry) - unfinished  # within a line longer than a block: read no further
-        data = scan.stream.read(min(block_chars, room) if pieces else block_chars)
-        final = not data
-        if not final and "\n" not in data:  # no line end yet: read on, as far as the limit
-            pieces.append(data)
-            unfinished += len(data)
-            if len(carry) + unfinished > scan.limit:
-                raise too_long(scan.limit)
-            continue
-        data = carry + "".join(pieces) + data
-        pieces, unfinished = [], 0
-        end = data.find("\n") if not final else len(data)  # only the first line can be longer than a block
-        if end > scan.limit and len(data[:end].rstrip("\r")) > scan.limit:
-            raise too_long(scan.limit)
-        cut = len(data) if final else data.rfind("\n") + 1
-        if not cut:
-            return
-        raw, carry = data[:cut], data[cut:]
-        block = raw.replace("\r\n", "\n") if "\r" in raw else raw
-        if final and not block.endswith("\n"):
-            block += "\n"
-        count = simple(block)
-        if count is None:
-            scan.rest_as_lines(raw, carry)
-            return
-        yield block, count
-        if final:
-            return
-
-

@@ -1,0 +1,71 @@
+"""A file's records in blocks that start and end at record boundaries, each proven (`proof`)
+or handed to the caller to read line by line with the `csv` module, then blocks again.
+
+Only the stretch that is not proven goes line by line: the lines of its block (and, when a
+record goes on past it, up to that record's end), then the file goes on in blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from monitor.backends.rawfile.proof import Proof
+from monitor.backends.rawfile.scan import Scan, too_long
+
+
+def record_blocks(scan: Scan, block_chars: int, proven: Callable[[str], Proof | None]) -> Iterator[Proof | None]:
+    """`Proof`s of whole records, about `block_chars` characters each. `None` means: read
+    records from `scan.lines` until `scan.detour_over()`, then ask for the next block. A line
+    or a record longer than the limit is `NotSimple` once that much of it is read."""
+    block_chars = min(block_chars, scan.limit)
+    carry = ""
+    while True:
+        data = scan.stream.read(block_chars)
+        final = not data
+        text = carry + data
+        if final:
+            if not text:
+                return
+            cut = len(text)
+        else:
+            cut = text.rfind("\n") + 1
+            if not cut:
+                cut = text.rfind("\r") + 1  # lines ended by a carriage return alone: the csv module reads them
+                if not cut:
+                    if len(text) > scan.limit + 2:
+                        raise too_long(scan.limit)
+                    carry = text
+                    continue
+                scan.detour(text[:cut], text[cut:])
+                carry = ""
+                yield None
+                continue
+        if carry and _straddling_line(text, len(carry)) > scan.limit:
+            raise too_long(scan.limit)
+        whole, rest = text[:cut], text[cut:]
+        if final and not whole.endswith("\n"):
+            whole += "\n"
+        proof = proven(whole)
+        if proof is None:
+            scan.detour(whole, rest)
+            carry = ""
+            yield None
+            continue
+        if proof.records:
+            yield proof
+        carry = proof.tail + rest
+        if final:
+            if carry:  # a quote never closed: the csv module says so
+                scan.detour(carry, "")
+                yield None
+            return
+        if len(carry) > scan.limit:
+            raise too_long(scan.limit)
+
+
+def _straddling_line(text: str, at: int) -> int:
+    """The length (without its line end) of the line of `text` holding position `at`: the
+    only line that may be longer than the carry or the block read."""
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    return len(text[start : len(text) if end < 0 else end].rstrip("\r"))
