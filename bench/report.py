@@ -9,7 +9,9 @@ from bench.daemon_runs import Burst, Latency
 from bench.loads import LoadResult
 from bench.merge import MergeResult
 
-TARGETS = {"postgresql": ("psql \\copy", 0.8), "sqlite": ("sqlite3 .import", 0.8)}
+# issue 19's acceptance: ingest-monitor's rows/s over the database's own loader's, per file
+TARGETS = {"postgresql": ("psql \\copy", 1.0), "sqlite": ("sqlite3 .import", 0.9)}
+SHAPE_TARGETS = {"postgresql": ("psql \\copy", 0.9), "sqlite": ("sqlite3 .import", 0.9)}
 RSS_LIMIT_MB = 300
 
 
@@ -46,13 +48,15 @@ def loads_table(results: Sequence[LoadResult]) -> str:
                   "check"], rows)
 
 
-def targets(results: Sequence[LoadResult]) -> list[str]:
-    """The throughput targets, each with its measured ratio and whether it is met."""
+def targets(results: Sequence[LoadResult], goals: dict[str, tuple[str, float]] = TARGETS) -> list[str]:
+    """The throughput targets, each with its measured ratio and whether it is met (the
+    reference tool may read through a pipe: `unzip -p into psql \\copy`, `unzip -p FILE | psql`)."""
     lines = []
     ours = {r.backend: r for r in results if r.tool == "ingest-monitor"}
-    for backend, (tool, goal) in TARGETS.items():
+    for backend, (name, goal) in goals.items():
         mine = ours.get(backend)
-        ref = next((r for r in results if r.backend == backend and r.tool == tool), None)
+        ref = next((r for r in results if r.backend == backend and r.tool.endswith(name)), None)
+        tool = ref.tool if ref else name
         if not mine or not ref:
             continue
         if mine.ok and ref.ok and ref.rows_per_s:
