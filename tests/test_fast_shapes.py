@@ -117,7 +117,11 @@ def test_the_proof_refuses_exactly_the_shapes_where_the_parsers_part():
     assert prove('"a","b\n', ",", 1 << 20).tail == '"a","b\n'  # the record goes on past the block
     for block in ('a"b,c\n', '"a"b,c\n', '"a" ,c\n', "a,b\rc,d\n", ",\n", '"",""\n', "a,\x00\n"):
         assert prove(block, ",", 1 << 20) is None, block
-    assert prove('"a\r\nb",c\r\nd,e\r\n', ",", 1 << 20).data == b'"a\r\nb",c\nd,e\n'  # CRLF kept inside quotes only
+    crlf = '"a\r\nb",c\r\nd,e\r\n'
+    assert prove(crlf, ",", 1 << 20, eol="\n").data == b'"a\r\nb",c\nd,e\n'  # CRLF kept inside quotes only
+    assert prove(crlf, ",", 1 << 20, eol="").data == crlf.encode() and prove(crlf, ",", 1 << 20, eol="").eol == "\r\n"
+    assert prove('"a\nb",c\nd,e\r\n', ",", 1 << 20, eol="\r\n").data == b'"a\nb",c\r\nd,e\r\n'
+    assert prove("a,b\n\\.\n", ",", 1 << 20, end_marker=True) is None and prove("a,b\n\\.\n", ",", 1 << 20)
     assert prove("a,b\nc\n", ",", 1 << 20, width=2) is None and prove("a,b\nc,d\n", ",", 1 << 20, width=2)
 
 

@@ -1,10 +1,10 @@
 """A file's records as the CSV text PostgreSQL's `COPY ... (FORMAT csv)` reads.
 
-Blocks of records go as read once proven (`Scan.simple_block` by counts for lines that are
-simple, else `rawfile.proof` at C speed, which takes quoted line breaks and `""` escapes):
-`\\r\\n` outside quotes becomes `\\n`. A block that is not proven goes line by line, and a
-record that is not a simple line is parsed by the `csv` module and written again in
-canonical CSV; the next block is proven again. COPY's own rules are kept here: a line
+Blocks of records go as read once proven (`rawfile.proof`, at C speed: quoted line breaks and
+`""` escapes included), each record ended as the first proven block's are (COPY reads one
+style of line end). A block that is not proven goes line by line, and a record that is not a
+simple line is parsed by the `csv` module and written again in canonical CSV; the next block
+is proven again. COPY's own rules are kept here: a line
 holding only `\\.` would end the data early (refused), and NUL cannot be stored in text.
 """
 
@@ -22,40 +22,28 @@ from monitor.backends.target import RawFile
 END_OF_DATA = "\\."
 
 
-def _may_end_data_early(block: str) -> bool:
-    """Whether a line of `block` starts with the end-of-data marker (COPY ends there when it
-    starts a record)."""
-    return END_OF_DATA in block and (
-        block.startswith((END_OF_DATA + "\n", END_OF_DATA + "\r"))
-        or f"\n{END_OF_DATA}\n" in block or f"\n{END_OF_DATA}\r" in block
-    )
-
-
 def copy_blocks(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[tuple[str | bytes, int, bool]]:
     """The records as CSV text for `COPY ... (FORMAT csv)` (str, or UTF-8 bytes), in blocks of
     about `block_chars` characters: (text, records in it, whether they went line by line).
-    Every line ends with `\\n`."""
+    Every record ends alike: as the first proven block's do (`\\r\\n` or `\\n`)."""
     with scanning(source) as scan:
         byte_sized = len(scan.delimiter.encode("utf-8")) == 1
+        eol = ""  # not known until a block is proven; then every record ends so (COPY takes one style)
 
         def proven(block: str) -> Proof | None:
-            if _may_end_data_early(block):
-                return None
-            lines = block.replace("\r\n", "\n") if "\r" in block else block
-            count = scan.simple_block(lines)
-            if count is not None:
-                return Proof(lines, count, "")
-            return prove(block, scan.delimiter, scan.limit) if byte_sized else None
+            return prove(block, scan.delimiter, scan.limit, eol=eol, end_marker=True) if byte_sized else None
 
         for proof in record_blocks(scan, block_chars, proven):
             if proof is None:
-                for text, count in _copy_lines(scan, block_chars):
+                eol = eol or "\n"
+                for text, count in _copy_lines(scan, block_chars, eol):
                     yield text, count, True
             else:
+                eol = eol or proof.eol
                 yield proof.data, proof.records, False
 
 
-def _copy_lines(scan: Scan, block_chars: int) -> Iterator[tuple[str, int]]:
+def _copy_lines(scan: Scan, block_chars: int, eol: str) -> Iterator[tuple[str, int]]:
     """The records of a detour (`Scan.detour`), as canonical CSV where they are not simple lines."""
     width, delimiter, limit = scan.width, scan.delimiter, scan.line_limit
     parts: list[str] = []
@@ -79,16 +67,16 @@ def _copy_lines(scan: Scan, block_chars: int) -> Iterator[tuple[str, int]]:
         parts.append(text)
         size += len(text)
         if size >= block_chars:
-            yield _block(parts), len(parts)
+            yield _block(parts, eol), len(parts)
             parts, size = [], 0
         if scan.detour_over():
             break
     if parts:
-        yield _block(parts), len(parts)
+        yield _block(parts, eol), len(parts)
 
 
-def _block(parts: list[str]) -> str:
-    text = "\n".join(parts)
+def _block(parts: list[str], eol: str) -> str:
+    text = eol.join(parts)
     if "\x00" in text:
         raise NotSimple("a NUL character (refused in text by the database)")
-    return text + "\n"
+    return text + eol

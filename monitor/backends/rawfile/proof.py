@@ -22,18 +22,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-QUOTE, LF, CR = 34, 10, 13
+QUOTE, LF, CR, BACKSLASH, DOT = 34, 10, 13, 92, 46
 
 
 @dataclass(frozen=True)
 class Proof:
-    """Records proven: `data`, the text to hand on (UTF-8 when proven here, `\\r\\n` outside
-    quotes made `\\n`; empty unless asked for), how many, and `tail`, the text after the last
-    record end (a record that goes on past the block)."""
+    """Records proven: `data`, the text to hand on (UTF-8 when proven here; empty unless asked
+    for), how many, `tail`, the text after the last record end (a record that goes on past the
+    block), and `eol`, what ends each record in `data`."""
 
     data: str | bytes
     records: int
     tail: str
+    eol: str = "\n"
 
 
 def _inside(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -41,10 +42,14 @@ def _inside(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return (np.searchsorted(quotes, positions) & 1).astype(bool)
 
 
-def prove(text: str, delimiter: str, limit: int, *, width: int = 0, data: bool = True) -> Proof | None:
+def prove(text: str, delimiter: str, limit: int, *, width: int = 0, eol: str | None = None,
+          end_marker: bool = False) -> Proof | None:
     """`text` (whole lines, starting at a record start) proven as the module says, or None.
     With `width`, every record must also have exactly `width` fields (a database that does
-    not check widths itself); with `data`, the bytes to hand to the database come too."""
+    not check widths itself). With `eol` the bytes to hand to the database come too, every
+    record ended by `eol` (`"\\n"` or `"\\r\\n"`; `""`: the block's own when all its records
+    end so, else `"\\n"`, said in `Proof.eol`). With `end_marker`, a record may not start
+    with `\\.` (COPY's end of data)."""
     raw = text.encode("utf-8")
     size = len(raw)
     a = np.frombuffer(raw, dtype=np.uint8)
@@ -64,7 +69,7 @@ def prove(text: str, delimiter: str, limit: int, *, width: int = 0, data: bool =
     quoted_ends = _inside(quotes, line_ends)
     ends = line_ends[~quoted_ends]
     if not ends.size:
-        return Proof(b"", 0, text)
+        return Proof(b"", 0, text, eol or "\n")
     cut = int(ends[-1]) + 1
     starts = np.empty_like(ends)
     starts[0], starts[1:] = 0, ends[:-1] + 1
@@ -82,8 +87,21 @@ def prove(text: str, delimiter: str, limit: int, *, width: int = 0, data: bool =
         return None  # a carriage return alone outside quotes ends a record for Python only
     if width and not _widths_are(a[:cut], quotes, ends, sep, width):
         return None
-    body = np.delete(a[:cut], bare).tobytes() if data and bare.size else raw[:cut] if data else b""
-    return Proof(body, int(ends.size), raw[cut:].decode("utf-8"))
+    if end_marker and ((padded[starts + 1] == BACKSLASH) & (padded[starts + 2] == DOT)).any():
+        return None
+    tail = raw[cut:].decode("utf-8")
+    if eol is None:
+        return Proof(b"", int(ends.size), tail)
+    crlf = bare.size == ends.size  # every record ends `\r\n` (no other carriage return is outside quotes)
+    eol = eol or ("\r\n" if crlf else "\n")
+    if crlf == (eol == "\r\n") and (crlf or not bare.size):
+        body = raw[:cut]
+    elif eol == "\n":
+        body = np.delete(a[:cut], bare).tobytes()
+    else:  # a `\r` before each record's `\n` that has none
+        lone = np.setdiff1d(ends, bare + 1, assume_unique=True)
+        body = np.insert(a[:cut], lone, CR).tobytes()
+    return Proof(body, int(ends.size), tail, eol)
 
 
 def _may_be_blank(padded: np.ndarray, starts: np.ndarray, sep: int) -> bool:

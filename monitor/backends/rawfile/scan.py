@@ -3,9 +3,10 @@ backend that reads files itself, with proof that it reads exactly what the reade
 
 The general reader (`monitor.load.records`) parses every record with the `csv` module,
 keeps line numbers and raw text for rejects. Most files need none of that: every record is
-as wide as the header. A line is taken as it is only when its fields are certain without a
-CSV parser: no quote at all, or every field quoted with no quote inside (`"a","b,c",""`).
-Any other record is parsed by the `csv` module (strict, so a malformed one stops the fast
+as wide as the header. Blocks of records are proven at C speed (`proof`, `blocks`); line by
+line, a line is taken as it is only when its fields are certain without a CSV parser: no
+quote at all, or every field quoted with no quote inside (`"a","b,c",""`). Any other record
+is parsed by the `csv` module (strict, so a malformed one stops the fast
 path). Blank records are skipped as the reader skips them. A record of the wrong width, a
 decoding error or a malformed quote raises `NotSimple`: the backend rolls back what it wrote
 and the general reader takes the file, which rejects what must be rejected. So does a line
@@ -22,7 +23,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from itertools import chain, repeat
+from itertools import chain
 from operator import length_hint
 
 from monitor.backends.target import RawFile
@@ -105,43 +106,6 @@ class Scan:
             len(text) > 1 and text[0] == QUOTE and text[-1] == QUOTE and text != self.empty_quoted
             and inner.count(QUOTE) == 2 * width - 2 and inner.count(self.separator) == width - 1
         )
-
-    def simple_block(self, block: str) -> int | None:
-        """How many records `block` holds (whole lines, each ending `\\n`) when each of its
-        lines is one record that Python's `csv` module and PostgreSQL's COPY parse alike: no
-        quote at all, or every field quoted with no quote inside. None otherwise. The counts
-        prove it without a loop: with every line starting and ending with a quote, 2w quotes
-        a line and w - 1 separators `","` a line, each separator holding two of the inner
-        quotes, no quote is left inside a field. Widths are checked by COPY itself."""
-        if "\r" in block or "\x00" in block or block.startswith("\n") or "\n\n" in block:
-            return None
-        lines, width, separator = block.count("\n"), self.width, self.separator
-        if QUOTE not in block:
-            empty = self.empty_plain + "\n"
-            if block.startswith(empty) or "\n" + empty in block:
-                return None
-            return lines
-        empty = self.empty_quoted + "\n"
-        if (
-            block[0] == QUOTE and block.count("\n" + QUOTE) == lines - 1 and block.count(QUOTE + "\n") == lines
-            and block.count(QUOTE) == 2 * width * lines and block.count(separator) == (width - 1) * lines
-            and not block.startswith((separator, QUOTE + "\n", empty))
-            and "\n" + separator not in block and separator + "\n" not in block
-            and "\n" + QUOTE + "\n" not in block and "\n" + empty not in block
-        ):
-            return lines
-        return None
-
-    def even_block(self, block: str) -> int | None:
-        """`simple_block`, and each line as wide as the header (its counts prove the widths of
-        the whole block only; a database reading the block itself checks none)."""
-        count = self.simple_block(block)
-        if count is None:
-            return None
-        lines = block.split("\n")
-        lines.pop()  # after the last line end
-        separator = self.separator if QUOTE in block else self.delimiter
-        return count if set(map(str.count, lines, repeat(separator))) == {self.width - 1} else None
 
     def detour(self, text: str, rest: str) -> None:
         """Go on line by line over `text` (whole lines, from a record start), then `rest` (the

@@ -78,10 +78,7 @@ def native_counts(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[i
         byte_sized = len(scan.delimiter.encode("utf-8")) == 1
 
         def proven(block: str) -> Proof | None:
-            count = scan.even_block(block.replace("\r\n", "\n") if "\r" in block else block)
-            if count is not None:
-                return Proof("", count, "")
-            return prove(block, scan.delimiter, scan.limit, width=scan.width, data=False) if byte_sized else None
+            return prove(block, scan.delimiter, scan.limit, width=scan.width) if byte_sized else None
 
         for proof in record_blocks(scan, block_chars, proven):
             if proof is None:
