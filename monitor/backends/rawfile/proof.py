@@ -121,9 +121,20 @@ def _blank_record(a: np.ndarray, ends: np.ndarray, sep: int) -> bool:
 
 
 def _widths_are(a: np.ndarray, quotes: np.ndarray, ends: np.ndarray, sep: int, width: int) -> bool:
-    """Whether every record has `width - 1` delimiters outside quotes."""
+    """Whether every record has `width - 1` delimiters outside quotes. A delimiter just after a
+    closing quote or just before an opening one is outside; only the others are looked up."""
     delimiters = np.flatnonzero(a == sep)
-    if quotes.size:
-        delimiters = delimiters[~_inside(quotes, delimiters)]
-    per_record = np.bincount(np.searchsorted(ends, delimiters), minlength=ends.size)
+    if quotes.size and delimiters.size:
+        size = max(a.size, int(quotes[-1]) + 1) + 1  # the last place stays False: before the block's start
+        closing = np.zeros(size, dtype=bool)
+        closing[quotes[1::2]] = True
+        opening = np.zeros(size, dtype=bool)
+        opening[quotes[0::2]] = True
+        known = closing[delimiters - 1] | opening[delimiters + 1]
+        unknown = delimiters[~known]
+        if unknown.size:
+            keep = np.ones(delimiters.size, dtype=bool)
+            keep[np.flatnonzero(~known)[_inside(quotes, unknown)]] = False
+            delimiters = delimiters[keep]
+    per_record = np.diff(np.searchsorted(delimiters, ends), prepend=0)
     return bool((per_record == width - 1).all())
