@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.rawfile.proof import prove
-from monitor.backends.target import Target
+from monitor.backends.rawfile.scan import NotSimple
+from monitor.backends.sqlite.csv_reader import native_counts
+from monitor.backends.target import RawFile, Target
 from monitor.load.detect import sniff
 from monitor.load.records import iter_batches
 from monitor.load.route import GENERAL, RowSource, offer, write_rows
@@ -150,3 +153,33 @@ def test_random_shapes_over_several_blocks_load_the_general_readers_rows(backend
     rows, said = load(backend, path, caplog)
     assert rows == reader_rows(path)
     assert (COPY if backend.name == "postgresql" else VSV) in said and BY_LINE not in said, said
+
+
+def _copied_rows(path: Path, block_chars: int) -> list[tuple]:
+    """The rows COPY would read from `copy_blocks`' text (parsed here as CSV: the proof says COPY parses alike)."""
+    text = "".join(b if isinstance(b, str) else b.decode("utf-8") for b, _, _ in copy_blocks(
+        RawFile(path, sniff(path)), block_chars=block_chars))
+    return [tuple(v or None for v in row) for row in csv.reader(io.StringIO(text, newline=""), strict=True)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_blocks_of_any_size_hand_on_the_general_readers_records(tmp_path, seed):
+    """Small blocks cut records, lines and UTF-8 characters anywhere; stray quotes send a block line by line."""
+    rng = random.Random(seed)
+    path = random_file(tmp_path / "random.csv", rng, rows=300, width=rng.randint(1, 5))
+    text = path.read_text(encoding="utf-8")
+    if seed % 2:
+        text = text.replace("\nr7,", '\nr"7,', 1)  # a stray quote in an unquoted field
+    path.write_bytes(("\ufeff" if seed % 3 == 0 else "").encode() + text.encode("utf-8"))
+    want = reader_rows(path)
+    for block_chars in (7, 64, 1000, 1 << 20):
+        assert _copied_rows(path, block_chars) == want, block_chars
+        assert sum(native_counts(RawFile(path, sniff(path)), block_chars=block_chars)) == len(want), block_chars
+
+
+def test_a_bad_byte_far_into_the_file_stops_the_fast_path(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"a,b\n" + b'"x\xc3\xa9","y"\n' * 200_000 + b"\xff,z\n" + b"c,d\n")
+    for fast in (lambda raw: list(copy_blocks(raw)), lambda raw: list(native_counts(raw))):
+        with pytest.raises(NotSimple, match="UnicodeDecodeError"):
+            fast(RawFile(path, sniff(path)))

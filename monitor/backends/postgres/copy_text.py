@@ -30,7 +30,7 @@ def copy_blocks(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[tup
         byte_sized = len(scan.delimiter.encode("utf-8")) == 1
         eol = ""  # not known until a block is proven; then every record ends so (COPY takes one style)
 
-        def proven(block: str) -> Proof | None:
+        def proven(block: str | bytes) -> Proof | None:
             return prove(block, scan.delimiter, scan.limit, eol=eol, end_marker=True) if byte_sized else None
 
         for proof in record_blocks(scan, block_chars, proven):

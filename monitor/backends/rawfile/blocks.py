@@ -8,19 +8,24 @@ record goes on past it, up to that record's end), then the file goes on in block
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from monitor.backends.rawfile.proof import Proof
 from monitor.backends.rawfile.scan import Scan, too_long
 
 
-def record_blocks(scan: Scan, block_chars: int, proven: Callable[[str], Proof | None]) -> Iterator[Proof | None]:
-    """`Proof`s of whole records, about `block_chars` characters each. `None` means: read
-    records from `scan.lines` until `scan.detour_over()`, then ask for the next block. A line
-    or a record longer than the limit is `NotSimple` once that much of it is read."""
+def record_blocks(
+    scan: Scan, block_chars: int, proven: Callable[[str | bytes], Proof | None]
+) -> Iterator[Proof | None]:
+    """`Proof`s of whole records, about `block_chars` characters (or bytes) each. `None` means:
+    read records from `scan.lines` until `scan.detour_over()`, then ask for the next block. A
+    line or a record longer than the limit is `NotSimple` once that much of it is read. Blocks
+    read as bytes are decoded (checked) before they are proven."""
     block_chars = min(block_chars, scan.limit)
-    carry = ""
+    newline, ret = (b"\n", b"\r") if scan.raw is not None else ("\n", "\r")
+    carry: Any = newline[:0]
     while True:
-        data = scan.stream.read(block_chars)
+        data = scan.read(block_chars)
         final = not data
         text = carry + data
         if final:
@@ -28,27 +33,28 @@ def record_blocks(scan: Scan, block_chars: int, proven: Callable[[str], Proof | 
                 return
             cut = len(text)
         else:
-            cut = text.rfind("\n") + 1
+            cut = text.rfind(newline) + 1
             if not cut:
-                cut = text.rfind("\r") + 1  # lines ended by a carriage return alone: the csv module reads them
+                cut = text.rfind(ret) + 1  # lines ended by a carriage return alone: the csv module reads them
                 if not cut:
                     if len(text) > scan.limit + 2:
                         raise too_long(scan.limit)
                     carry = text
                     continue
                 scan.detour(text[:cut], text[cut:])
-                carry = ""
+                carry = newline[:0]
                 yield None
                 continue
-        if carry and _straddling_line(text, len(carry)) > scan.limit:
+        if carry and _straddling_line(text, len(carry), newline, ret) > scan.limit:
             raise too_long(scan.limit)
         whole, rest = text[:cut], text[cut:]
-        if final and not whole.endswith("\n"):
-            whole += "\n"
+        if final and not whole.endswith(newline):
+            whole += newline
+        scan.check(whole)
         proof = proven(whole)
         if proof is None:
             scan.detour(whole, rest)
-            carry = ""
+            carry = newline[:0]
             yield None
             continue
         if proof.records:
@@ -56,16 +62,16 @@ def record_blocks(scan: Scan, block_chars: int, proven: Callable[[str], Proof | 
         carry = proof.tail + rest
         if final:
             if carry:  # a quote never closed: the csv module says so
-                scan.detour(carry, "")
+                scan.detour(carry, newline[:0])
                 yield None
             return
         if len(carry) > scan.limit:
             raise too_long(scan.limit)
 
 
-def _straddling_line(text: str, at: int) -> int:
+def _straddling_line(text: Any, at: int, newline: Any, ret: Any) -> int:
     """The length (without its line end) of the line of `text` holding position `at`: the
     only line that may be longer than the carry or the block read."""
-    start = text.rfind("\n", 0, at) + 1
-    end = text.find("\n", at)
-    return len(text[start : len(text) if end < 0 else end].rstrip("\r"))
+    start = text.rfind(newline, 0, at) + 1
+    end = text.find(newline, at)
+    return len(text[start : len(text) if end < 0 else end].rstrip(ret))

@@ -33,7 +33,7 @@ class Proof:
 
     data: str | bytes
     records: int
-    tail: str
+    tail: str | bytes
     eol: str = "\n"
 
 
@@ -42,19 +42,19 @@ def _inside(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return (np.searchsorted(quotes, positions) & 1).astype(bool)
 
 
-def prove(text: str, delimiter: str, limit: int, *, width: int = 0, eol: str | None = None,
+def prove(text: str | bytes, delimiter: str, limit: int, *, width: int = 0, eol: str | None = None,
           end_marker: bool = False) -> Proof | None:
-    """`text` (whole lines, starting at a record start) proven as the module says, or None.
+    """`text` (whole lines, starting at a record start; UTF-8 if bytes) proven as the module says, or None.
     With `width`, every record must also have exactly `width` fields (a database that does
     not check widths itself). With `eol` the bytes to hand to the database come too, every
     record ended by `eol` (`"\\n"` or `"\\r\\n"`; `""`: the block's own when all its records
     end so, else `"\\n"`, said in `Proof.eol`). With `end_marker`, a record may not start
     with `\\.` (COPY's end of data)."""
-    raw = text.encode("utf-8")
+    raw = text if isinstance(text, bytes) else text.encode("utf-8")
     size = len(raw)
     a = np.frombuffer(raw, dtype=np.uint8)
     sep = ord(delimiter)
-    if "\x00" in text:
+    if b"\x00" in raw:
         return None
     padded = np.full(size + 4, LF, dtype=np.uint8)  # line ends before and after: the block's edges
     padded[1 : size + 1] = a
@@ -89,7 +89,7 @@ def prove(text: str, delimiter: str, limit: int, *, width: int = 0, eol: str | N
         return None
     if end_marker and ((padded[starts + 1] == BACKSLASH) & (padded[starts + 2] == DOT)).any():
         return None
-    tail = raw[cut:].decode("utf-8")
+    tail = raw[cut:] if isinstance(text, bytes) else raw[cut:].decode("utf-8")
     if eol is None:
         return Proof(b"", int(ends.size), tail)
     crlf = bare.size == ends.size  # every record ends `\r\n` (no other carriage return is outside quotes)

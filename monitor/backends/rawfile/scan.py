@@ -16,6 +16,7 @@ most that long, blocks carry at most that much): the general reader then fails t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from functools import partial
 from itertools import chain
 from operator import length_hint
+from typing import BinaryIO
 
 from monitor.backends.target import RawFile
 from monitor.source import open_binary
@@ -46,9 +48,11 @@ def too_long(limit: int) -> NotSimple:
 class Scan:
     """Decoded lines after the header, and what a simple line looks like for this file."""
 
-    def __init__(self, source: RawFile, stream: io.TextIOWrapper) -> None:
+    def __init__(self, source: RawFile, stream: io.TextIOWrapper, binary: BinaryIO | None = None) -> None:
         fmt = source.fmt
         self.stream = stream
+        self.raw: BinaryIO | None = None  # after the header, the file read as bytes (`_read_bytes_from_here`)
+        self.codec = codecs.lookup(fmt.encoding).name.removesuffix("-sig")  # the mark is in the header
         self.width = width = source.width
         self.delimiter = fmt.delimiter
         self.separator = QUOTE + fmt.delimiter + QUOTE
@@ -62,6 +66,28 @@ class Scan:
             next(header, None)
         self.empty_plain = fmt.delimiter * (width - 1)
         self.empty_quoted = QUOTE + self.separator.join([""] * width) + QUOTE
+        if binary is not None and self.codec in BYTE_CODECS:
+            self._read_bytes_from_here(binary)
+
+    def _read_bytes_from_here(self, binary: BinaryIO) -> None:
+        """Read the rest of a seekable UTF-8 (or ASCII) file as bytes: no decoding to hand its
+        blocks on as they are (`read`, `check`), lines decoded one by one for a detour."""
+        try:
+            if not binary.seekable():
+                return
+            binary.seek(self.stream.tell())
+        except (OSError, ValueError):
+            return
+        self.raw = binary
+        self.file_lines = self.lines = _byte_lines(binary, self.limit, self.codec)
+
+    def read(self, size: int) -> str | bytes:
+        """Up to `size` characters (or bytes, when read as bytes) of the file."""
+        return self.raw.read(size) if self.raw is not None else self.stream.read(size)
+
+    def check(self, data: str | bytes) -> str:
+        """`data` (whole lines) as text: bytes are decoded (strictly: a bad byte is `NotSimple`)."""
+        return data.decode(self.codec) if isinstance(data, bytes) else data
 
     def record(self, line: str) -> list[str] | None:
         """The record starting with `line` (going on over the next lines if a quoted field
@@ -107,19 +133,34 @@ class Scan:
             and inner.count(QUOTE) == 2 * width - 2 and inner.count(self.separator) == width - 1
         )
 
-    def detour(self, text: str, rest: str) -> None:
+    def detour(self, text: str | bytes, rest: str | bytes) -> None:
         """Go on line by line over `text` (whole lines, from a record start), then `rest` (the
         start of the next line, completed from the file), then the file's next lines; until
         `detour_over`."""
-        if rest:
+        if isinstance(rest, bytes) and rest and self.raw is not None:  # completed before decoding (a split character)
+            rest += self.raw.readline(self.limit + 3)
+        elif isinstance(rest, str) and rest:
             rest += self.stream.readline(self.limit + 3)
-        self.pending = iter(io.StringIO(text + rest, newline="").readlines())
+        lines = self.check(text) + self.check(rest)
+        self.pending = iter(io.StringIO(lines, newline="").readlines())
         self.lines = chain(self.pending, self.file_lines)
 
     def detour_over(self) -> bool:
         """Whether every line handed to `detour` has been read (after a whole record, the file
         is then at a record boundary)."""
         return length_hint(self.pending) == 0
+
+
+BYTE_CODECS = ("utf-8", "ascii")  # read as bytes where the file is seekable
+
+
+def _byte_lines(binary: BinaryIO, limit: int, codec: str) -> Iterator[str]:
+    """The file's lines from here, decoded, split as `newline=""` splits (a lone `\\r` too); a
+    piece of a line as long as a read may be is `NotSimple` (too long)."""
+    while chunk := binary.readline(limit + 3):
+        if not chunk.endswith(b"\n") and len(chunk) == limit + 3:
+            raise too_long(limit)
+        yield from io.StringIO(chunk.decode(codec), newline="").readlines()
 
 
 _UNREADABLE = (UnicodeError, EOFError, OSError, zlib.error, zipfile.BadZipFile, NotImplementedError, csv.Error)
@@ -131,6 +172,6 @@ def scanning(source: RawFile) -> Iterator[Scan]:
     try:
         with open_binary(source.path, source.name or None, source.fmt.limits) as stream:
             text = io.TextIOWrapper(stream, encoding=source.fmt.encoding, errors="strict", newline="")
-            yield Scan(source, text)
+            yield Scan(source, text, stream)
     except _UNREADABLE as exc:
         raise NotSimple(f"{type(exc).__name__}: {exc}") from exc

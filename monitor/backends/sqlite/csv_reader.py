@@ -77,7 +77,7 @@ def native_counts(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[i
     with scanning(source) as scan:
         byte_sized = len(scan.delimiter.encode("utf-8")) == 1
 
-        def proven(block: str) -> Proof | None:
+        def proven(block: str | bytes) -> Proof | None:
             return prove(block, scan.delimiter, scan.limit, width=scan.width) if byte_sized else None
 
         for proof in record_blocks(scan, block_chars, proven):
