@@ -18,6 +18,9 @@ Sections, per backend (SQLite, PostgreSQL):
 - burst: `--burst-files` files of 100 rows moved in at once, `--burst-workers`
   workers: files per second until all are loaded.
 - memory: peak RSS of `ingest-monitor ingest` at two file sizes (and ~1 GB with `--big`).
+- snapshot (`--big`): the full-size snapshot (`--big-rows`, 5,000,000 rows, ~2.5 GB) plain and
+  zipped by `ingest-monitor ingest` alone: rows/s, peak RSS. Alone:
+  `--big --skip loads,latency,burst,memory,sets,merge`.
 - sets: the same rows as a Companies House 7-part set (`...-part1_7.csv` ... `part7_7.csv`, loaded
   as one snapshot) and as one file, both by `ingest-monitor ingest`: wall time and rows/s.
 - merge: an enrichment export of `--merge-rows` rows (10 % changed, 10 % new) merged on its
@@ -70,7 +73,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=200_000, help="rows of the 55-column file (default 200000)")
     p.add_argument("--repeat", type=int, default=1, help="runs per tool, interleaved; the fastest is reported")
     p.add_argument("--quick", action="store_true", help="smoke run: few latency files, a small burst")
-    p.add_argument("--big", action="store_true", help="also load a ~1 GB file for peak RSS (slow)")
+    p.add_argument("--big", action="store_true",
+                   help="also load a ~1 GB file for peak RSS, and the full-size snapshot plain and zipped (slow)")
+    p.add_argument("--big-rows", type=int, default=5_000_000, help="rows of the --big snapshot (5000000, ~2.5 GB)")
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql,mssql")
     p.add_argument("--mssql-url", default=os.environ.get("MSSQL_URL", ""),
                    help="SQL Server login allowed to CREATE DATABASE (default $MSSQL_URL), for --backends mssql")
@@ -85,7 +90,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--burst-workers", type=int, default=10)
     p.add_argument("--merge-rows", type=int, default=None, help="rows of the merge's table and export (--rows)")
     p.add_argument("--skip", default="",
-                   help="comma-separated sections to skip: loads,mixed,zip,pandas,latency,burst,memory,sets,merge")
+                   help="comma-separated sections to skip: loads,mixed,zip,pandas,latency,burst,memory,snapshot,sets,"
+                        "merge")
     p.add_argument("--workdir", type=Path, help="where files and databases go (default: a temporary folder)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return p
@@ -133,6 +139,7 @@ class Bench:
         self.latency: list[Latency] = []
         self.bursts: list[Burst] = []
         self.memory: list[LoadResult] = []
+        self.snapshot: list[LoadResult] = []
         self.mssql_loads: list[LoadResult] = []
         self.sets: list[LoadResult] = []
         self.merges: list[merge.MergeResult] = []
@@ -251,6 +258,18 @@ class Bench:
         self.memory += [r for r in self.loads if r.tool == "ingest-monitor"]
         self.memory.sort(key=lambda r: (r.backend, r.size_bytes))
 
+    def run_snapshot(self) -> None:
+        """With `--big`: the full-size snapshot (`--big-rows`), plain and zipped, by ingest-monitor alone."""
+        rows = self.args.big_rows
+        files = {"plain": self.data_file(rows), "zip": self.shape_file(rows, "zip")}
+        for backend in self.backends:
+            for kind, data in files.items():
+                _say(f"snapshot: {backend}, {rows} rows, {kind} ({data.stat().st_size / 1e6:.0f} MB)")
+                self.snapshot.append(self._ingest(backend, data, rows, "snapshot", tool=kind))
+        if not self.args.workdir:
+            for data in files.values():
+                data.unlink()
+
     def run_sets(self) -> None:
         """The 7-part set against the same rows as one file, `--repeat` times interleaved; the best of each."""
         rows = self.args.rows
@@ -340,6 +359,10 @@ class Bench:
         if self.memory:
             parts += ["", "## Memory", "", report.memory_table(self.memory), "",
                       *[f"- {line}" for line in report.memory_verdict(self.memory)]]
+        if self.snapshot:
+            parts += ["", f"## The full-size snapshot: {self.args.big_rows:,} rows, plain and zipped", "",
+                      report.snapshot_table(self.snapshot), "",
+                      *[f"- {line}" for line in report.snapshot_verdict(self.snapshot)]]
         if self.sets:
             parts += ["", f"## A {PARTS}-part snapshot set against the same rows as one file", "",
                       report.sets_table(self.sets)]
@@ -384,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.run_burst()
         if "memory" not in bench.skip:
             bench.run_memory()
+        if args.big and "snapshot" not in bench.skip:
+            bench.run_snapshot()
         if "sets" not in bench.skip:
             bench.run_sets()
         if "merge" not in bench.skip:
