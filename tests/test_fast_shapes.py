@@ -183,3 +183,11 @@ def test_a_bad_byte_far_into_the_file_stops_the_fast_path(tmp_path):
     for fast in (lambda raw: list(copy_blocks(raw)), lambda raw: list(native_counts(raw))):
         with pytest.raises(NotSimple, match="UnicodeDecodeError"):
             fast(RawFile(path, sniff(path)))
+
+
+@BACKENDS
+def test_a_file_of_several_blocks_with_cr_only_line_ends_loads_the_readers_rows(backend, tmp_path, caplog):
+    path = write(tmp_path, HEADER + "\r" + "".join(f'n{i},{i},"Ely\rCity",x\r' for i in range(70_000)))
+    assert path.stat().st_size > 1 << 20
+    rows, said = load(backend, path, caplog)
+    assert rows == reader_rows(path) and len(rows) == 70_000, said

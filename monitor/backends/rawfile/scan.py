@@ -138,7 +138,7 @@ class Scan:
         start of the next line, completed from the file), then the file's next lines; until
         `detour_over`."""
         if isinstance(rest, bytes) and rest and self.raw is not None:  # completed before decoding (a split character)
-            rest += self.raw.readline(self.limit + 3)
+            rest += next(_byte_chunks(self.raw, self.limit), b"")
         elif isinstance(rest, str) and rest:
             rest += self.stream.readline(self.limit + 3)
         lines = self.check(text) + self.check(rest)
@@ -154,12 +154,18 @@ class Scan:
 BYTE_CODECS = ("utf-8", "ascii")  # read as bytes where the file is seekable
 
 
-def _byte_lines(binary: BinaryIO, limit: int, codec: str) -> Iterator[str]:
-    """The file's lines from here, decoded, split as `newline=""` splits (a lone `\\r` too); a
-    piece of a line as long as a read may be is `NotSimple` (too long)."""
+def _byte_chunks(binary: BinaryIO, limit: int) -> Iterator[bytes]:
+    """The file from here up to each `\\n`; a piece as long as a read may be (a line over the
+    limit, or lines ended by `\\r` alone, which bytes cannot be cut at) is `NotSimple`."""
     while chunk := binary.readline(limit + 3):
         if not chunk.endswith(b"\n") and len(chunk) == limit + 3:
             raise too_long(limit)
+        yield chunk
+
+
+def _byte_lines(binary: BinaryIO, limit: int, codec: str) -> Iterator[str]:
+    """The file's lines from here, decoded, split as `newline=""` splits (a lone `\\r` too)."""
+    for chunk in _byte_chunks(binary, limit):
         yield from io.StringIO(chunk.decode(codec), newline="").readlines()
 
 
