@@ -1,6 +1,7 @@
 """Bench data: thin command line over `monitor.sample_data`.
 
     python -m bench.generate companies data/BasicCompanyData.csv --rows 500000 [--zip] [--seed 1]
+    python -m bench.generate mixed data/BasicCompanyData-mixed.csv --rows 500000 [--zip]
     python -m bench.generate companies data/parts --rows 500000 --parts 7 [--zip] [--date 2026-11-01]
     python -m bench.generate enrichment data/contacts.csv --rows 100000
 """
@@ -10,17 +11,33 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from monitor.demo.ch_parts import write_companies_house_parts
-from monitor.demo.companies_house import write_companies_house
+from monitor.demo.companies_house import companies_house_rows, write_ch_rows, write_companies_house
 from monitor.demo.enrichment import ENRICHMENT_HEADER, enrichment_rows, write_enrichment
 
 
 def companies(path: Path, rows: int, seed: int = 0, *, zipped: bool = False) -> Path:
     """A Companies-House-shaped file (55 columns, every value quoted, CRLF), optionally zipped."""
     return write_companies_house(path, rows, seed, zipped=zipped)
+
+
+def mixed_rows(rows: int, seed: int = 0) -> Iterator[list[str]]:
+    """The Companies House rows, a third of them with a line break inside a quoted field (the
+    first address line split over two lines) and one in twenty with `""` escapes in its name."""
+    for index, row in enumerate(companies_house_rows(rows, seed)):
+        if index % 3 == 1 and row[4]:
+            row[4] = row[4].replace(" ", "\n", 1) if " " in row[4] else row[4] + "\nRear"
+        if index % 20 == 7:
+            row[0] = f'{row[0]} "THE {row[0].split()[0]}"'
+        yield row
+
+
+def mixed(path: Path, rows: int, seed: int = 0, *, zipped: bool = False) -> Path:
+    """`companies`, shaped as `mixed_rows` says (as valid, as every CSV tool reads it)."""
+    return write_ch_rows(path, mixed_rows(rows, seed), zipped=zipped)
 
 
 def enrichment(path: Path, rows: int, seed: int = 0) -> Path:
@@ -47,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bench.generate`."""
     parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["companies", "enrichment"])
+    parser.add_argument("kind", choices=["companies", "mixed", "enrichment"])
     parser.add_argument("path", type=Path)
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
@@ -63,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.kind == "companies":
         path = companies(args.path, args.rows, args.seed, zipped=args.zip)
+    elif args.kind == "mixed":
+        path = mixed(args.path, args.rows, args.seed, zipped=args.zip)
     else:
         path = enrichment(args.path, args.rows, args.seed)
     print(f"{path}: {args.rows} rows, {path.stat().st_size} bytes")

@@ -18,6 +18,9 @@ Sections, per backend (SQLite, PostgreSQL):
 - burst: `--burst-files` files of 100 rows moved in at once, `--burst-workers`
   workers: files per second until all are loaded.
 - memory: peak RSS of `ingest-monitor ingest` at two file sizes (and ~1 GB with `--big`).
+- snapshot (`--big`): the full-size snapshot (`--big-rows`, 5,000,000 rows, ~2.5 GB) plain and
+  zipped by `ingest-monitor ingest` alone: rows/s, peak RSS. Alone:
+  `--big --skip loads,latency,burst,memory,sets,merge`.
 - sets: the same rows as a Companies House 7-part set (`...-part1_7.csv` ... `part7_7.csv`, loaded
   as one snapshot) and as one file, both by `ingest-monitor ingest`: wall time and rows/s.
 - merge: an enrichment export of `--merge-rows` rows (10 % changed, 10 % new) merged on its
@@ -47,7 +50,7 @@ from typing import TypeVar
 from bench import loads, merge, report
 from bench.daemon_runs import Burst, Latency, burst, detection_latency
 from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
-from bench.generate import companies
+from bench.generate import companies, mixed
 from bench.loads import LoadResult
 from bench.mssql import MssqlServer, describe, round_of_loads
 from monitor.demo.ch_parts import PARTS, write_companies_house_parts
@@ -56,6 +59,10 @@ BACKENDS = ("sqlite", "postgresql")
 OPTIONAL_BACKENDS = ("mssql",)  # with --mssql-url (MSSQL_URL): SQL Server or Babelfish
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GIGABYTE = 1_000_000_000
+SHAPES = {  # the loads' other files (`--skip mixed,zip` leaves them out)
+    "mixed": "the mixed-shape file (a third of the records with a line break inside a quoted field, some \"\" escapes)",
+    "zip": "the benchmark file as a .zip (the form Companies House ships)",
+}
 T = TypeVar("T")
 
 
@@ -66,7 +73,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=200_000, help="rows of the 55-column file (default 200000)")
     p.add_argument("--repeat", type=int, default=1, help="runs per tool, interleaved; the fastest is reported")
     p.add_argument("--quick", action="store_true", help="smoke run: few latency files, a small burst")
-    p.add_argument("--big", action="store_true", help="also load a ~1 GB file for peak RSS (slow)")
+    p.add_argument("--big", action="store_true",
+                   help="also load a ~1 GB file for peak RSS, and the full-size snapshot plain and zipped (slow)")
+    p.add_argument("--big-rows", type=int, default=5_000_000, help="rows of the --big snapshot (5000000, ~2.5 GB)")
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql,mssql")
     p.add_argument("--mssql-url", default=os.environ.get("MSSQL_URL", ""),
                    help="SQL Server login allowed to CREATE DATABASE (default $MSSQL_URL), for --backends mssql")
@@ -81,7 +90,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--burst-workers", type=int, default=10)
     p.add_argument("--merge-rows", type=int, default=None, help="rows of the merge's table and export (--rows)")
     p.add_argument("--skip", default="",
-                   help="comma-separated sections to skip: loads,pandas,latency,burst,memory,sets,merge")
+                   help="comma-separated sections to skip: loads,mixed,zip,pandas,latency,burst,memory,snapshot,sets,"
+                        "merge")
     p.add_argument("--workdir", type=Path, help="where files and databases go (default: a temporary folder)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return p
@@ -125,9 +135,11 @@ class Bench:
             raise SystemExit("--backends mssql needs --mssql-url (or MSSQL_URL)")
         self.mssql = MssqlServer(args.mssql_url) if "mssql" in self.backends else None
         self.loads: list[LoadResult] = []
+        self.shape_loads: dict[str, list[LoadResult]] = {}
         self.latency: list[Latency] = []
         self.bursts: list[Burst] = []
         self.memory: list[LoadResult] = []
+        self.snapshot: list[LoadResult] = []
         self.mssql_loads: list[LoadResult] = []
         self.sets: list[LoadResult] = []
         self.merges: list[merge.MergeResult] = []
@@ -157,17 +169,32 @@ class Bench:
         return path
 
     # -- sections ---------------------------------------------------------------------------
+    def shape_file(self, rows: int, shape: str) -> Path:
+        """The mixed-shape file, or the benchmark file zipped (`SHAPES`), generated once."""
+        path = self.work / "data" / (f"BasicCompanyData-mixed-{rows}.csv" if shape == "mixed"
+                                     else f"BasicCompanyData-{rows}.zip")
+        if not path.exists():
+            _say(f"generating {path.name}")
+            (mixed if shape == "mixed" else functools.partial(companies, zipped=True))(path, rows, seed=1)
+        return path
+
     def run_loads(self) -> None:
-        """Every tool on every backend, `--repeat` times, interleaved; the best run each."""
+        """Every tool on every backend, `--repeat` times, interleaved; the best run each. Then
+        the other shapes (`SHAPES`), ingest-monitor and the database's own loader on the same bytes."""
         rows = self.args.rows
-        data = self.data_file(rows)
-        runs: dict[tuple[str, str], list[LoadResult]] = {}
+        files = {"": self.data_file(rows)}
+        files.update((shape, self.shape_file(rows, shape)) for shape in SHAPES if shape not in self.skip)
+        runs: dict[tuple[str, str, str], list[LoadResult]] = {}
         for attempt in range(self.args.repeat):
             for backend in self.backends:
-                _say(f"loads: {backend}, run {attempt + 1} of {self.args.repeat}")
-                for result in self._load_round(backend, data, rows):
-                    runs.setdefault((result.backend, result.tool), []).append(result)
-        self.loads = [loads.best(results) for results in runs.values()]
+                for shape, data in files.items():
+                    _say(f"loads: {backend}, {shape or 'the benchmark file'}, run {attempt + 1} of {self.args.repeat}")
+                    for result in self._load_round(backend, data, rows, pandas=not shape):
+                        runs.setdefault((shape, result.backend, result.tool), []).append(result)
+        self.loads = [loads.best(results) for (shape, *_), results in runs.items() if not shape]
+        for (shape, *_), results in runs.items():
+            if shape:
+                self.shape_loads.setdefault(shape, []).append(loads.best(results))
 
     def run_mssql_loads(self) -> None:
         """The SQL Server rows (`bench.mssql`), `--repeat` times; the best run each."""
@@ -182,16 +209,17 @@ class Bench:
                 runs.setdefault((result.backend, result.tool), []).append(result)
         self.mssql_loads = [loads.best(results) for results in runs.values()]
 
-    def _load_round(self, backend: str, data: Path, rows: int) -> list[LoadResult]:
+    def _load_round(self, backend: str, data: Path, rows: int, *, pandas: bool = True) -> list[LoadResult]:
         results = [self._ingest(backend, data, rows, "im")]
+        pandas = pandas and "pandas" not in self.skip
         if backend == "sqlite":
             results.append(loads.sqlite_import(self.work / "ref-sqlite", data, rows))
-            if "pandas" not in self.skip:
+            if pandas:
                 results.append(loads.pandas_to_sql(backend, "", self.work / "pandas-sqlite", data, rows))
             return results
         with self.server.scratch() as dbname:
             results.append(loads.psql_copy(self.server, dbname, data, rows))
-            if "pandas" not in self.skip:
+            if pandas:
                 results.append(loads.pandas_to_sql(backend, self.server.dbname_url(dbname), self.work, data, rows,
                                                    server=self.server, dbname=dbname))
         return results
@@ -229,6 +257,18 @@ class Bench:
                 data.unlink()
         self.memory += [r for r in self.loads if r.tool == "ingest-monitor"]
         self.memory.sort(key=lambda r: (r.backend, r.size_bytes))
+
+    def run_snapshot(self) -> None:
+        """With `--big`: the full-size snapshot (`--big-rows`), plain and zipped, by ingest-monitor alone."""
+        rows = self.args.big_rows
+        files = {"plain": self.data_file(rows), "zip": self.shape_file(rows, "zip")}
+        for backend in self.backends:
+            for kind, data in files.items():
+                _say(f"snapshot: {backend}, {rows} rows, {kind} ({data.stat().st_size / 1e6:.0f} MB)")
+                self.snapshot.append(self._ingest(backend, data, rows, "snapshot", tool=kind))
+        if not self.args.workdir:
+            for data in files.values():
+                data.unlink()
 
     def run_sets(self) -> None:
         """The 7-part set against the same rows as one file, `--repeat` times interleaved; the best of each."""
@@ -302,6 +342,10 @@ class Bench:
             best = f"best of {repeat} interleaved runs per tool" if repeat > 1 else "one run per tool"
             parts += ["", f"## Loads: {self.args.rows:,} rows, 55 columns ({best})", "",
                       report.loads_table(self.loads), "", *[f"- {line}" for line in report.targets(self.loads)]]
+        for shape, results in self.shape_loads.items():
+            parts += ["", f"## Loads: {self.args.rows:,} rows, {SHAPES[shape]} (the same run)", "",
+                      report.loads_table(results), "",
+                      *[f"- {line}" for line in report.targets(results, report.SHAPE_TARGETS)]]
         if self.mssql_loads:
             assert self.mssql is not None
             repeat = self.args.repeat
@@ -315,6 +359,10 @@ class Bench:
         if self.memory:
             parts += ["", "## Memory", "", report.memory_table(self.memory), "",
                       *[f"- {line}" for line in report.memory_verdict(self.memory)]]
+        if self.snapshot:
+            parts += ["", f"## The full-size snapshot: {self.args.big_rows:,} rows, plain and zipped", "",
+                      report.snapshot_table(self.snapshot), "",
+                      *[f"- {line}" for line in report.snapshot_verdict(self.snapshot)]]
         if self.sets:
             parts += ["", f"## A {PARTS}-part snapshot set against the same rows as one file", "",
                       report.sets_table(self.sets)]
@@ -359,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.run_burst()
         if "memory" not in bench.skip:
             bench.run_memory()
+        if args.big and "snapshot" not in bench.skip:
+            bench.run_snapshot()
         if "sets" not in bench.skip:
             bench.run_sets()
         if "merge" not in bench.skip:

@@ -61,6 +61,11 @@ def assert_read_as_it_is(ws, output: str) -> None:
         assert FALLBACK not in output  # the fast path took it
 
 
+def copy_text(blocks) -> str:
+    """The text `copy_blocks` hands to COPY (str, or UTF-8 bytes where proven at C speed)."""
+    return "".join(block if isinstance(block, str) else block.decode("utf-8") for block, _, _ in blocks)
+
+
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
@@ -77,13 +82,14 @@ def test_row_batches_match_the_general_reader(tmp_path):
 
 def test_copy_blocks_write_canonical_csv_for_what_is_not_simple(tmp_path):
     path = write(tmp_path / "tricky.csv", TRICKY)
-    text = "".join(block for block, _ in copy_blocks(RawSource(path, sniff(path)), block_chars=64))
+    text = copy_text(copy_blocks(RawSource(path, sniff(path)), block_chars=64))
     import csv
 
     parsed = sorted((tuple(v or None for v in row) for row in csv.reader(io.StringIO(text))), key=_key)
     assert parsed == sorted(expected_rows(path), key=_key)
     assert 'stray"quote' not in text and '"stray""quote"' in text  # quoted again: COPY reads it as Python did
-    assert "\r" not in text.replace("multi\r\nline", "")
+    outside = text.replace("multi\r\nline", "")
+    assert outside.count("\n") == outside.count("\r\n") == 8  # one line-end style, the file's, as COPY needs
 
 
 @pytest.mark.parametrize("body", [
@@ -100,15 +106,15 @@ def test_a_record_the_reader_must_judge_stops_the_fast_path(tmp_path, body):
         with pytest.raises(NotSimple):
             list(copy_blocks(source))
     else:  # quote-free lines go to COPY as they are: the server checks every record's width
-        assert "".join(block for block, _ in copy_blocks(source)) == body.replace("\r\n", "\n")
+        assert copy_text(copy_blocks(source)) == body  # as read, CRLF and all
 
 
 def test_simple_blocks_are_taken_whole_and_proved_by_counts(tmp_path):
     quoted = "".join(f'"n{i}","{i}","c{i}","x, y"\n' for i in range(2000))
     path = write(tmp_path / "quoted.csv", '"name","number","city","note"\n' + quoted)
     blocks = list(copy_blocks(RawSource(path, sniff(path)), block_chars=4096))
-    assert sum(count for _, count in blocks) == 2000
-    assert "".join(block for block, _ in blocks) == quoted  # as read: no line was written again
+    assert sum(count for _, count, _ in blocks) == 2000
+    assert copy_text(blocks) == quoted  # as read: no line was written again
     odd = quoted.replace('"n5","5"', '"n5"x,"5"')
     path = write(tmp_path / "odd.csv", '"name","number","city","note"\n' + odd)
     with pytest.raises(NotSimple):

@@ -159,7 +159,7 @@ def test_records_at_the_limit_load_in_every_reader(tmp_path):
     fmt = sniff(path, limits=SMALL)
     assert sum(len(rows) for rows in row_batches(RawFile(path, fmt), 1000)) == 2
     assert sum(native_counts(RawFile(path, fmt))) == 2
-    assert sum(count for _, count in copy_blocks(RawFile(path, fmt))) == 2
+    assert sum(count for _, count, _ in copy_blocks(RawFile(path, fmt))) == 2
 
 
 def test_a_header_that_does_not_end_in_the_first_mib_is_refused(tmp_path):

@@ -113,11 +113,16 @@ class PostgresBackend(Backend):
             if restore is None:
                 return NotThisFile(f"{target.key}: its load-id default cannot be set now (the table is busy)")
             with attempted(cursor.execute, raw, refused) as attempt:
+                utf8 = cursor.connection.info.encoding == "utf-8"  # else bytes are decoded again
+                parsed = 0
                 with prefetched(lambda: copy_blocks(raw)) as blocks, cursor.copy(sql) as copy:
-                    for block, count in blocks:
-                        copy.write(block)
+                    for block, count, by_line in blocks:
+                        copy.write(block if utf8 or isinstance(block, str) else block.decode("utf-8"))
                         attempt.read(count)
-                loaded = FileLoaded(cursor.rowcount, "read by COPY from its lines")
+                        parsed += count if by_line else 0
+                how = f"read by COPY from its lines ({parsed:,} records parsed line by line in Python)" if parsed \
+                    else "read by COPY from its lines"
+                loaded = FileLoaded(cursor.rowcount, how)
             if restore:
                 cursor.execute(restore)
         return loaded if attempt.failed is None else NotThisFile(attempt.refusal)

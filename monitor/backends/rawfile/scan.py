@@ -3,9 +3,10 @@ backend that reads files itself, with proof that it reads exactly what the reade
 
 The general reader (`monitor.load.records`) parses every record with the `csv` module,
 keeps line numbers and raw text for rejects. Most files need none of that: every record is
-as wide as the header. A line is taken as it is only when its fields are certain without a
-CSV parser: no quote at all, or every field quoted with no quote inside (`"a","b,c",""`).
-Any other record is parsed by the `csv` module (strict, so a malformed one stops the fast
+as wide as the header. Blocks of records are proven at C speed (`proof`, `blocks`); line by
+line, a line is taken as it is only when its fields are certain without a CSV parser: no
+quote at all, or every field quoted with no quote inside (`"a","b,c",""`). Any other record
+is parsed by the `csv` module (strict, so a malformed one stops the fast
 path). Blank records are skipped as the reader skips them. A record of the wrong width, a
 decoding error or a malformed quote raises `NotSimple`: the backend rolls back what it wrote
 and the general reader takes the file, which rejects what must be rejected. So does a line
@@ -15,14 +16,17 @@ most that long, blocks carry at most that much): the general reader then fails t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from itertools import chain, repeat
+from itertools import chain
+from operator import length_hint
+from typing import BinaryIO
 
 from monitor.backends.target import RawFile
 from monitor.source import open_binary
@@ -44,20 +48,46 @@ def too_long(limit: int) -> NotSimple:
 class Scan:
     """Decoded lines after the header, and what a simple line looks like for this file."""
 
-    def __init__(self, source: RawFile, stream: io.TextIOWrapper) -> None:
+    def __init__(self, source: RawFile, stream: io.TextIOWrapper, binary: BinaryIO | None = None) -> None:
         fmt = source.fmt
         self.stream = stream
+        self.raw: BinaryIO | None = None  # after the header, the file read as bytes (`_read_bytes_from_here`)
+        self.codec = codecs.lookup(fmt.encoding).name.removesuffix("-sig")  # the mark is in the header
         self.width = width = source.width
         self.delimiter = fmt.delimiter
         self.separator = QUOTE + fmt.delimiter + QUOTE
         self.limit = fmt.limits.max_record_chars
         self.line_limit = self.limit + 1  # a line's text and `\n`: a longer line is looked at (`too_long_line`)
-        self.lines: Iterator[str] = iter(partial(stream.readline, self.limit + 3), "")  # read this far at most
+        self.file_lines: Iterator[str] = iter(partial(stream.readline, self.limit + 3), "")  # read this far at most
+        self.lines: Iterator[str] = self.file_lines
+        self.pending: Iterator[str] = iter(())
         header = csv.reader(self.lines, delimiter=fmt.delimiter, strict=False)
         for _ in range(fmt.skip + 1):  # an Excel `sep=` line, then the header
             next(header, None)
         self.empty_plain = fmt.delimiter * (width - 1)
         self.empty_quoted = QUOTE + self.separator.join([""] * width) + QUOTE
+        if binary is not None and self.codec in BYTE_CODECS:
+            self._read_bytes_from_here(binary)
+
+    def _read_bytes_from_here(self, binary: BinaryIO) -> None:
+        """Read the rest of a seekable UTF-8 (or ASCII) file as bytes: no decoding to hand its
+        blocks on as they are (`read`, `check`), lines decoded one by one for a detour."""
+        try:
+            if not binary.seekable():
+                return
+            binary.seek(self.stream.tell())
+        except (OSError, ValueError):
+            return
+        self.raw = binary
+        self.file_lines = self.lines = _byte_lines(binary, self.limit, self.codec)
+
+    def read(self, size: int) -> str | bytes:
+        """Up to `size` characters (or bytes, when read as bytes) of the file."""
+        return self.raw.read(size) if self.raw is not None else self.stream.read(size)
+
+    def check(self, data: str | bytes) -> str:
+        """`data` (whole lines) as text: bytes are decoded (strictly: a bad byte is `NotSimple`)."""
+        return data.decode(self.codec) if isinstance(data, bytes) else data
 
     def record(self, line: str) -> list[str] | None:
         """The record starting with `line` (going on over the next lines if a quoted field
@@ -103,49 +133,40 @@ class Scan:
             and inner.count(QUOTE) == 2 * width - 2 and inner.count(self.separator) == width - 1
         )
 
-    def simple_block(self, block: str) -> int | None:
-        """How many records `block` holds (whole lines, each ending `\\n`) when each of its
-        lines is one record that Python's `csv` module and PostgreSQL's COPY parse alike: no
-        quote at all, or every field quoted with no quote inside. None otherwise. The counts
-        prove it without a loop: with every line starting and ending with a quote, 2w quotes
-        a line and w - 1 separators `","` a line, each separator holding two of the inner
-        quotes, no quote is left inside a field. Widths are checked by COPY itself."""
-        if "\r" in block or "\x00" in block or block.startswith("\n") or "\n\n" in block:
-            return None
-        lines, width, separator = block.count("\n"), self.width, self.separator
-        if QUOTE not in block:
-            empty = self.empty_plain + "\n"
-            if block.startswith(empty) or "\n" + empty in block:
-                return None
-            return lines
-        empty = self.empty_quoted + "\n"
-        if (
-            block[0] == QUOTE and block.count("\n" + QUOTE) == lines - 1 and block.count(QUOTE + "\n") == lines
-            and block.count(QUOTE) == 2 * width * lines and block.count(separator) == (width - 1) * lines
-            and not block.startswith((separator, QUOTE + "\n", empty))
-            and "\n" + separator not in block and separator + "\n" not in block
-            and "\n" + QUOTE + "\n" not in block and "\n" + empty not in block
-        ):
-            return lines
-        return None
+    def detour(self, text: str | bytes, rest: str | bytes) -> None:
+        """Go on line by line over `text` (whole lines, from a record start), then `rest` (the
+        start of the next line, completed from the file), then the file's next lines; until
+        `detour_over`."""
+        if isinstance(rest, bytes) and rest and self.raw is not None:  # completed before decoding (a split character)
+            rest += next(_byte_chunks(self.raw, self.limit), b"")
+        elif isinstance(rest, str) and rest:
+            rest += self.stream.readline(self.limit + 3)
+        lines = self.check(text) + self.check(rest)
+        self.pending = iter(io.StringIO(lines, newline="").readlines())
+        self.lines = chain(self.pending, self.file_lines)
 
-    def even_block(self, block: str) -> int | None:
-        """`simple_block`, and each line as wide as the header (its counts prove the widths of
-        the whole block only; a database reading the block itself checks none)."""
-        count = self.simple_block(block)
-        if count is None:
-            return None
-        lines = block.split("\n")
-        lines.pop()  # after the last line end
-        separator = self.separator if QUOTE in block else self.delimiter
-        return count if set(map(str.count, lines, repeat(separator))) == {self.width - 1} else None
+    def detour_over(self) -> bool:
+        """Whether every line handed to `detour` has been read (after a whole record, the file
+        is then at a record boundary)."""
+        return length_hint(self.pending) == 0
 
-    def rest_as_lines(self, block: str, carry: str) -> None:
-        """Go on line by line from `block` (whole lines), then `carry` (the start of the next
-        line), then the rest of the file."""
-        if carry:
-            carry += self.stream.readline(self.limit + 3)
-        self.lines = chain(io.StringIO(block + carry, newline="").readlines(), self.lines)
+
+BYTE_CODECS = ("utf-8", "ascii")  # read as bytes where the file is seekable
+
+
+def _byte_chunks(binary: BinaryIO, limit: int) -> Iterator[bytes]:
+    """The file from here up to each `\\n`; a piece as long as a read may be (a line over the
+    limit, or lines ended by `\\r` alone, which bytes cannot be cut at) is `NotSimple`."""
+    while chunk := binary.readline(limit + 3):
+        if not chunk.endswith(b"\n") and len(chunk) == limit + 3:
+            raise too_long(limit)
+        yield chunk
+
+
+def _byte_lines(binary: BinaryIO, limit: int, codec: str) -> Iterator[str]:
+    """The file's lines from here, decoded, split as `newline=""` splits (a lone `\\r` too)."""
+    for chunk in _byte_chunks(binary, limit):
+        yield from io.StringIO(chunk.decode(codec), newline="").readlines()
 
 
 _UNREADABLE = (UnicodeError, EOFError, OSError, zlib.error, zipfile.BadZipFile, NotImplementedError, csv.Error)
@@ -157,46 +178,6 @@ def scanning(source: RawFile) -> Iterator[Scan]:
     try:
         with open_binary(source.path, source.name or None, source.fmt.limits) as stream:
             text = io.TextIOWrapper(stream, encoding=source.fmt.encoding, errors="strict", newline="")
-            yield Scan(source, text)
+            yield Scan(source, text, stream)
     except _UNREADABLE as exc:
         raise NotSimple(f"{type(exc).__name__}: {exc}") from exc
-
-
-def simple_blocks(scan: Scan, block_chars: int, simple: Callable[[str], int | None]) -> Iterator[tuple[str, int]]:
-    """Blocks of whole lines (`\\r\\n` made `\\n`) with their record counts, while `simple`
-    counts them; from the first block it does not, `scan.lines` goes on line by line. A line
-    longer than the limit is `NotSimple` once that much of it is read."""
-    block_chars = min(block_chars, scan.limit)  # a line within a block is within the limit
-    pieces: list[str] = []  # a line longer than a block, in pieces, and its length
-    carry, unfinished = "", 0
-    while True:
-        room = scan.limit + 2 - len(carry) - unfinished  # within a line longer than a block: read no further
-        data = scan.stream.read(min(block_chars, room) if pieces else block_chars)
-        final = not data
-        if not final and "\n" not in data:  # no line end yet: read on, as far as the limit
-            pieces.append(data)
-            unfinished += len(data)
-            if len(carry) + unfinished > scan.limit:
-                raise too_long(scan.limit)
-            continue
-        data = carry + "".join(pieces) + data
-        pieces, unfinished = [], 0
-        end = data.find("\n") if not final else len(data)  # only the first line can be longer than a block
-        if end > scan.limit and len(data[:end].rstrip("\r")) > scan.limit:
-            raise too_long(scan.limit)
-        cut = len(data) if final else data.rfind("\n") + 1
-        if not cut:
-            return
-        raw, carry = data[:cut], data[cut:]
-        block = raw.replace("\r\n", "\n") if "\r" in raw else raw
-        if final and not block.endswith("\n"):
-            block += "\n"
-        count = simple(block)
-        if count is None:
-            scan.rest_as_lines(raw, carry)
-            return
-        yield block, count
-        if final:
-            return
-
-

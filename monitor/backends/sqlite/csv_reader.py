@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from types import ModuleType
 
 from monitor.backends.rawfile.attempt import Attempt
-from monitor.backends.rawfile.scan import BLOCK_CHARS, Scan, scanning, simple_blocks, too_long
+from monitor.backends.rawfile.blocks import record_blocks
+from monitor.backends.rawfile.proof import Proof, prove
+from monitor.backends.rawfile.scan import BLOCK_CHARS, Scan, scanning, too_long
 from monitor.backends.target import RawFile
 
 CSV_MODULE = "vsv"
@@ -73,9 +75,16 @@ def native_counts(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[i
     wider by empty fields only (which that reader ignores). `NotSimple` when the general
     reader must judge the file, `NotNative` when only the database would read it otherwise."""
     with scanning(source) as scan:
-        for _, count in simple_blocks(scan, block_chars, scan.even_block):
-            yield count
-        yield from _native_lines(scan)
+        byte_sized = len(scan.delimiter.encode("utf-8")) == 1
+
+        def proven(block: str | bytes) -> Proof | None:
+            return prove(block, scan.delimiter, scan.limit, width=scan.width) if byte_sized else None
+
+        for proof in record_blocks(scan, block_chars, proven):
+            if proof is None:
+                yield from _native_lines(scan)
+            else:
+                yield proof.records
 
 
 def _native_lines(scan: Scan) -> Iterator[int]:
@@ -94,6 +103,8 @@ def _native_lines(scan: Scan) -> Iterator[int]:
         if count == NATIVE_PROGRESS_LINES:
             yield count
             count = 0
+        if scan.detour_over():
+            break
     if count:
         yield count
 
