@@ -126,8 +126,9 @@ def test_memory_stays_bounded_for_a_large_file(make_workspace, tmp_path):
     )
     peak_mb = int(result.stdout.strip())
     assert size_mb > 120
-    # The process itself plus a fixed page cache the SQLite backend sets while loading: a
+    # The process itself (numpy for the fast path's proof included; the target is 150 MB) plus a
+    # fixed page cache the SQLite backend sets while loading: a
     # file read whole would need several times its size.
     cache_mb = abs(getattr(sqlite_backend, "LOAD_CACHE_KIB", 0)) // 1024 if ws.url.startswith("sqlite") else 0
-    assert peak_mb < 110 + cache_mb, f"peak RSS {peak_mb} MB for a {size_mb:.0f} MB file"
+    assert peak_mb < 150 + cache_mb, f"peak RSS {peak_mb} MB for a {size_mb:.0f} MB file"
     assert ws.query("SELECT COUNT(*) FROM ref.companies") == [(300_000,)]
