@@ -52,7 +52,7 @@ class Backend(ABC):
     name: ClassVar[str]
     label: ClassVar[str]  # the database's name as people write it, for messages
     default_schema: ClassVar[str]
-    max_identifier_bytes: ClassVar[int | None] = None  # a table or column name's length (None: no limit)
+    max_identifier_bytes: int | None = None  # a name's length (None: no limit); an instance may lower it
     max_columns: ClassVar[int]  # columns in a table, the lineage column `_load_id` included
     reserved_column_names: ClassVar[frozenset[str]] = frozenset()  # the database's own (system) columns
     side_table_mark: ClassVar[str | None] = None  # a load fills `<table><mark><load_id>` first (SQL Server)

@@ -90,6 +90,7 @@ class MssqlBackend(Backend):
     default_schema = "dbo"
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
     max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)
+    babelfish_identifier_bytes = 63  # Babelfish keeps names in PostgreSQL, which cuts longer ones and adds a hash
     max_columns = 1024  # a table that is not a wide table
     reserved_column_names = SYSTEM_COLUMNS  # Babelfish's tables are PostgreSQL's
     side_table_mark = BULK_MARK  # bulk copy and bcp fill a side table
@@ -113,20 +114,31 @@ class MssqlBackend(Backend):
         event.listen(engine, "commit", self._on_commit)
         event.listen(engine, "connect", self._on_connect)
 
-    @staticmethod
-    def _on_connect(dbapi_connection: Any, _record: object) -> None:
-        """Every connection reads `"name"` as an identifier (names holding `]` are quoted so)."""
+    def _on_connect(self, dbapi_connection: Any, _record: object) -> None:
+        """Every connection reads `"name"` as an identifier (names holding `]` are quoted so);
+        the first one learns whether the server is Babelfish."""
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(S.quoted_identifiers_on())
+            if self._babelfish is None:
+                cursor.execute(S.babelfish())
+                self._learn_babelfish(bool(cursor.fetchone()[0]))
         finally:
             cursor.close()
 
+    def _learn_babelfish(self, babelfish: bool) -> None:
+        """Keep what the server is; on Babelfish, names are held to PostgreSQL's length."""
+        self._babelfish = babelfish
+        if babelfish:
+            self.max_identifier_bytes = self.babelfish_identifier_bytes
+
     def is_babelfish(self, conn: Connection) -> bool:
         """Whether the server is Babelfish for PostgreSQL (`SERVERPROPERTY('babelfish')`), whose
-        `sp_rename` finds only plain `schema.table` names (cached)."""
+        `sp_rename` finds only plain `schema.table` names and whose names are at most 63 bytes
+        (cached)."""
         if self._babelfish is None:
-            self._babelfish = bool(conn.exec_driver_sql(S.babelfish()).scalar())
+            self._learn_babelfish(bool(conn.exec_driver_sql(S.babelfish()).scalar()))
+        assert self._babelfish is not None
         return self._babelfish
 
     # -- connections -------------------------------------------------------------------
