@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete, inspect, select, update
 
 from monitor import catalog
+from monitor.backends.merging import Place
 from monitor.backends.views import VIEW_NAMES
 
 
@@ -72,6 +73,6 @@ def test_a_database_from_before_snapshot_sets_gains_them(backend):
     assert {"snapshot_date", "set_id", "set_part"} <= columns(backend, "ingest_files")
     assert columns(backend, "ingest_sets") == {column.name for column in catalog.sets.columns}
     with backend.reading() as conn:
-        assert "ix_ingest_files_set" in {index["name"] for index in inspect(conn).get_indexes("ingest_files")}
+        assert backend.has_index(conn, Place(None, "ingest_files"), "ix_ingest_files_set")  # Babelfish's name too
         assert "ingest_snapshot_sets" in set(inspect(conn).get_view_names())
     assert backend.is_initialised()

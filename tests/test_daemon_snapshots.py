@@ -223,7 +223,8 @@ def test_an_incomplete_set_is_reported_and_never_loaded(make_workspace, tmp_path
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ws = make_workspace({**COMPANIES, "set_timeout": 1}, http_port=port, lease_seconds=3)
+    # long enough for the five parts to be in before it is reported (a part joins in ~0.5 s on Babelfish)
+    ws = make_workspace({**COMPANIES, "set_timeout": 6}, http_port=port, lease_seconds=3)
     folder = ws.folder("companies")
     previous, parts, _ = sources(tmp_path)
     with ws.daemon() as daemon:

@@ -68,7 +68,7 @@ def snapshot_sets(
         query = query.where(sets.c.status.in_(["waiting", "loading"]))
     out = []
     with backend.reading() as conn:
-        for row in conn.execute(query):
+        for row in conn.execute(query).all():  # read whole first: one result set at a time (FreeTDS)
             out.append(set_record(row, _parts(conn, row.set_id), timeouts or {}))
     return out
 

@@ -9,7 +9,8 @@ Files under `base/` are loaded before the corpus (so that header checks against 
 existing table and the "target left as it was" checks have something to compare).
 The second round (`round_two.py`) adds limits of memory, disk, names and databases; its
 big files and odd names are written at test time ("generated": true), never committed.
-An expectation may differ on one database ("backends": {"postgresql": {...}}).
+An expectation may differ on one database ("backends": {"postgresql": {...}}; "babelfish"
+applies after "mssql" when the SQL Server is Babelfish).
 """
 
 from __future__ import annotations

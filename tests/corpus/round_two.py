@@ -99,7 +99,9 @@ def committed(put: Put) -> None:
         error=["warning: duplicate column names"])
     put("longtable", "snapshot.csv", "id,v\n1,a\n", loaded=1,
         backends={"postgresql": {"status": "failed", "rows_loaded": 0,
-                                 "error": ["too long for PostgreSQL", "allows 63"]}})
+                                 "error": ["too long for PostgreSQL", "allows 63"]},
+                  "babelfish": {"status": "failed", "rows_loaded": 0,
+                                "error": ["too long for SQL Server", "allows 63"]}})
     members = {f"part{i:02}.csv": f"id,v\n{i},member\n" for i in range(60)}
     put("limits", "many_members.zip", zipped(members), "failed", error=["holds 60 entries", "max_zip_members"])
     # Side files never destroy files: a user's file named like the daemon's side files.

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import mssql
 
 from monitor.backends.mssql.insert_paths import (
+    BABELFISH_OPENJSON_COLUMNS,
     JSON_ROWS_PER_STATEMENT,
     BulkLoadError,
     DriverInfo,
@@ -51,6 +52,8 @@ class TableFill:
         widths = backend.column_chars(conn, self.schema, self.table)
         self.chars = [widths.get(name, TEXT_CHARS) for name in self.columns]
         self.side: str | None = None
+        # Babelfish's OPENJSON ... WITH takes at most 98 columns (a PostgreSQL function's 100 arguments)
+        self.json_fits = len(self.columns) <= BABELFISH_OPENJSON_COLUMNS or not backend.is_babelfish(conn)
 
     # -- widths ------------------------------------------------------------------------
     def widen_for(self, rows: list[list[str | None]]) -> list[int]:
@@ -78,7 +81,7 @@ class TableFill:
             return 0
         longest = self.widen_for(rows)
         path = direct_path(self.driver)
-        if path is InsertPath.JSON_ROWS and self.target.ordered:  # JSON takes some rows first: not in order
+        if path is InsertPath.JSON_ROWS and (self.target.ordered or not self.json_fits):  # JSON takes some rows first
             path = row_path(self.driver)
         cursor = self.backend.dbapi_connection(self.conn).cursor()
         try:
