@@ -111,6 +111,18 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def is_babelfish(url: str) -> bool:
+    """Whether `url` is a SQL Server URL whose server is Babelfish for PostgreSQL."""
+    if not url.startswith("mssql"):
+        return False
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.exec_driver_sql("SELECT CAST(SERVERPROPERTY('babelfish') AS int)").scalar())
+    finally:
+        engine.dispose()
+
+
 @dataclass
 class Workspace:
     """A config file, its watched folders and a database."""

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import drop, engine_for, wait_for
+from conftest import drop, engine_for, is_babelfish, wait_for
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 sys.path.insert(0, str(CORPUS))
@@ -81,17 +81,6 @@ def expected_on(dialect: str, *, babelfish: bool = False) -> dict[str, dict]:
         for kind in kinds:
             expected[name].update(spec.get("backends", {}).get(kind, {}))
     return expected
-
-
-def _is_babelfish(url: str) -> bool:
-    if _dialect(url) != "mssql":
-        return False
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            return bool(conn.exec_driver_sql("SELECT CAST(SERVERPROPERTY('babelfish') AS int)").scalar())
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +155,7 @@ def test_corpus_through_the_daemon(make_workspace, tmp_path, generated_cases, sm
     outside = tmp_path / "outside" / "secret.csv"
     outside.parent.mkdir()
     outside.write_text("secret,value\nTOP,SECRET\n", encoding="utf-8")
-    expected = expected_on(dialect, babelfish=_is_babelfish(ws.url))
+    expected = expected_on(dialect, babelfish=is_babelfish(ws.url))
     expected["outside_link.csv"] = {"status": "failed", "rows_loaded": 0, "rows_rejected": 0,
                                     "error": ["refused: a symbolic link", "outside the watched folder"]}
     total = len(base) + len(expected)
