@@ -150,3 +150,26 @@ def test_a_staging_table_left_by_a_crash_is_dropped_when_the_file_loads_again(ap
     assert rows_of(app, "split_t") == rows
     assert audit(app)["split_t"] == ("loaded", ROWS, ROWS, 0)
     assert staging_tables(app) == []
+
+
+def test_a_split_load_cancelled_midway_rolls_back_and_loads_whole_later(app, tmp_path, monkeypatch):
+    source = tmp_path / "source" / "BasicCompanyData-2026-11-01.csv"
+    source.parent.mkdir()
+    mixed(source, ROWS, seed=8)
+    read = LoadRun.read
+
+    def stopping(self, rows):
+        if self.progress.rows > ROWS // 3:
+            app.pipeline.cancel.set()  # the daemon is stopping while the connections fill
+        read(self, rows)
+
+    monkeypatch.setattr(LoadRun, "read", stopping)
+    assert drop(app, source).status is not OutcomeKind.LOADED
+    with app.backend.reading() as conn:
+        row = conn.execute(select(files)).one()
+        assert not app.backend.table_exists(conn, "ref", "split_t")
+    assert staging_tables(app) == []
+    monkeypatch.setattr(LoadRun, "read", read)
+    app.pipeline.cancel.clear()
+    assert app.pipeline.resume(row, app.settings.folders[0]).status is OutcomeKind.LOADED
+    assert len(rows_of(app, "split_t")) == ROWS and audit(app)["split_t"] == ("loaded", ROWS, ROWS, 0)

@@ -7,9 +7,10 @@ and the SQL of the operator views. Strategies and the pipeline speak only this i
 
 What a backend may or may not do is declared, never discovered: `reads_files` (it may
 take a whole file, `load_file`), `supports_leases` (several processes may share the
-work), `fills_in_parallel` (several connections may fill one committed table at once:
-the parts of a snapshot set) and `commits_with_state` (its target tables commit with the
-daemon's own). So are its limits on names and tables (`monitor.backends.names`).
+work), `fills_in_parallel` (several connections may fill one committed table at once: the
+parts of a snapshot set, or one large file cut at record ends, `load_file_split`) and
+`commits_with_state` (its target tables commit with the daemon's own). So are its limits on
+names and tables (`monitor.backends.names`).
 """
 
 from __future__ import annotations

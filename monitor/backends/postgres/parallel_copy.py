@@ -54,10 +54,6 @@ def copy_in_parallel(engine: Engine, sql: str, setting: tuple[str, str], raw: Ra
             rows = sum(future.result() for future in futures)
         except refused as exc:
             return _refused(transactions, raw, dealt[0], first_line(exc))
-        except BaseException:
-            if dealt[0]:
-                raw.read(-dealt[0])
-            raise
         if rows != dealt[0]:
             return _refused(transactions, raw, dealt[0], f"the server counted {rows:,} rows, {dealt[0]:,} were sent")
         for transaction in transactions:
