@@ -19,6 +19,7 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.databases import PgServer, sqlite_count, text_table_ddl
 from bench.measure import Timing, run_timed
@@ -90,13 +91,14 @@ def _failed(backend: str, tool: str, rows: int, size: int, timing: Timing) -> Lo
 
 # -- ingest-monitor ---------------------------------------------------------------------
 def ingest_monitor(backend: str, url: str, work: Path, data: Path | list[Path], rows: int,
-                   server: PgServer | None = None, *, tool: str = "ingest-monitor") -> LoadResult:
+                   server: PgServer | None = None, *, tool: str = "ingest-monitor",
+                   settings: dict[str, Any] | None = None) -> LoadResult:
     """`ingest-monitor ingest` of `data` (a file, or the parts of a snapshot set) dropped into a
     fresh workspace's folder (a fullload into `ref.companies`, the way a Companies House
     snapshot is configured); `server` is the PostgreSQL server of `url`, if that is where it
-    loads."""
+    loads; `settings`, more of the config."""
     ws = make_workspace(work, url, table=COMPANIES_TABLE, pattern="BasicCompanyData*", mode="fullload",
-                        reference=True, settle=0.5)
+                        reference=True, settle=0.5, **(settings or {}))
     ws.run("init-db")
     dropped = []
     for source in data if isinstance(data, list) else [data]:

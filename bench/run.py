@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", default="",
                    help="comma-separated sections to skip: loads,mixed,zip,pandas,latency,burst,memory,snapshot,sets,"
                         "merge")
+    p.add_argument("--pg-split", default="",
+                   help="comma-separated connection counts: PostgreSQL loads also run by ingest-monitor with "
+                        "backend.postgresql.split_connections set so, each its own row (e.g. 1,2)")
     p.add_argument("--workdir", type=Path, help="where files and databases go (default: a temporary folder)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return p
@@ -217,6 +220,12 @@ class Bench:
             if pandas:
                 results.append(loads.pandas_to_sql(backend, "", self.work / "pandas-sqlite", data, rows))
             return results
+        for count in (int(n) for n in self.args.pg_split.split(",") if n.strip()):
+            with self.server.scratch() as dbname:
+                results.append(loads.ingest_monitor(
+                    backend, self._url(backend, "im", dbname), self.work / "im", data, rows, server=self.server,
+                    tool=f"ingest-monitor ({count} connection{'s' if count > 1 else ''})",
+                    settings={"backend": {"postgresql": {"split_connections": count}}}))
         with self.server.scratch() as dbname:
             results.append(loads.psql_copy(self.server, dbname, data, rows))
             if pandas:

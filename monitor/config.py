@@ -174,12 +174,24 @@ class MssqlOptions(BaseModel):
     bcp: bool = Field(default=False, description="bulk load with bcp when it is on the PATH")
 
 
+class PostgresOptions(BaseModel):
+    """PostgreSQL's own settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split_connections: int | None = Field(
+        default=None, ge=1, le=16,
+        description="connections a large fullload file is filled over at once (default: 2, or 1 on one core)")
+    split_min_bytes: int = Field(default=64 * (1 << 20), ge=0, description="files this large (as stored) are split")
+
+
 class BackendOptions(BaseModel):
     """Each database's own settings, used only by its backend."""
 
     model_config = ConfigDict(extra="forbid")
 
     sqlite: SqliteOptions = Field(default_factory=SqliteOptions)
+    postgresql: PostgresOptions = Field(default_factory=PostgresOptions)
     mssql: MssqlOptions = Field(default_factory=MssqlOptions)
 
 

@@ -35,7 +35,8 @@ def open_backend(url: str, options: BackendOptions | None = None, *, pool_size: 
     `mssql+pyodbc://...`, `mssql+mssqlpython://...`; a bare `mssql://` means pyodbc).
     A URL with a user and no password takes it from `INGEST_DATABASE_PASSWORD`.
     `pool_size` connections are kept for a server database (half as many more on demand);
-    `options` holds each backend's own settings (SQLite's driver, SQL Server's bcp)."""
+    `options` holds each backend's own settings (SQLite's driver, PostgreSQL's split fill, SQL
+    Server's bcp)."""
     options = options or BackendOptions()
     parsed = make_url(url)
     if parsed.drivername in DEFAULT_DRIVERS:
@@ -53,8 +54,12 @@ def open_backend(url: str, options: BackendOptions | None = None, *, pool_size: 
     if family == "postgresql":
         from monitor.backends.postgres import PostgresBackend
 
-        return PostgresBackend(create_engine(parsed, pool_pre_ping=True, pool_size=pool_size,
-                                             max_overflow=pool_size // 2))
+        backend = PostgresBackend(create_engine(parsed, pool_pre_ping=True, pool_size=pool_size,
+                                                max_overflow=pool_size // 2))
+        pg = options.postgresql
+        backend.split_connections = pg.split_connections or min(2, os.cpu_count() or 1)
+        backend.split_min_bytes = pg.split_min_bytes
+        return backend
     if family == "mssql":
         from monitor.backends.mssql import MssqlBackend
         from monitor.backends.mssql.connect import mssql_engine

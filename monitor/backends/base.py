@@ -7,9 +7,10 @@ and the SQL of the operator views. Strategies and the pipeline speak only this i
 
 What a backend may or may not do is declared, never discovered: `reads_files` (it may
 take a whole file, `load_file`), `supports_leases` (several processes may share the
-work), `fills_in_parallel` (several connections may fill one committed table at once:
-the parts of a snapshot set) and `commits_with_state` (its target tables commit with the
-daemon's own). So are its limits on names and tables (`monitor.backends.names`).
+work), `fills_in_parallel` (several connections may fill one committed table at once: the
+parts of a snapshot set, or one large file cut at record ends, `load_file_split`) and
+`commits_with_state` (its target tables commit with the daemon's own). So are its limits on
+names and tables (`monitor.backends.names`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Backend(ABC):
     reads_files: ClassVar[bool] = False
     names_fold_case: ClassVar[bool] = False  # table names compare without regard to case
     fills_in_parallel: ClassVar[bool] = False
+    split_connections = 1  # connections one large fullload file is filled over (`load_file_split`; 1: one)
+    split_min_bytes = 64 << 20  # files this large (as stored) are split; smaller ones go over one connection
     write_options: ClassVar[dict[str, str]] = {}
     merge_sql: ClassVar[type[MergeSql]] = MergeSql
 
@@ -275,6 +278,11 @@ class Backend(ABC):
         `NotThisFile` with the reason, having written nothing. Backends that declare
         `reads_files` override this."""
         return NotThisFile(f"the {self.name} backend does not read files itself")
+
+    def load_file_split(self, target: Target, raw: RawFile, connections: int) -> FileRead:
+        """`load_file` over `connections` connections at once into a committed table (made ready by
+        `share_for_filling`), each a transaction of its own, all committed or none."""
+        return NotThisFile(f"the {self.name} backend does not fill one file over several connections")
 
     def rows_of_load(self, conn: Connection, schema: str | None, table: str, load_id: int) -> int:
         """How many rows of `table` came from `load_id` (0 when the table is missing)."""

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Row
 
 from monitor.backends import Backend
 from monitor.backends.names import table_name_problem
-from monitor.backends.target import Target
+from monitor.backends.target import NotThisFile, Target
 from monitor.config import FolderRule, Limits
 from monitor.intake.folders import archive_path
 from monitor.load.detect import sniff
@@ -30,16 +30,21 @@ from monitor.load.inflight import Progress
 from monitor.load.isolation import careful_writer, load_file
 from monitor.load.leases import Renewal
 from monitor.load.naming import NameRules, normalise_header
+from monitor.load.parallel import fill_then_swap
 from monitor.load.policies import LoadPlan, PolicyError, RejectPolicy, plan_load
 from monitor.load.records import Reject, iter_batches
 from monitor.load.rejects import RejectSink
 from monitor.load.route import RowSource, offer, write_rows
 from monitor.load.snapshots import check_newest
 from monitor.load.state import StateStore, Status, utcnow
-from monitor.load.strategies import EmptyKeysFound, LoadJob, strategy_for
+from monitor.load.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
 from monitor.source import DEFAULT_LIMITS, SourceFormat
 
 log = logging.getLogger("monitor.pipeline")
+
+
+class _NotSplit(Exception):
+    """The backend would not read the file over several connections (the reason)."""
 
 
 class LoadCancelled(Exception):
@@ -173,24 +178,70 @@ class LoadRun:
             return self._try(fmt, careful)
 
     def _try(self, fmt: SourceFormat, careful: bool) -> int:
-        """One try in one transaction; careful mode isolates rows the database refuses."""
+        """One try in one transaction; careful mode isolates rows the database refuses. A large
+        fullload file is first offered to be filled over several connections (`_split`)."""
         assert self.job is not None
+        loaded = None if careful else self._split(fmt)
+        if loaded is not None:
+            return loaded
         backend, job = self.ctx.backend, self.job
         together = backend.commits_with_state(self.schema)
         with backend.transaction() as conn:
             loaded = self.strategy.load(conn, backend, job,
                                         lambda conn, target: self.write_into(conn, target, fmt, careful))
-            self.policy.finish(loaded, self.sink.count, self.sink.first)
-            self.guard.check()
-            if self.ctx.cancel.is_set():  # rows may still be on their way to the server: roll back
-                raise LoadCancelled(f"load {self.load_id} cancelled")
-            self.progress.phase = "committing"
-            if together:  # the data and the `loaded` state commit as one
-                self.mark_loaded(conn, loaded)
+            self._finish(conn, loaded, mark=together)
         if not together:  # the target's file commits apart: data first, so a crash in between
             with backend.transaction() as conn:  # leaves `loading` with committed rows (resumed)
                 self.mark_loaded(conn, loaded)
         return loaded
+
+    def _split(self, fmt: SourceFormat) -> int | None:
+        """A fullload read by the backend itself over several connections (`load.parallel`): the
+        rows loaded, or None when the file goes the one-transaction way (`_try`) instead."""
+        backend, job, strategy = self.ctx.backend, self.job, self.strategy
+        assert job is not None
+        if not (isinstance(strategy, FullLoad) and backend.fills_in_parallel and backend.split_connections > 1
+                and backend.reads_files and self.path.stat().st_size >= backend.split_min_bytes):
+            return None
+        raw, _ = offer(self.path, fmt, shaped=self.plan is not None and self.plan.shape is not None,
+                       null_values=self.rule.null_values, careful=False, on_rows=self.read, name=self.name)
+        if raw is None or raw.width != len(job.columns):
+            return None
+        staging = backend.staging_name(job.table, job.load_id)
+        together = backend.commits_with_state(self.schema)
+
+        def fill() -> int:
+            self.sink.reset()
+            self.progress.rows = self.progress.rejected = 0
+            read = backend.load_file_split(job.target(staging), raw, backend.split_connections)
+            if isinstance(read, NotThisFile):
+                raise _NotSplit(read.reason)
+            log.debug("%s: %s: %d rows into %s", self.name, read.how, read.rows, job.target(staging).key)
+            return read.rows
+
+        def swap(conn: Connection, loaded: int) -> None:
+            strategy.swap(conn, backend, job, staging)
+            self._finish(conn, loaded, mark=together)
+
+        try:
+            loaded = fill_then_swap(backend, self.schema, staging, job.columns, job.types, fill, swap)
+        except _NotSplit as exc:
+            log.debug("%s: not split over connections (%s); in one transaction", self.name, exc)
+            return None
+        if not together:
+            with backend.transaction() as conn:
+                self.mark_loaded(conn, loaded)
+        return loaded
+
+    def _finish(self, conn: Connection, loaded: int, *, mark: bool) -> None:
+        """The checks before the commit (rejects, the file unchanged, not cancelled); `loaded` with them."""
+        self.policy.finish(loaded, self.sink.count, self.sink.first)
+        self.guard.check()
+        if self.ctx.cancel.is_set():  # rows may still be on their way to the server: roll back
+            raise LoadCancelled(f"load {self.load_id} cancelled")
+        self.progress.phase = "committing"
+        if mark:  # the data and the `loaded` state commit as one
+            self.mark_loaded(conn, loaded)
 
     def mark_loaded(self, conn: Connection, loaded: int, detail: str | None = None) -> None:
         """Store the rejects and mark the file `loaded` (its archive move recorded) in `conn`,

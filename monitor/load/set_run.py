@@ -22,7 +22,6 @@ import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -32,6 +31,7 @@ from sqlalchemy import Connection, Row
 from monitor.config import FolderRule
 from monitor.load.inflight import Progress
 from monitor.load.isolation import is_transient, load_file, reason_of
+from monitor.load.parallel import fill_then_swap
 from monitor.load.policies import PolicyError
 from monitor.load.run import LoadCancelled, LoadRun, RunContext
 from monitor.load.sets import SetStore, describe_set
@@ -180,22 +180,14 @@ class SetRun:
         backend = self.backend
         first = self.runs[0]
         assert first.job is not None
-        with backend.transaction() as conn:
-            backend.drop_table(conn, self.schema, staging)
-            backend.create_table(conn, self.schema, staging, first.job.columns, first.job.types)
-            backend.share_for_filling(conn, self.schema, staging)
-        try:
-            counts = self._fill_all(staging)
+        together = backend.commits_with_state(self.schema)
+        counts = fill_then_swap(backend, self.schema, staging, first.job.columns, first.job.types,
+                                lambda: self._fill_all(staging),
+                                lambda conn, counts: self._swap(conn, staging, counts, mark=together))
+        if not together:
             with backend.transaction() as conn:
-                self._swap(conn, staging, counts, mark=backend.commits_with_state(self.schema))
-            if not backend.commits_with_state(self.schema):
-                with backend.transaction() as conn:
-                    self._mark(conn, counts)
-            return counts
-        except BaseException:
-            with suppress(Exception), backend.transaction() as conn:
-                backend.drop_table(conn, self.schema, staging)
-            raise
+                self._mark(conn, counts)
+        return counts
 
     def _fill_all(self, staging: str) -> dict[int, int]:
         """Each part in its own committed transaction, `parallel_width` at a time; the first

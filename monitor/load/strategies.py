@@ -99,11 +99,15 @@ class FullLoad(Strategy):
         backend.drop_table(conn, job.schema, staging)
         backend.create_table(conn, job.schema, staging, job.columns, job.types)
         count = write(conn, job.target(staging, fresh=True))
+        self.swap(conn, backend, job, staging)
+        return count
+
+    def swap(self, conn: Connection, backend: Backend, job: LoadJob, staging: str) -> None:
+        """The filled `staging` takes the target's place (a newer snapshot checked first)."""
         if job.before_swap is not None:
             backend.lock_target(conn, job.schema, job.table)
             job.before_swap(conn)
         backend.replace_table(conn, job.schema, job.table, staging, self.keep_backups)
-        return count
 
     def is_committed(self, conn: Connection, backend: Backend, job: LoadJob) -> bool:
         return (backend.table_exists(conn, job.schema, job.table)

@@ -1,25 +1,22 @@
 """SQL Server (2017+, Azure SQL, Babelfish for PostgreSQL) through pyodbc or mssql-python.
 
-Every statement this backend sends is built by `MssqlStatements` (pure functions, so
-tests parse each one as T-SQL without a server). The T-SQL is the subset that SQL
-Server, Azure SQL and Babelfish all accept: renames with `sp_rename ..., 'OBJECT'`,
-no `ALTER SCHEMA ... TRANSFER`, no `MERGE`, no `READPAST`.
+Every statement this backend sends is built by `MssqlStatements` (pure functions, so tests parse
+each one as T-SQL without a server), in the subset that SQL Server, Azure SQL and Babelfish all
+accept: `sp_rename ..., 'OBJECT'`, no `ALTER SCHEMA ... TRANSFER`, no `MERGE`, no `READPAST`.
 
 How rows travel (`choose_insert_path`, decided once per driver):
 
-- pyodbc with Microsoft's ODBC driver: `fast_executemany` with explicit
-  `setinputsizes` from the target's column types, in memory-bounded chunks.
+- pyodbc with Microsoft's ODBC driver: `fast_executemany`, `setinputsizes` from the column types, memory-bounded chunks.
 - pyodbc with FreeTDS (whose `fast_executemany` crashes the process): multi-row
   `INSERT ... VALUES` statements within the 2,100-parameter and 1,000-row limits.
 - mssql-python: its TDS bulk copy (`cursor.bulkcopy`), probed once per target; on any
   failure, Rust panics included, it falls back to `executemany` for good.
 - `bcp` (when `mssql_bcp` is set and `bcp` is on the PATH): bulk load per batch.
 
-Bulk copy and `bcp` open connections of their own, outside the load's transaction,
-so they fill a side table (`<table>__bulk_<load_id>`) that the load's transaction
-then moves into the target (`INSERT ... SELECT`) and drops: the rows, the file's
-state and its audit row still commit together. Staging tables of a fullload are
-written `WITH (TABLOCK)` (minimal logging where the recovery model allows).
+Bulk copy and `bcp` open connections of their own, outside the load's transaction, so they fill
+a side table (`<table>__bulk_<load_id>`) that the load's transaction then moves into the target
+(`INSERT ... SELECT`) and drops: the rows, the file's state and its audit row commit together.
+Staging tables of a fullload are written `WITH (TABLOCK)` (minimal logging where allowed).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.postgres.copy_text import copy_blocks
+from monitor.backends.postgres.parallel_copy import copy_in_parallel
 from monitor.backends.rawfile.attempt import attempted, prefetched
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
@@ -25,6 +26,7 @@ from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 log = logging.getLogger("monitor.backends.postgres")
 LOAD_ID_SETTING = "ingest_monitor.load_id"
 ROW_OVER_A_LIMIT = "54000"  # program_limit_exceeded
+REFUSED = (NotSimple, psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)  # not this file
 
 
 class PostgresMergeSql(MergeSql):
@@ -102,17 +104,12 @@ class PostgresBackend(Backend):
         """The file's lines into COPY under a savepoint (the server parses them; the load id
         comes from the column's default). `NotThisFile`, rolled back, when the file needs the
         general reader or the server refuses its text."""
-        names = [self.quote(name) for name in target.columns]
-        sql = (
-            f"COPY {self.qualified(target.schema, target.table)} ({', '.join(names)}) FROM STDIN "
-            f"(FORMAT csv, DELIMITER {_literal(raw.fmt.delimiter)}, NULL '', FORCE_NULL ({', '.join(names)}))"
-        )
-        refused = (NotSimple, psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)
+        sql = self.file_copy_sql(target, raw)
         with self.dbapi_connection(conn).cursor() as cursor:
             restore = self._load_id_default(cursor, target)
             if restore is None:
                 return NotThisFile(f"{target.key}: its load-id default cannot be set now (the table is busy)")
-            with attempted(cursor.execute, raw, refused) as attempt:
+            with attempted(cursor.execute, raw, REFUSED) as attempt:
                 utf8 = cursor.connection.info.encoding == "utf-8"  # else bytes are decoded again
                 parsed = 0
                 with prefetched(lambda: copy_blocks(raw)) as blocks, cursor.copy(sql) as copy:
@@ -126,6 +123,18 @@ class PostgresBackend(Backend):
             if restore:
                 cursor.execute(restore)
         return loaded if attempt.failed is None else NotThisFile(attempt.refusal)
+
+    def file_copy_sql(self, target: Target, raw: RawFile) -> str:
+        """`COPY` of the file's columns (not `_load_id`, which comes from its default) in CSV form."""
+        names = [self.quote(name) for name in target.columns]
+        return (f"COPY {self.qualified(target.schema, target.table)} ({', '.join(names)}) FROM STDIN "
+                f"(FORMAT csv, DELIMITER {_literal(raw.fmt.delimiter)}, NULL '', FORCE_NULL ({', '.join(names)}))")
+
+    def load_file_split(self, target: Target, raw: RawFile, connections: int) -> FileRead:
+        """The file's records over `connections` connections at once into a committed table
+        (`parallel_copy`); `NotThisFile`, every connection rolled back, as `load_file` says it."""
+        setting = (LOAD_ID_SETTING, str(int(target.load_id)))
+        return copy_in_parallel(self.engine, self.file_copy_sql(target, raw), setting, raw, connections, REFUSED)
 
     def _load_id_default(self, cursor: psycopg.Cursor, target: Target) -> str | None:
         """Make `_load_id` default to this load's id; the SQL to run once the rows are in

@@ -194,7 +194,7 @@ def insert_csv(
 
     driver.create_function(GO_ON, 1, go_on)
     values = ", ".join([
-        *(f"NULLIF(c{i}, '')" for i in range(raw.width)),
+        *(f"CASE WHEN c{i} <> '' THEN c{i} END" for i in range(raw.width)),  # NULL for ''; faster than NULLIF
         f"CASE WHEN rowid % {CHECK_EVERY} THEN {int(load_id)} ELSE {GO_ON}(rowid) END",
     ])
     check.start()
