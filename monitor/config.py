@@ -172,6 +172,9 @@ class MssqlOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bcp: bool = Field(default=False, description="bulk load with bcp when it is on the PATH")
+    bulk_copy: Literal["auto", "always", "never"] = Field(
+        default="auto", description="mssql-python's bulk copy: auto (tried first, except on Babelfish, where it "
+        "panics), always (tried first there too, falling back per target), never")
 
 
 class PostgresOptions(BaseModel):

@@ -65,5 +65,5 @@ def open_backend(url: str, options: BackendOptions | None = None, *, pool_size: 
         from monitor.backends.mssql.connect import mssql_engine
 
         engine = mssql_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2)
-        return MssqlBackend(engine, bcp=options.mssql.bcp)
+        return MssqlBackend(engine, bcp=options.mssql.bcp, bulk_copy=options.mssql.bulk_copy)
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")

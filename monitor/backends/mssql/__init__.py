@@ -4,13 +4,13 @@ Every statement this backend sends is built by `MssqlStatements` (pure functions
 each one as T-SQL without a server), in the subset that SQL Server, Azure SQL and Babelfish all
 accept: `sp_rename ..., 'OBJECT'`, no `ALTER SCHEMA ... TRANSFER`, no `MERGE`, no `READPAST`.
 
-How rows travel (`choose_insert_path`, decided once per driver):
+How rows travel (`insert_path`; the paths in `insert_paths`):
 
-- pyodbc with Microsoft's ODBC driver: `fast_executemany`, `setinputsizes` from the column types, memory-bounded chunks.
-- pyodbc with FreeTDS (whose `fast_executemany` crashes the process): multi-row
-  `INSERT ... VALUES` statements within the 2,100-parameter and 1,000-row limits.
-- mssql-python: its TDS bulk copy (`cursor.bulkcopy`), probed once per target; on any
-  failure, Rust panics included, it falls back to `executemany` for good.
+- pyodbc with Microsoft's ODBC driver: `fast_executemany`, `setinputsizes` from the column types.
+- pyodbc with FreeTDS, and mssql-python's direct path: 1,000 rows per statement as one JSON text
+  (`OPENJSON`); rows JSON cannot carry as they are, by `INSERT ... VALUES` or `executemany`.
+- mssql-python: its TDS bulk copy first (on Babelfish only with `bulk_copy: always`), probed once
+  per target; on any failure, Rust panics included, the direct path for good.
 - `bcp` (when `mssql_bcp` is set and `bcp` is on the PATH): bulk load per batch.
 
 Bulk copy and `bcp` open connections of their own, outside the load's transaction, so they fill
@@ -97,9 +97,9 @@ class MssqlBackend(Backend):
         "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n"
     )
 
-    def __init__(self, engine: Engine, *, bcp: bool = False) -> None:
+    def __init__(self, engine: Engine, *, bcp: bool = False, bulk_copy: str = "auto") -> None:
         super().__init__(engine)
-        self.bcp_enabled = bcp
+        self.bcp_enabled, self.bulk_copy = bcp, bulk_copy
         self.bcp_found = bool(shutil.which("bcp")) if bcp else False
         if bcp and not self.bcp_found:
             log.warning("mssql_bcp is set but bcp is not on the PATH; loading without it")
@@ -112,8 +112,7 @@ class MssqlBackend(Backend):
         event.listen(engine, "connect", self._on_connect)
 
     def _on_connect(self, dbapi_connection: Any, _record: object) -> None:
-        """Every connection reads `"name"` as an identifier (names holding `]` are quoted so);
-        the first one learns whether the server is Babelfish."""
+        """Every connection reads `"name"` as an identifier; the first learns if it is Babelfish."""
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(S.quoted_identifiers_on())
@@ -130,9 +129,7 @@ class MssqlBackend(Backend):
             self.max_identifier_bytes = self.babelfish_identifier_bytes
 
     def is_babelfish(self, conn: Connection) -> bool:
-        """Whether the server is Babelfish for PostgreSQL (`SERVERPROPERTY('babelfish')`), whose
-        `sp_rename` finds only plain `schema.table` names and whose names are at most 63 bytes
-        (cached)."""
+        """Whether the server is Babelfish for PostgreSQL (`SERVERPROPERTY('babelfish')`; cached)."""
         if self._babelfish is None:
             self._learn_babelfish(bool(conn.exec_driver_sql(S.babelfish()).scalar()))
         assert self._babelfish is not None
@@ -149,9 +146,13 @@ class MssqlBackend(Backend):
             except Exception:  # a driver without SQLGetInfo for these: assume the plain path
                 name, version = "", ""
             self._driver = DriverInfo(dbapi, name, version)
-            log.info("SQL Server driver: %s %s %s; rows go by %s", dbapi, name, version,
-                     choose_insert_path(self._driver, bcp=self.bcp_enabled, bcp_found=self.bcp_found))
+            log.info("SQL Server driver: %s %s %s; rows go by %s", dbapi, name, version, self.insert_path(conn))
         return self._driver
+
+    def insert_path(self, conn: Connection) -> InsertPath:
+        """The fastest path here; mssql-python's bulk copy not on Babelfish unless `always`."""
+        bulk = self.bulk_copy == "always" or (self.bulk_copy == "auto" and not self.is_babelfish(conn))
+        return choose_insert_path(self.driver(conn), bcp=self.bcp_enabled, bcp_found=self.bcp_found, bulk_copy=bulk)
 
     def end_failed(self, conn: Connection, trans: RootTransaction) -> None:
         """Roll back only if the server still has the transaction (`XACT_ABORT` and
@@ -299,8 +300,7 @@ class MssqlBackend(Backend):
     # -- data --------------------------------------------------------------------------
     def bulk_insert(self, conn: Connection, target: Target, batches: Iterable[list[list[str]]]) -> int:
         """Insert every batch by the driver's fastest path (see the module docstring)."""
-        driver = self.driver(conn)
-        path = choose_insert_path(driver, bcp=self.bcp_enabled, bcp_found=self.bcp_found)
+        driver, path = self.driver(conn), self.insert_path(conn)
         fill = TableFill(self, conn, target, driver)
         rows_in = (nulls_mapped(rows, target.null_values) for rows in batches)
         if path in (InsertPath.BULKCOPY, InsertPath.BCP) and target.key not in self._bulk_broken and not target.ordered:

@@ -108,12 +108,13 @@ def json_text(rows: Sequence[Sequence[str | None]]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
-def choose_insert_path(driver: DriverInfo, *, bcp: bool = False, bcp_found: bool = False) -> InsertPath:
+def choose_insert_path(driver: DriverInfo, *, bcp: bool = False, bcp_found: bool = False,
+                       bulk_copy: bool = True) -> InsertPath:
     """The fastest path a driver supports: `bcp` when enabled and installed, else
-    mssql-python's bulk copy, else the driver's direct path."""
+    mssql-python's bulk copy (unless `bulk_copy` is off), else the driver's direct path."""
     if bcp and bcp_found:
         return InsertPath.BCP
-    if driver.dbapi == "mssql_python":
+    if driver.dbapi == "mssql_python" and bulk_copy:
         return InsertPath.BULKCOPY
     return direct_path(driver)
 
