@@ -310,6 +310,7 @@ def test_driver_chooses_its_path(driver, path):
     assert choose_insert_path(driver) is path
     assert choose_insert_path(driver, bcp=True, bcp_found=False) is path
     assert choose_insert_path(driver, bcp=True, bcp_found=True) is InsertPath.BCP
+    assert choose_insert_path(driver, bulk_copy=False) is direct_path(driver)  # bulk copy off: Babelfish's default
     assert direct_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.FAST_EXECUTEMANY, InsertPath.JSON_ROWS)
     assert direct_path(driver) is not InsertPath.FAST_EXECUTEMANY or not driver.is_freetds
     assert row_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.EXECUTEMANY)
