@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row
-
 from monitor.backends import Backend
 from monitor.config import FolderRule, Settings
 from monitor.errors import first_line
@@ -48,6 +46,7 @@ from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
 from monitor.load.write.strategies import LoadJob, strategy_for
+from monitor.records import FileRecord
 from monitor.source import SourceError, compression_of, zip_members
 
 log = logging.getLogger("monitor.pipeline")
@@ -224,7 +223,7 @@ class Pipeline:
             return self._try_again(row, rule, refusal, tries)
         return self.outcome_of(load_id)
 
-    def _load(self, row: Row, rule: FolderRule, path: Path, progress: Progress, hashed: tuple[int, int] | None,
+    def _load(self, row: FileRecord, rule: FolderRule, path: Path, progress: Progress, hashed: tuple[int, int] | None,
               tries: int) -> str | None:
         """One try at a `loading` file: None once it ended (loaded, failed, given back), or
         the database's refusal when the file is to be tried again."""
@@ -257,7 +256,7 @@ class Pipeline:
             self.mover.finish_recorded(load_id)
         return None
 
-    def _try_again(self, row: Row, rule: FolderRule, message: str, tries: int) -> Outcome:
+    def _try_again(self, row: FileRecord, rule: FolderRule, message: str, tries: int) -> Outcome:
         """Load a file once more after the database refused it while it answered (a lock
         timeout, a deadlock, a server limit): after a pause, through `resume`, which first
         looks whether the data committed."""
@@ -277,12 +276,12 @@ class Pipeline:
             return False
         return True
 
-    def resume(self, row: Row, rule: FolderRule) -> Outcome:
+    def resume(self, row: FileRecord, rule: FolderRule) -> Outcome:
         """Re-enter the machine for a file found in flight after a crash or takeover."""
         with self.in_flight.holding(row.load_id):
             return self._resume(row, rule)
 
-    def _resume(self, row: Row, rule: FolderRule, tries: int = 1) -> Outcome:
+    def _resume(self, row: FileRecord, rule: FolderRule, tries: int = 1) -> Outcome:
         load_id = row.load_id
         strategy = strategy_for(rule.mode, rule.backups)
         if row.status == Status.LOADING and row.set_id is not None:
@@ -319,12 +318,12 @@ class Pipeline:
         """Load a complete snapshot set found waiting (by the daemon's sweep)."""
         return self.sets.load(set_id, rule)
 
-    def finish_move(self, row: Row) -> None:
+    def finish_move(self, row: FileRecord) -> None:
         """Carry out the recorded move of a file that reached its end (see `Mover.finish`)."""
         self.mover.finish(row)
 
     # -- endings -----------------------------------------------------------------------
-    def _superseded(self, row: Row, rule: FolderRule, source: Status, reason: str | None = None) -> bool:
+    def _superseded(self, row: FileRecord, rule: FolderRule, source: Status, reason: str | None = None) -> bool:
         """End a fullload older than the snapshot loaded now `superseded` (archived, saying why);
         False when it may load (never for a replay, which loads on purpose)."""
         if reason is None:

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Row
-
 from monitor.config import FolderRule
 from monitor.errors import brief
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
@@ -34,6 +32,7 @@ from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate
 from monitor.operate.narrator import Narrator
 from monitor.operate.notify import Notifier
+from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.daemon")
 TICK_SECONDS = 0.2
@@ -53,7 +52,7 @@ class Work:
 
     rule: FolderRule
     path: Path | None = None
-    row: Row | None = None
+    row: FileRecord | None = None
     discovered_at: datetime | None = None
     set_id: int | None = None
 
@@ -375,7 +374,7 @@ class Daemon:
         if outcome.status is OutcomeKind.BUSY and path.exists():  # look again later, not at once
             self.tracker.offer(path, rule, delay=BUSY_RETRY_SECONDS)
 
-    def _resume(self, row: Row, rule: FolderRule) -> None:
+    def _resume(self, row: FileRecord, rule: FolderRule) -> None:
         state = self.app.state
         if row.load_id in self.app.pipeline.in_flight or not state.take_over(row.load_id):
             return

@@ -31,11 +31,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from monitor.backends import Backend
 from monitor.catalog import events, files
+from monitor.records import FileRecord
 
 
 class Status(StrEnum):
@@ -300,25 +301,26 @@ class StateStore:
                 self._event(conn, load_id, Status.CLAIMED, f"taken over by {self.instance}")
         return won
 
-    def unfinished(self) -> list[Row]:
+    def unfinished(self) -> list[FileRecord]:
         """In-flight files that this instance may take over now."""
         query = select(files).where(
             files.c.status.in_([s.value for s in IN_FLIGHT]),
             or_(files.c.claimed_by == self.instance, files.c.lease_expires < utcnow()),
         ).order_by(files.c.load_id)
         with self.backend.reading() as conn:
-            return list(conn.execute(query))
+            return FileRecord.all(conn.execute(query))
 
-    def unfinished_moves(self) -> list[Row]:
+    def unfinished_moves(self) -> list[FileRecord]:
         """Files in a terminal state whose last move was interrupted."""
         query = select(files).where(
             files.c.pending_move_to.is_not(None),
             files.c.status.in_([s.value for s in TERMINAL]),
         )
         with self.backend.reading() as conn:
-            return list(conn.execute(query))
+            return FileRecord.all(conn.execute(query))
 
-    def get(self, load_id: int) -> Row | None:
-        """One file's audit row."""
+    def get(self, load_id: int) -> FileRecord | None:
+        """One file's audit record."""
         with self.backend.reading() as conn:
-            return conn.execute(select(files).where(files.c.load_id == load_id)).first()
+            row = conn.execute(select(files).where(files.c.load_id == load_id)).first()
+        return FileRecord.of(row) if row is not None else None
