@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from monitor.load.jobs import ResumeJob
 from monitor.load.state.machine import utcnow
 from monitor.operate.progress import Estimate, estimate, measure
 
@@ -123,7 +124,7 @@ class Live:
         work_queue = self.daemon.queue
         with work_queue.mutex:
             waiting = list(work_queue.queue)
-        return [work.name if work.row is None else f"{work.name} (resuming)" for work in waiting]
+        return [f"{job.name} (resuming)" if isinstance(job, ResumeJob) else job.name for job in waiting]
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Loads in flight with rows read, rate, fraction done and ETA (estimated)."""
