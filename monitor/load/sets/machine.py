@@ -210,17 +210,15 @@ class SetStore:
                                 "not loaded")
         same = "same content" if slot.sha256 == row.sha256 else "other content (the set is loaded already)"
         note = f"{part} of {describe_set(found)}: {same} as load {slot.load_id}"
-        self.state.transition(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=slot.load_id,
-                              rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
-                              pending_move_to=str(archive_path(rule.path, row.file_name, row.load_id, utcnow())),
-                              **self.state.finish_timing(conn, row.load_id))
+        self.state.end_in(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=slot.load_id,
+                          rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
+                          move_to=archive_path(rule.path, row.file_name, row.load_id, utcnow()))
         return Joined(Arrival.DUPLICATE, found.set_id, note)
 
     def _refuse(self, conn: Connection, row: FileRecord, rule: FolderRule, found: SetRecord | None,
                 message: str) -> Joined:
-        self.state.transition(conn, row.load_id, Status.CLAIMED, Status.FAILED, error=message,
-                              pending_move_to=str(failed_path(rule.path, row.file_name, row.load_id)),
-                              **self.state.finish_timing(conn, row.load_id))
+        self.state.end_in(conn, row.load_id, Status.CLAIMED, Status.FAILED, error=message,
+                          move_to=failed_path(rule.path, row.file_name, row.load_id))
         return Joined(Arrival.FAILED, found.set_id if found is not None else None, message)
 
     # -- the set's transitions ------------------------------------------------------------
@@ -287,9 +285,8 @@ class SetStore:
                 sink = RejectSink.reopen(rejects_path(path))
                 sink.store(conn, part.load_id)
                 target = failed_path(rule.path, part.file_name, part.load_id) if path.exists() else None
-                self.state.transition(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
-                                      rows_rejected=sink.count, pending_move_to=str(target) if target else None,
-                                      **self.state.finish_timing(conn, part.load_id))
+                self.state.end_in(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
+                                  rows_rejected=sink.count, move_to=target)
 
     def supersede(self, set_id: int, rule: FolderRule, reason: str) -> None:
         """The set is older than the snapshot loaded now: it and its parts end `superseded`."""
@@ -309,9 +306,8 @@ class SetStore:
             if part.status not in (Status.CLAIMED, Status.WAITING, Status.LOADING):
                 continue
             archive = archive_path(rule.path, part.file_name, part.load_id, utcnow())
-            self.state.transition(conn, part.load_id, Status(part.status), Status.SUPERSEDED, error=reason,
-                                  set_id=found.set_id, set_part=number, pending_move_to=str(archive), rows_read=0,
-                                  rows_loaded=0, **self.state.finish_timing(conn, part.load_id))
+            self.state.end_in(conn, part.load_id, Status(part.status), Status.SUPERSEDED, error=reason,
+                              set_id=found.set_id, set_part=number, move_to=archive, rows_read=0, rows_loaded=0)
 
     def committed(self, conn: Connection, set_id: int) -> bool:
         """After a crash: did this set's swap commit? (The target's rows carry its parts' ids.)"""
@@ -330,9 +326,8 @@ class SetStore:
             for part in self.parts(set_id, conn):
                 rows = self.backend.rows_of_load(conn, found.target_schema, found.target_table, part.load_id)
                 total += rows
-                self.state.transition(
+                self.state.end_in(
                     conn, part.load_id, Status.LOADING, Status.LOADED, rows_read=rows, rows_loaded=rows,
-                    pending_move_to=str(archive_path(rule.path, part.file_name, part.load_id, utcnow())),
-                    detail=f"{describe_set(found)}: its swap had committed",
-                    **self.state.finish_timing(conn, part.load_id))
+                    move_to=archive_path(rule.path, part.file_name, part.load_id, utcnow()),
+                    detail=f"{describe_set(found)}: its swap had committed")
             self.loaded(conn, set_id, total, 0, None)

@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from monitor.load.state.machine import TERMINAL, Status
 from monitor.load.state.outcome import Outcome
+from monitor.load.state.status import TERMINAL, Status
 from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.pipeline")

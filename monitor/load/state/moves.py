@@ -13,9 +13,10 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any, Protocol
 
 from monitor.intake.folders import copy_file, disk_problem, free_path, move_file, rejects_path, write_note
-from monitor.load.state.machine import StateStore, Status
+from monitor.load.state.status import Status
 from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.pipeline")
@@ -23,10 +24,18 @@ RETRY_FIRST_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 
 
+class Recorder(Protocol):
+    """Where a mover records where a file is (`StateStore` is one; it holds its mover)."""
+
+    def update(self, load_id: int, **values: Any) -> None: ...
+
+    def get(self, load_id: int) -> FileRecord | None: ...
+
+
 class Mover:
     """Moves files and records where they are, through the state store."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: Recorder) -> None:
         self.state = state
         self.stalled: dict[int, int] = {}  # load id -> failed tries of its recorded move
         self._retry_at = 0.0

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from monitor.intake.folders import rejects_path
-from monitor.load.state.machine import Status
+from monitor.load.state.status import Status
 from monitor.records import FileRecord
 
 

@@ -247,11 +247,10 @@ class LoadRun:
         sink.store(conn, self.load_id)
         archive = archive_path(self.rule.path, self.name, self.load_id, utcnow())
         counts = self.strategy.audit_values()
-        state.transition(
-            conn, self.load_id, Status.LOADING, Status.LOADED,
+        state.end_in(
+            conn, self.load_id, Status.LOADING, Status.LOADED, move_to=archive, detail=detail,
             rows_read=loaded + sink.count + counts.get("rows_superseded", 0), rows_loaded=loaded,
-            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), pending_move_to=str(archive),
-            detail=detail, **counts, **state.finish_timing(conn, self.load_id),
+            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), **counts,
         )
 
     def notes(self) -> str | None:
