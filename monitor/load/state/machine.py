@@ -241,21 +241,24 @@ class StateStore:
         journal.ended(record)
         return Outcome.from_row(record)
 
-    def staging_of(self, record: FileRecord) -> str:
-        """The staging table a load makes in its target's schema (a fullload's, a merge's)."""
-        return self.backend.staging_name(record.target_table, record.load_id)
+    def staging_tables(self, record: FileRecord) -> list[str]:
+        """The staging tables a load may make in its target's schema: a fullload's (or its set's,
+        named after its first part), a merge's."""
+        table, load_id = record.target_table, record.load_id
+        return [self.backend.staging_name(table, load_id),
+                self.backend.staging_of(record.target_schema, table, load_id).table]
 
-    def drop_staging(self, conn: Connection, load_id: int) -> str | None:
-        """Drop the staging table a load made and no longer needs (its name, when there was one)."""
+    def drop_staging(self, conn: Connection, load_id: int) -> list[str]:
+        """Drop the staging tables a load made and no longer needs; their names."""
         row = conn.execute(select(files).where(files.c.load_id == load_id)).first()
         if row is None:
-            return None
+            return []
         record = FileRecord.of(row)
-        staging = self.staging_of(record)
-        if not self.backend.table_exists(conn, record.target_schema, staging):
-            return None
-        self.backend.drop_table(conn, record.target_schema, staging)
-        return staging
+        dropped = [name for name in self.staging_tables(record)
+                   if self.backend.table_exists(conn, record.target_schema, name)]
+        for name in dropped:
+            self.backend.drop_table(conn, record.target_schema, name)
+        return dropped
 
     def move(self, load_id: int, source: Status, target: Status, **values: Any) -> None:
         """A transition in a transaction of its own."""
@@ -276,6 +279,11 @@ class StateStore:
                 instance=self.instance,
             )
         )
+
+    def note(self, conn: Connection, load_id: int, detail: str) -> None:
+        """An event in a load's history that changes nothing of its state."""
+        status = conn.execute(select(files.c.status).where(files.c.load_id == load_id)).scalar_one()
+        self._event(conn, load_id, Status(status), detail)
 
     def update(self, load_id: int, **values: Any) -> None:
         """Set non-state fields (paths, counts) of one file."""
