@@ -36,6 +36,7 @@ from monitor.intake.folders import (
 from monitor.intake.hashing import stable_sha256
 from monitor.intake.rules import RuleBook
 from monitor.load.expand import expand_zip
+from monitor.load.origin import Origin, OriginKind, RecordBatch
 from monitor.load.read.rejects import RejectSink
 from monitor.load.read.snapshots import Superseded, snapshot_date, superseded_reason
 from monitor.load.recovery import Recovery
@@ -44,6 +45,7 @@ from monitor.load.state import journal
 from monitor.load.state.inflight import InFlight, Progress
 from monitor.load.state.machine import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.write.batch import load_batch
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
 from monitor.records import FileRecord
@@ -271,6 +273,21 @@ class Pipeline:
         (`monitor.load.recovery`, which holds every resume path)."""
         with self.in_flight.holding(row.load_id):
             return self.recovery.resume(row, rule)
+
+    def load_records(self, batch: RecordBatch, rule: FolderRule) -> Outcome:
+        """Load a batch of records with an origin (a stream's) through the same state and audit
+        path as a file: claimed under its name (its content, loaded into this target before, is a
+        duplicate), written by the rule's strategy, ended (`monitor.load.write.batch`)."""
+        schema = self.backend.schema_for(rule.reference)
+        facts = FileFacts(batch.path, batch.name, batch.sha256(), batch.size(), kind=OriginKind.STREAM)
+        claim = self.state.claim(facts, schema, rule.table, rule.mode)
+        if claim.kind is ClaimKind.BUSY or claim.load_id is None:
+            return Outcome(batch.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}",
+                           error="the same records are being loaded into this target right now")
+        if claim.kind is ClaimKind.DUPLICATE:
+            return self.state.ended(claim.load_id)
+        with self.in_flight.holding(claim.load_id):
+            return load_batch(self.context, Origin(OriginKind.STREAM, batch.name, claim.load_id), rule, batch)
 
     def load_set(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete snapshot set found waiting (by the daemon's sweep)."""

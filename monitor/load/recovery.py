@@ -14,6 +14,8 @@ a worker `Recovery.resume_job` for each load the sweep queued.
 | carries its id; append: rows with its id; merge: its     | archived                                         |
 | `ingest_merges` row)                                     |                                                  |
 | `loading`, its data not committed                        | back to `claimed`, then as `claimed`             |
+| `claimed` or `loading` (not committed), a stream's batch | ended `failed`: its stream reads it again        |
+| (`monitor.load.origin`)                                  |                                                  |
 | `loading`, a part of a set whose swap committed          | every part ended `loaded`, the set `loaded`      |
 | `loading`, a part of a set not committed                 | the set waits again, whole, and loads again      |
 | `claimed`, its file nowhere (not where recorded, on its  | ended `failed` ("not found after a restart"),    |
@@ -45,6 +47,7 @@ from monitor.config import FolderRule
 from monitor.intake.folders import archive_path, processing_path
 from monitor.intake.rules import RuleBook
 from monitor.load.jobs import Job, ResumeJob, SetJob
+from monitor.load.origin import OriginKind
 from monitor.load.sets.flow import SetFlow
 from monitor.load.sets.machine import SetStatus, describe_set
 from monitor.load.state.inflight import InFlight
@@ -183,9 +186,14 @@ class Recovery:
             with self.backend.reading() as conn:
                 committed = strategy.is_committed(conn, self.backend, job)
                 counts = strategy.committed_values(conn, self.backend, job) if committed else {}
-            if committed:
-                target = archive_path(rule.path, record.file_name, load_id, utcnow())
+            if committed:  # a stream's batch has no file to archive
+                target = (archive_path(rule.path, record.file_name, load_id, utcnow())
+                          if OriginKind.of(record) is OriginKind.FILE else None)
                 return self.state.end(load_id, Status.LOADING, Status.LOADED, move_to=target, **counts)
+        if OriginKind.of(record) is OriginKind.STREAM:
+            return self.state.end(load_id, Status(record.status), Status.FAILED,
+                                  error=f"{record.file_name}: a stream's batch cut short (its stream reads it again)")
+        if record.status == Status.LOADING:
             self.state.move(load_id, Status.LOADING, Status.CLAIMED, error=None)
         path = locate(record)
         if path is None:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor.backends import Backend
 from monitor.catalog import events, files
+from monitor.load.origin import OriginKind
 from monitor.load.state import journal
 from monitor.load.state.moves import Mover
 from monitor.load.state.outcome import Outcome
@@ -63,6 +64,11 @@ class FileFacts:
     size: int
     discovered_at: datetime | None = None
     snapshot_date: date | None = None  # fullload: the date in its name
+    kind: OriginKind = OriginKind.FILE  # a stream's batch has no file to look for (`monitor.load.origin`)
+
+    def gone(self) -> bool:
+        """A file that left its folder (another instance took it); never a stream's batch."""
+        return self.kind is OriginKind.FILE and not Path(self.path).exists()
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class StateStore:
                 loaded = self._loaded_copy(facts.sha256, schema, table)
                 if loaded is not None:
                     return self._record_duplicate(facts, schema, table, mode, loaded, archive_to)
-            if not Path(facts.path).exists():
+            if facts.gone():
                 return Claim(ClaimKind.VANISHED)
             try:
                 with self.backend.transaction() as conn:
@@ -139,7 +145,7 @@ class StateStore:
             # under a lock on the path, the file must still be there and not already be
             # on its way to the archive as another duplicate.
             self.backend.lock_target(conn, None, f"file:{facts.path}")
-            if not Path(facts.path).exists():
+            if facts.gone():
                 return Claim(ClaimKind.VANISHED)
             moving = conn.execute(
                 select(files.c.load_id).where(
