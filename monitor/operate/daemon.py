@@ -77,6 +77,7 @@ class Daemon:
         self._workers: list[threading.Thread] = []
         self._sweeper: threading.Thread | None = None
         self._next_move_sweep = 0.0
+        self._swept = False  # a sweep reached the database (the first drops left staging tables)
         self._next_waiting_note = 0.0
         self._next_waiting_count = 0.0
         self._overflow_noted = False
@@ -116,7 +117,7 @@ class Daemon:
             self.gate.failed(exc)
         if self.gate.up:
             self.notifier.status("recovering interrupted loads")
-            self._sweep(moves=True, start=True)  # left staging and interrupted moves first, then resumes
+            self._sweep(moves=True)  # left staging and interrupted moves first, then resumes
         self.watcher.start()
         for index in range(settings.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
@@ -253,19 +254,20 @@ class Daemon:
             moves = was_down or time.monotonic() >= self._next_move_sweep or self.app.pipeline.mover.retry_due()
             self._sweep(moves=moves)
 
-    def _sweep(self, *, moves: bool = False, start: bool = False) -> None:
-        """Renew our leases; then recovery's sweep (`monitor.load.recovery`): at `start`, staging
-        tables of ended loads dropped; interrupted moves finished; loads in flight whose lease
-        is ours (after a restart) or has expired (another instance died), and complete sets,
-        queued."""
+    def _sweep(self, *, moves: bool = False) -> None:
+        """Renew our leases; then recovery's sweep (`monitor.load.recovery`): the first time it
+        reaches the database, staging tables of ended loads dropped; interrupted moves finished;
+        loads in flight whose lease is ours (after a restart) or has expired (another instance
+        died), and complete sets, queued."""
         pipeline, state = self.app.pipeline, self.app.state
         try:
             held = pipeline.in_flight.ids()
             if self.app.backend.supports_leases and held:
                 state.renew(held)
-            for job in pipeline.recovery.sweep(moves=moves, start=start, queued=self._queued):
+            for job in pipeline.recovery.sweep(moves=moves, start=not self._swept, queued=self._queued):
                 if not self._offer(job):
                     break
+            self._swept = True
             if moves:
                 self._next_move_sweep = time.monotonic() + MOVE_SWEEP_SECONDS
         except Exception as exc:
