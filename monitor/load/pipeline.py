@@ -179,7 +179,7 @@ class Pipeline:
         return self.run(claim.load_id, rule, hashed)
 
     def not_taken_in(self, load_id: int, path: Path, rule: FolderRule, taken_in: Path, exc: OSError,
-                      keep_source: bool) -> Outcome:
+                     keep_source: bool) -> Outcome:
         """A file that cannot be moved into `processing/` fails, saying why, and goes to
         `failed/` from where it was dropped (when it may be moved at all)."""
         message = (f"{path.name}: cannot be taken in to {taken_in.parent}: {disk_problem(exc, taken_in.parent)}; "
