@@ -52,13 +52,20 @@ from monitor.load.sets.flow import SetFlow
 from monitor.load.sets.machine import SetStatus, describe_set
 from monitor.load.state.inflight import InFlight
 from monitor.load.state.machine import IN_FLIGHT, TERMINAL, StateStore, Status, utcnow
-from monitor.load.state.moves import locate
 from monitor.load.state.outcome import Outcome
 from monitor.load.write.strategies import LoadJob, strategy_for
 from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.recovery")
 LOAD_MADE = re.compile(r"^.+__[a-z]+_(\d+)$")  # a table named after the load that made it
+
+
+def locate(record: FileRecord) -> Path | None:
+    """Where a file in flight is after a crash: where it was recorded, on its way to, or dropped."""
+    for candidate in (record.current_path, record.pending_move_to, record.source_path):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
 
 
 class RecoveryHost(Protocol):
