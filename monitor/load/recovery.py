@@ -39,10 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
-
 from monitor.backends import Backend
-from monitor.catalog import files
 from monitor.config import FolderRule
 from monitor.intake.folders import archive_path, processing_path
 from monitor.intake.rules import RuleBook
@@ -163,9 +160,7 @@ class Recovery:
         found = LOAD_MADE.match(table)
         if found is None:
             return None
-        with self.backend.reading() as conn:
-            row = conn.execute(select(files).where(files.c.load_id == int(found.group(1)))).first()
-        return FileRecord.of(row) if row is not None else None
+        return self.state.get(int(found.group(1)))
 
     # -- a worker's resume ---------------------------------------------------------------
     def resume_job(self, job: ResumeJob) -> Outcome | None:
