@@ -111,6 +111,7 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
     from sqlalchemy.engine import make_url
 
     from monitor.backends import open_backend
+    from monitor.load import setup
 
     shown = url
     try:
@@ -123,7 +124,7 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
     def probe() -> None:
         try:
             backend.ping()
-            result["ready"] = backend.is_initialised()
+            result["ready"] = setup.is_initialised(backend)
         except Exception as exc:  # reported below
             result["error"] = exc
 

@@ -10,9 +10,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from monitor.load import setup
 from monitor.load.state.machine import utcnow
 from monitor.operate.progress import Estimate, estimate, measure
 
@@ -72,7 +74,7 @@ class Live:
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self.probe = DatabaseProbe(daemon.app.backend.is_initialised)
+        self.probe = DatabaseProbe(partial(setup.is_initialised, daemon.app.backend))
         self._estimates: dict[int, Estimate | None] = {}
 
     @property

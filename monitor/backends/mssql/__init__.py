@@ -35,7 +35,7 @@ from sqlalchemy.types import TypeEngine
 from monitor import catalog
 from monitor.backends import views
 from monitor.backends.base import Backend
-from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name
+from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, short_name
 from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import (
     SQL_DRIVER_NAME,
@@ -425,16 +425,15 @@ class MssqlBackend(Backend):
         chars = self.column_chars(conn, plan.target.schema, plan.target.table)
         return MssqlMergeSql(plan, {name for name, width in chars.items() if width})
 
-    def merge_from(self, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
-        """Widen the target's (and its history's) text columns first where the staged rows
-        needed NVARCHAR(max)."""
+    def hold_staged_values(self, conn: Connection, plan: MergePlan) -> None:
+        """Widen the target's (and its history's) text columns where the staged rows needed
+        NVARCHAR(max)."""
         staged_chars = self.column_chars(conn, plan.staging.schema, plan.staging.table)
         for place in (plan.target, plan.history):
             chars = self.column_chars(conn, place.schema, place.table)
             for name in plan.columns:
                 if staged_chars.get(name) == -1 and chars.get(name, 0) > 0:
                     conn.exec_driver_sql(S.widen_column(place.schema, place.table, name))
-        return super().merge_from(conn, plan, staged)
 
 
 def sql_type(type_name: str, length: int, precision: int, scale: int) -> TypeEngine:
