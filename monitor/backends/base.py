@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
@@ -51,8 +53,11 @@ BACKUP_MARK = "__load_"  # older backups: `bkp.<table>__load_<id>` (`monitor.loa
 class Backend(ABC):
     """A database the daemon loads into and keeps its state in."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # its URL's scheme (`monitor.backends.registry`), and its settings' key in the config
     label: ClassVar[str]  # the database's name as people write it, for messages
+    url_aliases: ClassVar[tuple[str, ...]] = ()  # other spellings of the scheme
+    default_driver: ClassVar[str | None] = None  # the SQLAlchemy driver of a URL that names none
+    options_model: ClassVar[type[BaseModel]]  # its own settings (`backend.<name>` in the config)
     default_schema: ClassVar[str]
     max_identifier_bytes: int | None = None  # a name's length (None: no limit); an instance may lower it
     max_columns: ClassVar[int]  # columns in a table, the lineage column `_load_id` included
@@ -73,6 +78,12 @@ class Backend(ABC):
         self.engine = engine
         self.quote = engine.dialect.identifier_preparer.quote_identifier
         self._write_lock: threading.Lock | nullcontext[None] = nullcontext()
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> Backend:
+        """The backend on a URL (its driver named), with its settings (an `options_model`);
+        `pool_size` connections kept for a server database."""
 
     # -- connections -------------------------------------------------------------------
     @contextmanager

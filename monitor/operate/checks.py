@@ -7,6 +7,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from monitor.backends import option_problems
 from monitor.config import ConfigError, FolderRule, Settings, load_settings
 from monitor.errors import first_line
 from monitor.intake.folders import work_dir
@@ -156,6 +157,7 @@ def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[
     for index, rule in enumerate(settings.folders):
         problems.extend(folder_problems(index, rule))
     problems.extend(rule_problems(settings))
+    problems.extend(option_problems(settings.backend))
     db_problems, note = database_problems(settings.database_url)
     problems.extend(db_problems)
     notes = [f"{len(settings.folders)} folder rule(s)"] + ([note] if note else [])

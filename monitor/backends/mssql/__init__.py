@@ -28,14 +28,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import BigInteger, Connection, Engine, RootTransaction, event
 from sqlalchemy.dialects import mssql
+from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
 from monitor.backends import views
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, short_name
+from monitor.backends.mssql.connect import mssql_engine
 from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import (
     SQL_DRIVER_NAME,
@@ -45,6 +48,7 @@ from monitor.backends.mssql.insert_paths import (
     choose_insert_path,
     nulls_mapped,
 )
+from monitor.backends.mssql.options import MssqlOptions
 from monitor.backends.mssql.statements import (
     BULK_MARK,
     PROBE_TABLE,
@@ -58,6 +62,7 @@ from monitor.backends.mssql.statements import (
 )
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.names import SYSTEM_COLUMNS
+from monitor.backends.registry import register
 from monitor.backends.target import Target
 from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
@@ -84,6 +89,8 @@ class MssqlBackend(Backend):
 
     name = "mssql"
     label = "SQL Server"
+    default_driver = "mssql+pyodbc"
+    options_model = MssqlOptions
     default_schema = "dbo"
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
     max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)
@@ -110,6 +117,13 @@ class MssqlBackend(Backend):
         self._lock = threading.Lock()
         event.listen(engine, "commit", self._on_commit)
         event.listen(engine, "connect", self._on_connect)
+
+    @classmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> MssqlBackend:
+        """The URL in its driver's form (`connect.mssql_engine`), `pool_size` connections kept."""
+        assert isinstance(options, MssqlOptions)
+        engine = mssql_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2)
+        return cls(engine, bcp=options.bcp, bulk_copy=options.bulk_copy)
 
     def _on_connect(self, dbapi_connection: Any, _record: object) -> None:
         """Every connection reads `"name"` as an identifier; the first learns if it is Babelfish."""
@@ -447,3 +461,6 @@ def sql_type(type_name: str, length: int, precision: int, scale: int) -> TypeEng
     if type_name == "datetime2":
         return mssql.DATETIME2(scale)
     return SIMPLE_TYPES.get(type_name, mssql.NVARCHAR())
+
+
+register(MssqlBackend)
