@@ -134,7 +134,7 @@ class TableFill:
     # -- bulk paths (a committed side table, moved in by the caller's transaction) ------
     def via_side_table(self, batches: Iterator[list[list[str | None]]], path: InsertPath) -> int:
         self.side = side_table_name(self.table, self.load_id)
-        self.backend.register_side_table(self.conn, self.schema, self.side)
+        self.backend.side_tables.register(self.conn, self.schema, self.side)
         with self.backend.engine.connect() as side:
             side.exec_driver_sql(S.drop_table(self.schema, self.side, if_exists=True))
             types = [mssql.NVARCHAR(None if c < 0 else (c or TEXT_CHARS)) for c in self.chars]
@@ -165,7 +165,7 @@ class TableFill:
                 self.conn.exec_driver_sql(S.insert_select(self.schema, self.table, self.schema, self.side,
                                                           self.columns, tablock=self.tablock))
         except Exception:  # e.g. a value its typed column refuses: no side table left behind
-            self.backend.drop_side_table(self.schema, self.side)
+            self.backend.side_tables.drop(self.schema, self.side)
             raise
         self.conn.exec_driver_sql(S.drop_table(self.schema, self.side))  # dropped when the load commits
         return total
