@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from monitor.backends import Backend, open_backend
 from monitor.config import ConfigError, FolderRule, Settings
 from monitor.errors import first_line
+from monitor.load import setup
 from monitor.load.pipeline import Pipeline
 from monitor.load.state.machine import StateStore
 from monitor.operate.exits import DatabaseUnavailable, database_reason, is_unreachable
@@ -45,7 +46,7 @@ def build_app(settings: Settings, *, instance: str | None = None, init_db: bool 
     backend = open_database(settings)
     if init_db:
         try:
-            backend.init_db()
+            setup.init_db(backend)
         except Exception as exc:
             backend.dispose()
             if is_unreachable(exc):

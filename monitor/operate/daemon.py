@@ -22,6 +22,7 @@ from pathlib import Path
 from monitor.config import FolderRule
 from monitor.errors import brief
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
+from monitor.load import setup
 from monitor.load.jobs import FileJob, Job, ResumeJob, SetJob
 from monitor.load.pipeline import is_transient
 from monitor.load.state import journal
@@ -180,14 +181,14 @@ class Daemon:
     def _open_database(self) -> None:
         """Make sure files can load: the database answers and holds the daemon's tables
         (created, as at a first start, when they are missing). The gate's probe."""
-        self.app.backend.init_db()
+        setup.init_db(self.app.backend)
 
     def _database_trouble(self, exc: BaseException) -> bool:
         """True (and the gate opened) when an error means the database cannot take loads now:
         a lost connection, or the daemon's tables gone with the database recreated empty."""
         if not is_transient(exc):
             try:
-                if self.app.backend.is_initialised():
+                if setup.is_initialised(self.app.backend):
                     return False
             except Exception as probe:  # the check could not reach it either
                 exc = probe

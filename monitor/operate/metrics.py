@@ -10,12 +10,14 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from queue import Queue
 from typing import Any, Protocol
 
 from monitor.config import Settings
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
+from monitor.load import setup
 from monitor.load.jobs import Job, ResumeJob
 from monitor.load.state.machine import utcnow
 from monitor.operate.app import App
@@ -91,7 +93,7 @@ class Live:
 
     def __init__(self, daemon: RunningDaemon) -> None:
         self.daemon = daemon
-        self.probe = DatabaseProbe(daemon.app.backend.is_initialised)
+        self.probe = DatabaseProbe(partial(setup.is_initialised, daemon.app.backend))
         self._estimates: dict[int, Estimate | None] = {}
 
     @property

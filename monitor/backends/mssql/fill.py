@@ -32,6 +32,7 @@ from monitor.backends.mssql.insert_paths import (
     rows_per_statement,
     write_bcp_file,
 )
+from monitor.backends.mssql.side_tables import SideTables
 from monitor.backends.mssql.statements import TEXT_CHARS, qualified, side_table_name
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.target import Target
@@ -43,6 +44,7 @@ class FillingBackend(Protocol):
     that the backend imports its fill and the fill never imports the backend back."""
 
     engine: Engine
+    side_tables: SideTables  # bulk copy's and bcp's, dropped if the load fails
 
     def column_chars(self, conn: Connection, schema: str | None, table: str) -> dict[str, int]: ...
 
@@ -50,11 +52,7 @@ class FillingBackend(Protocol):
 
     def dbapi_connection(self, conn: Connection) -> Any: ...
 
-    def register_side_table(self, conn: Connection, schema: str | None, table: str) -> None: ...
-
     def mark_bulk_broken(self, key: str, reason: BaseException | str) -> None: ...
-
-    def drop_side_table(self, schema: str | None, table: str) -> None: ...
 
 
 class TableFill:
@@ -150,7 +148,7 @@ class TableFill:
     # -- bulk paths (a committed side table, moved in by the caller's transaction) ------
     def via_side_table(self, batches: Iterator[list[list[str | None]]], path: InsertPath) -> int:
         self.side = side_table_name(self.table, self.load_id)
-        self.backend.register_side_table(self.conn, self.schema, self.side)
+        self.backend.side_tables.register(self.conn, self.schema, self.side)
         with self.backend.engine.connect() as side:
             side.exec_driver_sql(S.drop_table(self.schema, self.side, if_exists=True))
             types = [mssql.NVARCHAR(None if c < 0 else (c or TEXT_CHARS)) for c in self.chars]
@@ -181,7 +179,7 @@ class TableFill:
                 self.conn.exec_driver_sql(S.insert_select(self.schema, self.table, self.schema, self.side,
                                                           self.columns, tablock=self.tablock))
         except Exception:  # e.g. a value its typed column refuses: no side table left behind
-            self.backend.drop_side_table(self.schema, self.side)
+            self.backend.side_tables.drop(self.schema, self.side)
             raise
         self.conn.exec_driver_sql(S.drop_table(self.schema, self.side))  # dropped when the load commits
         return total

@@ -34,6 +34,7 @@ from monitor.load.read.snapshots import Superseded, check_newest
 from monitor.load.sets.machine import SetStore, describe_set
 from monitor.load.state.inflight import Progress
 from monitor.load.state.machine import TransitionError
+from monitor.load.write import backups
 from monitor.load.write.isolation import is_transient, load_file, reason_of
 from monitor.load.write.parallel import fill_then_swap
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
@@ -243,7 +244,7 @@ class SetRun:
             raise LoadCancelled(f"{self.name} cancelled")
         for run in self.runs:
             run.progress.phase = "committing"
-        backend.replace_table(conn, self.schema, self.table, staging, self.rule.backups)
+        backups.swap_in(backend, conn, self.schema, self.table, staging, self.rule.backups)
         if mark:
             self._mark(conn, counts)
 
