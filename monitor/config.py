@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitor.catalog import REF_SCHEMA
@@ -281,6 +281,22 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+_FROM_ENV_FILE: dict[str, str] = {}  # variables this process took from `.env`, as it took them
+
+
+def read_env_file(path: Path) -> None:
+    """Put `.env`'s variables into the environment, never over one set outside it; read again
+    (a reload), a variable `.env` had set takes its new value, or goes when it was removed."""
+    values = {key: value for key, value in dotenv_values(path).items() if value is not None} if path.is_file() else {}
+    for key in set(_FROM_ENV_FILE) - set(values):
+        if os.environ.get(key) == _FROM_ENV_FILE.pop(key):
+            os.environ.pop(key, None)
+    for key, value in values.items():
+        if key not in os.environ or os.environ[key] == _FROM_ENV_FILE.get(key):
+            os.environ[key] = value
+            _FROM_ENV_FILE[key] = value
+
+
 def load_settings(config_path: str | Path | None = None, env_file: str | Path | None = None) -> Settings:
     """Load `.env`, then the JSON config; environment variables override the file.
 
@@ -288,7 +304,7 @@ def load_settings(config_path: str | Path | None = None, env_file: str | Path | 
     `config/monitor.json`. Relative folder paths and SQLite files are resolved
     against the current directory.
     """
-    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    read_env_file(Path(env_file) if env_file else Path.cwd() / ".env")
     path = Path(config_path or os.environ.get("INGEST_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))

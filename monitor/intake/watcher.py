@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,16 @@ class StabilityTracker:
             elif (known.size, known.mtime_ns) != (info.st_size, info.st_mtime_ns):
                 known.size, known.mtime_ns, known.changed_at = info.st_size, info.st_mtime_ns, now
         return True
+
+    def rehome(self, rule_for: Callable[[Path], FolderRule | None]) -> None:
+        """Give each candidate the rule that takes it now; drop those no rule takes."""
+        with self._lock:
+            for path, candidate in list(self._candidates.items()):
+                rule = rule_for(path)
+                if rule is None:
+                    del self._candidates[path]
+                else:
+                    candidate.rule = rule
 
     def forget(self, path: Path) -> None:
         """Stop tracking a path (handed on, or gone)."""
@@ -222,6 +233,23 @@ class FolderWatcher:
         observer = PollingObserver(timeout=poll_interval) if kind == "polling" else Observer()
         observer.daemon = True
         return observer
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Watch by new rules: observers of folders no longer watched stop, new folders'
+        start; candidates are looked at again under the rule that now takes them."""
+        self.settings = settings
+        self.rules = RuleBook(settings)
+        self.rule_for = self._handler.rule_for = self.rules.watched
+        wanted = {(rule.path.resolve(), rule.observer) for rule in settings.folders}
+        for key in [key for key in self._by_folder if key not in wanted]:
+            observer = self._by_folder.pop(key)
+            observer.stop()
+            log.info("no longer watching %s", key[0])
+        self._observers = list(self._by_folder.values())
+        self.tracker.settle = settings.settle_seconds
+        self.tracker.rehome(self.rule_for)
+        self.check()
+        self.rescan()
 
     def check(self) -> None:
         """Start again any observer whose thread died."""

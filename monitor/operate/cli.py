@@ -44,15 +44,20 @@ def _quiet_logging(settings: Settings, verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGTERM / SIGINT. It starts without the database (it says so once,
-    /health answers 503, and files load once the database answers); it refuses watched
+    """Run the daemon until SIGTERM / SIGINT; SIGHUP reloads its configuration. It starts
+    without the database (it says so once, /health answers 503, and files load once the
+    database answers); it refuses watched
     folders that do not exist, and a second daemon of the same instance name here."""
+    from monitor.operate.reload import Reloader, early_reload_requests, install_signals
     from monitor.operate.runner import running
 
+    asked = early_reload_requests()  # a SIGHUP while starting is applied once running, not fatal
     settings = _settings(args)
     setup_logging(settings.log_format, settings.log_level)
     with running(settings) as (daemon, _):
-        daemon.install_signal_handlers()
+        reloader = Reloader(daemon, partial(load_settings, args.config, args.env_file), asked)
+        install_signals(daemon, reloader)
+        daemon.on_tick.append(reloader.apply_if_wanted)
         daemon.run()
     return 0
 

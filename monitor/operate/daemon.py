@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,21 +106,14 @@ class Daemon:
         self._overflow_noted = False
         self._waiting_noted = 0
         self.started_at = time.monotonic()
+        self.on_tick: list[Callable[[], None]] = []  # run by the main loop (a reload asked for, health)
 
     # -- lifecycle ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask for a clean stop; a second one rolls back loads at once."""
-        def handle(signum: int, _frame: object) -> None:
-            name = signal.Signals(signum).name
-            if self.stop_event.is_set():
-                log.warning("%s again: rolling back the loads in flight now", name)
-                self.app.pipeline.cancel.set()
-            else:
-                log.info("%s received: stopping", name)
-                self.stop_event.set()
+        from monitor.operate.reload import install_signals
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, handle)
+        install_signals(self, None)
 
     def request_stop(self) -> None:
         """Ask `run` to stop (from any thread, e.g. a Windows service's SvcStop)."""
@@ -170,6 +163,8 @@ class Daemon:
                     next_rescan = now + settings.rescan_seconds
                 self._schedule_ready()
                 self.narrator.tick(now)
+                for hook in self.on_tick:
+                    hook()
                 self.stop_event.wait(TICK_SECONDS)
         finally:
             self.shutdown()
