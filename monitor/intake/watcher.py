@@ -128,6 +128,14 @@ class StabilityTracker:
         return found
 
 
+def _identity(folder: Path) -> tuple[int, int]:
+    """A folder's device and inode (OSError when it is not there, or not a folder)."""
+    info = folder.stat()
+    if not folder.is_dir():
+        raise NotADirectoryError(str(folder))
+    return info.st_dev, info.st_ino
+
+
 def _opens(path: Path) -> bool:
     """A file still held open for writing by a copier on Windows fails here."""
     if not path.is_file():
@@ -189,6 +197,7 @@ class FolderWatcher:
         self._handler = _Handler(self.rules, tracker)
         self._by_folder: dict[tuple[Path, str], BaseObserver] = {}
         self._observers: list[BaseObserver] = []  # read by the status page
+        self._identity: dict[tuple[Path, str], tuple[int, int]] = {}  # each folder as its observer found it
 
     def alive(self) -> bool:
         """True when every folder has a running observer."""
@@ -202,12 +211,15 @@ class FolderWatcher:
                 self._start_observer(key, rule)
         self.rescan()
 
-    def _start_observer(self, key: tuple[Path, str], rule: FolderRule) -> None:
+    def _start_observer(self, key: tuple[Path, str], rule: FolderRule, *, create: bool = True) -> None:
         folder, kind = key
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if create:
+                folder.mkdir(parents=True, exist_ok=True)
+            self._identity[key] = _identity(folder)
         except OSError as exc:
-            log.error("cannot create watched folder %s: %s", folder, exc)
+            if create:
+                log.error("cannot create watched folder %s: %s", folder, exc)
             return
         observer = self._make_observer(kind, rule.poll_interval)
         try:
@@ -256,11 +268,18 @@ class FolderWatcher:
         for rule in self.settings.folders:
             key = (rule.path.resolve(), rule.observer)
             observer = self._by_folder.get(key)
-            if observer is None or not observer.is_alive():
-                if observer is not None:
-                    log.warning("the observer of %s stopped; starting it again", key[0])
-                    self._by_folder.pop(key, None)
-                self._start_observer(key, rule)
+            try:
+                moved = observer is not None and _identity(key[0]) != self._identity.get(key)
+            except OSError:  # gone (a share unmounted, a folder removed): watched again once back
+                continue
+            if moved and observer is not None:  # removed and made again: the old watch sees nothing
+                log.warning("%s was made again; watching the new folder", key[0])
+                observer.stop()
+            elif observer is not None and not observer.is_alive():
+                log.warning("the observer of %s stopped; starting it again", key[0])
+            if observer is None or moved or not observer.is_alive():
+                self._by_folder.pop(key, None)
+                self._start_observer(key, rule, create=False)
 
     def rescan(self) -> int:
         """Offer every matching file in every watched folder (catches missed events and

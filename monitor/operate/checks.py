@@ -124,6 +124,7 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
         try:
             backend.ping()
             result["ready"] = backend.is_initialised()
+            result["refused"] = backend.write_problem()
         except Exception as exc:  # reported below
             result["error"] = exc
 
@@ -137,6 +138,8 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
             error = result["error"]
             assert isinstance(error, BaseException)
             return [f"database: {shown}: cannot connect: {first_line(error)}"], ""
+        if result.get("refused"):
+            return [f"database: {shown}: {result['refused']}"], ""
         note = "tables ready" if result.get("ready") else "tables not created yet (`init-db`, or `run` creates them)"
         return [], f"database answers ({backend.name}, {shown}); {note}"
     finally:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import queue
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,8 +29,8 @@ from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.pipeline import is_transient
 from monitor.load.state import IN_FLIGHT, TransitionError, utcnow
 from monitor.operate.app import App
-from monitor.operate.gate import DatabaseGate
-from monitor.operate.narrator import Narrator
+from monitor.operate.gate import DatabaseGate, SchemaMissing, WriteRefused
+from monitor.operate.narrator import Narrator, where
 from monitor.operate.notify import Notifier
 
 log = logging.getLogger("monitor.daemon")
@@ -40,10 +38,6 @@ TICK_SECONDS = 0.2
 MOVE_SWEEP_SECONDS = 300.0  # interrupted moves are finished at start, after outages and this often
 BUSY_RETRY_SECONDS = 5.0  # a file whose content is being loaded elsewhere is looked at again after this
 WAITING_COUNT_SECONDS = 2.0  # while the database is down, files ready and waiting are counted this often
-
-
-class SchemaMissing(Exception):
-    """The daemon's own tables are gone (the database was dropped and created again)."""
 
 
 @dataclass
@@ -65,16 +59,6 @@ class Work:
         if self.set_id is not None:
             return f"set {self.set_id}"
         return str(self.row.file_name) if self.row is not None else "?"
-
-
-def _where(thread: threading.Thread) -> str:
-    """`name at file:line in function`, the innermost frame of a running thread."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    if frame is None:
-        return thread.name
-    stack = traceback.extract_stack(frame)
-    inner = next((f for f in reversed(stack) if "/monitor/" in f.filename.replace("\\", "/")), stack[-1])
-    return f"{thread.name} at {Path(inner.filename).name}:{inner.lineno} in {inner.name}"
 
 
 class Daemon:
@@ -191,19 +175,31 @@ class Daemon:
         left = [thread for thread in self._workers if thread.is_alive()]
         if left:
             log.warning("shutdown timeout: %d worker(s) still busy (%s); their files resume on the next start",
-                        len(left), "; ".join(_where(thread) for thread in left))
+                        len(left), "; ".join(where(thread) for thread in left))
         log.info("stopped")
 
     # -- the database ----------------------------------------------------------------
     def _open_database(self) -> None:
         """Make sure files can load: the database answers and holds the daemon's tables
-        (created, as at a first start, when they are missing). The gate's probe."""
-        self.app.backend.init_db()
+        (created, as at a first start, when they are missing), and it lets the loader write.
+        The gate's probe."""
+        backend = self.app.backend
+        try:
+            refused = backend.write_problem()
+            if refused is None:
+                backend.init_db()
+        except Exception as exc:
+            refused = backend.write_refusal(exc)
+            if refused is None:
+                raise
+        if refused is not None:
+            backend.dispose()  # sessions keep the settings they started with: the next check opens new ones
+            raise WriteRefused(refused)
 
     def _database_trouble(self, exc: BaseException) -> bool:
         """True (and the gate opened) when an error means the database cannot take loads now:
         a lost connection, or the daemon's tables gone with the database recreated empty."""
-        if not is_transient(exc):
+        if not is_transient(exc) and not isinstance(exc, WriteRefused):
             try:
                 if self.app.backend.is_initialised():
                     return False
@@ -348,6 +344,8 @@ class Daemon:
         except TransitionError as exc:
             log.warning("%s: %s (another instance took it over); leaving it to that instance", work.name, exc)
         except Exception as exc:
+            refused = self.app.backend.write_refusal(exc)
+            exc = WriteRefused(refused) if refused is not None else exc
             if is_transient(exc) and self.app.pipeline.database_answers():  # not an outage: a statement refused
                 log.error("%s: refused by the database: %s; tried again later", work.name, brief(exc))
             elif self._database_trouble(exc):

@@ -74,6 +74,13 @@ class DaemonCollector:
         yield _gauge("ingest_loads_paused", "1 while loads wait for the database (circuit breaker open)",
                      live.loads_paused())
         yield _gauge("ingest_watching", "1 when the daemon runs and watches its folders", live.watching())
+        yield _gauge("ingest_database_writable", "0 while loads wait because the database refuses the loader's "
+                     "writes (read-only, permission denied)", health["writable"])
+        folders = GaugeMetricFamily("ingest_folder_ready", "1 when the watched folder is there and readable",
+                                    labels=["folder"])
+        for folder, ready in health["folders"].items():
+            folders.add_metric([folder], ready)
+        yield folders
         yield _gauge("ingest_queue_depth", "Files queued for a worker", live.queue_depth())
         yield _gauge("ingest_files_settling", "Files seen, waiting to stop changing", live.settling())
         yield _gauge("ingest_files_waiting_for_database", "Files ready to load, waiting for the database",

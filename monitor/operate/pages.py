@@ -103,7 +103,7 @@ class Pages:
             "generated_at": utcnow().isoformat(sep=" ", timespec="seconds"),
             "instance": live.daemon.app.state.instance,
             "watching": health["watching"], "database_up": health["database"], "schema": health["schema"],
-            "loads_paused": health["loads_paused"], "health": health["status"],
+            "loads_paused": health["loads_paused"], "health": health["status"], "causes": health["causes"],
             "queue": {"queued": live.queue_depth(), "settling": live.settling(), "waiting": live.waiting(),
                       "files": live.queued_files()},
             "in_flight": live.in_flight(),

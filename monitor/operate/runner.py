@@ -19,6 +19,7 @@ from monitor.operate.checks import missing_folder
 from monitor.operate.daemon import Daemon
 from monitor.operate.instance_lock import InstanceLock
 from monitor.operate.notify import Notifier
+from monitor.operate.readiness import FolderLog
 from monitor.operate.web import StatusServer, start_status_server
 
 
@@ -48,6 +49,8 @@ def running(settings: Settings, notifier: Notifier | None = None) -> Iterator[tu
     try:
         with InstanceLock(app.state.instance, database_identity(app.backend)):
             daemon = Daemon(app, notifier)
+            folder_log = FolderLog(settings)
+            daemon.on_tick.append(lambda: folder_log.tick(daemon.settings))
             server = start_status_server(daemon)
             try:
                 yield daemon, server

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.names import SYSTEM_COLUMNS
+from monitor.backends.postgres import writable
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.postgres.parallel_copy import copy_in_parallel
 from monitor.backends.rawfile.attempt import attempted, prefetched
@@ -71,6 +72,15 @@ class PostgresBackend(Backend):
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"ingest-monitor:{schema}.{table}"},
         )
+
+    def write_refusal(self, exc: BaseException) -> str | None:
+        """Read-only (SQL state 25006) or permission denied (42501), named."""
+        return writable.refusal(exc)
+
+    def write_problem(self) -> str | None:
+        """A standby, a read-only database, or a role that may not create tables or write ours."""
+        with self.reading() as conn:
+            return writable.problem(conn, (self.default_schema, REF_SCHEMA, BKP_SCHEMA), "ingest_files")
 
     def is_data_error(self, exc: BaseException) -> bool:
         """PEP 249's data errors, and a row over a limit of the server (SQL state 54000,

@@ -8,6 +8,7 @@ Write transactions are serialised in the process (SQLite has one writer).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -93,6 +94,20 @@ class SqliteBackend(Backend):
             cursor.execute(f"PRAGMA {schema}.journal_mode = WAL")
             cursor.execute(f"PRAGMA {schema}.synchronous = FULL")
         cursor.close()
+
+    def write_refusal(self, exc: BaseException) -> str | None:
+        """SQLite's "attempt to write a readonly database", named."""
+        said = str(getattr(exc, "orig", None) or exc)
+        if "readonly database" in said or "read-only" in said:
+            return f"the database file {self.path} (or its ref/bkp file) is read-only: {said.splitlines()[0]}"
+        return None
+
+    def write_problem(self) -> str | None:
+        """A database file, or its folder, this process may not write."""
+        for place in (self.path, *(attached_path(self.path, s) for s in (REF_SCHEMA, BKP_SCHEMA)), self.path.parent):
+            if place.exists() and not os.access(place, os.W_OK):
+                return f"the database file {place} is read-only for this user: no file can load"
+        return None
 
     def commits_with_state(self, schema: str | None) -> bool:
         """In WAL mode each attached file commits on its own (`main`, with the daemon's

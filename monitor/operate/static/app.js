@@ -65,11 +65,16 @@ function render(data) {
   pill("watching", "watching", data.watching);
   pill("database", "database", data.database_up && data.schema);
   document.getElementById("updated").textContent = `updated ${data.generated_at} UTC`;
+  const causes = document.getElementById("causes");
+  causes.hidden = !(data.causes || []).length;
+  causes.querySelector("ul").replaceChildren(...(data.causes || []).map((c) => el("li", c, { class: "cause" })));
   const error = document.getElementById("error");
   let problem = data.error || "";
   if (problem && data.stale_since) problem += `: showing what it said at ${data.stale_since} UTC`;
   else if (problem && data.loads === null) problem += ": the loads below are unknown until it answers";
-  if (!problem && data.loads_paused) problem = "loads are paused: the database was unavailable; retrying";
+  if (!problem && data.loads_paused && !(data.causes || []).length) {
+    problem = "loads are paused: the database was unavailable; retrying";
+  }
   error.hidden = !problem;
   error.textContent = problem;
   filters(data);
