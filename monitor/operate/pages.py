@@ -17,6 +17,7 @@ from typing import Any
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.state import IN_FLIGHT, Status, utcnow
 from monitor.operate import audit
+from monitor.operate.failures import resolution, unresolved
 from monitor.operate.metrics import Live
 from monitor.operate.reports import parse_since
 
@@ -69,9 +70,12 @@ def throughput(finished: list[dict[str, Any]], now: datetime, hours: int = CHART
 
 def hints(item: dict[str, Any]) -> list[str]:
     """What an operator can do next with a load, as commands and notes."""
-    load_id, status = item["load_id"], item["status"]
+    load_id, status, later = item["load_id"], item["status"], item.get("resolved_by")
     found = [f"ingest-monitor show {load_id}"]
-    if status == Status.FAILED:
+    if status == Status.FAILED and later:
+        found.insert(0, f"resolved: {later['file_name']} loaded later as load {later['load_id']} "
+                        f"({later['status']}); nothing to do")
+    elif status == Status.FAILED:
         found.insert(0, f"fix the cause, then: ingest-monitor retry {load_id}")
     elif status in (Status.LOADED, Status.DUPLICATE):
         found.append(f"to load the archived file again on purpose: ingest-monitor replay {load_id}")
@@ -132,7 +136,7 @@ class Pages:
     def _read(self, chosen: dict[str, Any]) -> dict[str, Any]:
         backend = self.live.backend
         loads = audit.recent(backend, limit=RECENT_LOADS, **chosen)
-        failures = audit.recent(backend, limit=RECENT_FAILURES, status=Status.FAILED)
+        failures = unresolved(backend, limit=RECENT_FAILURES)
         now = utcnow()
         return {
             "loads": [{k: r.get(k) for k in LOAD_FIELDS} for r in loads],
@@ -152,6 +156,7 @@ class Pages:
         side = self.rejects_file(item)
         item["rejects_file"] = str(side) if side else None
         item["rejects_download"] = f"/load/{load_id}/rejects.csv" if side else None
+        item["resolved_by"] = resolution(self.live.backend, load_id) if item["status"] == Status.FAILED else None
         item["hints"] = hints(item)
         return item
 

@@ -13,9 +13,10 @@ from sqlalchemy import Row, insert, or_, select
 
 from monitor.catalog import events, files
 from monitor.config import FolderRule
-from monitor.load.outcome import Outcome
+from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.state import Status, utcnow
 from monitor.operate.app import App
+from monitor.operate.failures import set_note_aside
 
 
 class RerunRefused(Exception):
@@ -75,7 +76,11 @@ def retry(app: App, load_id: int) -> Outcome:
             note(app, part.load_id, f"retried as load {outcome.load_id}")
             note(app, outcome.load_id, f"retry of load {part.load_id}")
         outcomes.append(outcome)
-    return _set_outcome(app, outcomes)
+    ended = _set_outcome(app, outcomes)
+    if ended.status in (OutcomeKind.LOADED, OutcomeKind.DUPLICATE):
+        for part in rows:
+            set_note_aside(part)
+    return ended
 
 
 def _refuse_if_retried(app: App, row: Row) -> None:
