@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select
 from monitor.backends import Backend
 from monitor.catalog import files
 from monitor.intake.folders import free_path, move_file
-from monitor.load.moves import error_note_path
-from monitor.load.state import Status
+from monitor.load.state.machine import Status
+from monitor.load.state.moves import error_note_path
 from monitor.operate.audit import record
 
 log = logging.getLogger("monitor.failures")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.load import journal
+from monitor.load.state import journal
 from monitor.operate.metrics import Live
 
 if TYPE_CHECKING:
