@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
+from conftest import COMPANIES, CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
 from test_web_status import free_port, get, metrics, started
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def _names(query: str) -> set[str]:
 @pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 def test_the_dashboard_and_the_rules_name_only_metrics_the_daemon_serves(make_workspace, tmp_path):
     port = free_port()
-    ws = make_workspace({**CONTACTS, "expected_every_hours": 24}, http_port=port)
+    ws = make_workspace({**CONTACTS, "expected_every_hours": 24}, COMPANIES, http_port=port)
     daemon, base = started(ws, port)
     with daemon:
         drop(write_csv(tmp_path / "one.csv", ["a"], [["1"], ["2", "x"]]), ws.folder("contacts"))
