@@ -40,15 +40,15 @@ from sqlalchemy.types import TypeEngine
 from monitor import catalog
 from monitor.backends import merge_steps, setup, views
 from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name, staging_name
+from monitor.backends.probes import Probes
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
-from monitor.backends.writes import WriteChecks
 from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
 
 STAGING_MARK = "__stg_"
 BACKUP_MARK = "__load_"
 
 
-class Backend(WriteChecks, ABC):
+class Backend(Probes, ABC):
     """A database the daemon loads into and keeps its state in."""
 
     name: ClassVar[str]

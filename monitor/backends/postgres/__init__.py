@@ -47,6 +47,7 @@ class PostgresBackend(Backend):
     name = "postgresql"
     label = "PostgreSQL"
     default_schema = "public"
+    default_port = 5432
     max_identifier_bytes = 63  # NAMEDATALEN - 1: longer names are cut, silently
     max_columns = 1600
     reserved_column_names = SYSTEM_COLUMNS
@@ -72,6 +73,11 @@ class PostgresBackend(Backend):
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"ingest-monitor:{schema}.{table}"},
         )
+
+    def identity(self) -> str | None:
+        """The cluster's system identifier, the server's port and the database's name."""
+        with self.reading() as conn:
+            return writable.identity(conn)
 
     def write_refusal(self, exc: BaseException) -> str | None:
         """Read-only (SQL state 25006) or permission denied (42501), named."""

@@ -1,6 +1,7 @@
-"""Whether PostgreSQL lets the loader write: the database not read-only (a standby, or
-`default_transaction_read_only`), the role allowed to create tables in the schemas a load
-writes to (and to create those schemas), and to write the daemon's own tables."""
+"""Which PostgreSQL database this is (for the instance lock), and whether it lets the
+loader write: the database not read-only (a standby, or `default_transaction_read_only`),
+the role allowed to create tables in the schemas a load writes to (and to create those
+schemas), and to write the daemon's own tables."""
 
 from __future__ import annotations
 
@@ -50,3 +51,15 @@ def problem(conn: Connection, schemas: tuple[str, ...], own_table: str) -> str |
             return (f"the loader's role {role} may not {privilege} the daemon's table {own_table} "
                     f"(GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {schemas[0]} TO {role})")
     return None
+
+
+def identity(conn: Connection) -> str:
+    """`postgresql:<system identifier>:<port>/<database>` (the server's own address when the
+    cluster's identifier cannot be read)."""
+    row = conn.execute(text("SELECT inet_server_addr()::text, inet_server_port(), current_database()")).one()
+    try:
+        with conn.begin_nested():
+            system = conn.execute(text("SELECT system_identifier FROM pg_control_system()")).scalar()
+    except Exception:  # not allowed for this role: the address serves
+        system = None
+    return f"postgresql:{system or row[0] or 'local'}:{row[1] or 5432}/{row[2]}"

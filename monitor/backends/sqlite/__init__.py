@@ -95,6 +95,10 @@ class SqliteBackend(Backend):
             cursor.execute(f"PRAGMA {schema}.synchronous = FULL")
         cursor.close()
 
+    def identity(self) -> str | None:
+        """The database file's real path (links and relative paths resolved)."""
+        return f"sqlite:{os.path.realpath(self.path)}"
+
     def write_refusal(self, exc: BaseException) -> str | None:
         """SQLite's "attempt to write a readonly database", named."""
         said = str(getattr(exc, "orig", None) or exc)
