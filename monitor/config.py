@@ -64,6 +64,8 @@ class FolderRule(BaseModel):
     null_values: list[str] = Field(default_factory=lambda: [""])
     backups: int = Field(default=1, ge=0, le=100, description="fullload: bkp versions kept")
     observer: Literal["native", "polling"] = "native"
+    recursive: bool = Field(default=False, description="watch the folder's subfolders too; the pattern may then "
+                            "name them (`**/*.csv`, `2026-*/*.csv`)")
     poll_interval: float = Field(default=2.0, gt=0)
     expected_every_hours: float | None = Field(
         default=None, gt=0, description="a file is expected at least this often (the stale-target alert)")
@@ -128,6 +130,14 @@ class FolderRule(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _pattern_can_match(self) -> FolderRule:
+        if ("/" in self.pattern or "\\" in self.pattern) and not self.recursive:
+            raise ValueError(f"pattern {self.pattern!r} names a subfolder, but only the folder itself is watched, "
+                             "where a file's name never holds one: it cannot match; set \"recursive\": true to "
+                             "watch subfolders, or write the pattern for a name (\"*.csv\")")
+        return self
+
+    @model_validator(mode="after")
     def _merge_has_a_key(self) -> FolderRule:
         if self.mode == "merge" and not self.key_columns:
             raise ValueError('mode "merge" needs key_columns: the columns that identify a row '
@@ -144,9 +154,15 @@ class FolderRule(BaseModel):
         """The target as an operator writes it, e.g. `ref.companies`."""
         return f"{REF_SCHEMA}.{self.table}" if self.reference else self.table
 
-    def matches(self, name: str) -> bool:
-        """True when a file name matches this rule's pattern."""
-        return fnmatch.fnmatch(name, self.pattern)
+    def matches(self, name: str, relative: str | None = None) -> bool:
+        """True when a file matches this rule's pattern: by its name, or, for a pattern naming
+        subfolders, by its path under the watched folder (`relative`, with `/`; `**/` also
+        matches no subfolder)."""
+        if "/" not in self.pattern:
+            return fnmatch.fnmatch(name, self.pattern)
+        relative = relative if relative is not None else name
+        top = self.pattern.startswith("**/") and fnmatch.fnmatch(relative, self.pattern[3:])
+        return top or fnmatch.fnmatch(relative, self.pattern)
 
 
 def _compiled(pattern: str) -> re.Pattern[str]:

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +128,22 @@ class StabilityTracker:
         return found
 
 
+def _entries(folder: Path, recursive: bool) -> Iterator[os.DirEntry[str]]:
+    """The entries of a folder as they are read, then those of its subfolders when
+    `recursive` (not hidden ones, not through links)."""
+    subfolders = []
+    with os.scandir(folder) as found:
+        for entry in found:
+            yield entry
+            if recursive and not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                subfolders.append(Path(entry.path))
+    for subfolder in subfolders:
+        try:
+            yield from _entries(subfolder, recursive)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", subfolder, exc)
+
+
 def _identity(folder: Path) -> tuple[int, int]:
     """A folder's device and inode (OSError when it is not there, or not a folder)."""
     info = folder.stat()
@@ -221,16 +237,17 @@ class FolderWatcher:
             if create:
                 log.error("cannot create watched folder %s: %s", folder, exc)
             return
+        recursive = any(other.recursive for other in self.settings.folders if other.path.resolve() == folder)
         observer = self._make_observer(kind, rule.poll_interval)
         try:
-            observer.schedule(self._handler, str(folder), recursive=False)
+            observer.schedule(self._handler, str(folder), recursive=recursive)
             observer.start()
         except OSError as exc:  # e.g. inotify watch limit, or a share without change events
             log.warning("native watching of %s failed (%s); polling every %.1fs instead",
                         folder, exc, rule.poll_interval)
             observer = self._make_observer("polling", rule.poll_interval)
             try:
-                observer.schedule(self._handler, str(folder), recursive=False)
+                observer.schedule(self._handler, str(folder), recursive=recursive)
                 observer.start()
             except OSError as again:
                 log.error("cannot watch %s: %s; trying again at the next rescan", folder, again)
@@ -238,7 +255,7 @@ class FolderWatcher:
             kind = "polling"
         self._by_folder[key] = observer
         self._observers = list(self._by_folder.values())
-        log.info("watching %s (%s)", folder, kind)
+        log.info("watching %s (%s%s)", folder, kind, ", with its subfolders" if recursive else "")
 
     @staticmethod
     def _make_observer(kind: str, poll_interval: float) -> BaseObserver:
@@ -289,26 +306,33 @@ class FolderWatcher:
         for rule in self.settings.folders:
             folder = rule.path.resolve()
             try:
-                entries = os.scandir(folder)
+                found, full = self._rescan_folder(folder, rule)
             except OSError as exc:
                 log.warning("cannot list %s: %s", folder, exc)
                 continue
-            with entries:
-                for entry in entries:
-                    path = Path(entry.path)
-                    if path in self.tracker:
-                        continue
-                    try:
-                        is_file = entry.is_file()
-                    except OSError:
-                        continue
-                    if is_file and self.rule_for(path) is rule:
-                        if not self.tracker.offer(path, rule) and self.tracker.overflowed:
-                            return offered
-                        offered += 1
-                    elif not is_file and self.rule_for(path) is rule:
-                        self.tracker.note_not_a_file(path, rule)
+            offered += found
+            if full:
+                return offered
         return offered
+
+    def _rescan_folder(self, folder: Path, rule: FolderRule) -> tuple[int, bool]:
+        """Offer one rule's files; (how many, whether the tracker filled up)."""
+        offered = 0
+        for entry in _entries(folder, rule.recursive):
+            path = Path(entry.path)
+            if path in self.tracker:
+                continue
+            try:
+                is_file = entry.is_file()
+            except OSError:
+                continue
+            if is_file and self.rule_for(path) is rule:
+                if not self.tracker.offer(path, rule) and self.tracker.overflowed:
+                    return offered, True
+                offered += 1
+            elif not is_file and not rule.recursive and self.rule_for(path) is rule:
+                self.tracker.note_not_a_file(path, rule)
+        return offered, False
 
     def stop(self) -> None:
         """Stop every observer."""

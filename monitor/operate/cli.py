@@ -252,7 +252,8 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config and reach the database; name every problem found (folders missing
-    or not writable, rules that overlap, a database that does not answer, ...). Exit 1 if any."""
+    or not writable, rules that overlap, a database that does not answer, ...). Exit 2 when the
+    configuration is wrong, 3 when only the database is (it does not answer, or refuses writes)."""
     from monitor.operate.checks import check
 
     problems, notes, warnings = check(args.config, args.env_file)
@@ -264,7 +265,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print("config ok: " + "; ".join(notes))
     for warning in warnings:
         print(f"  warning: {warning}")
-    return 1 if problems else 0
+    if not problems:
+        return Exit.OK
+    return Exit.DATABASE if all(problem.startswith("database: ") for problem in problems) else Exit.USAGE
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:
