@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from monitor.backends import Backend
 from monitor.catalog import files
@@ -19,6 +19,7 @@ from monitor.intake.folders import free_path, move_file
 from monitor.load.state.machine import Status
 from monitor.load.state.moves import error_note_path
 from monitor.operate.audit import record
+from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.failures")
 RESOLVING = (Status.LOADED.value, Status.DUPLICATE.value, Status.SUPERSEDED.value)
@@ -41,7 +42,7 @@ def unresolved(backend: Backend, limit: int = 20) -> list[dict[str, Any]]:
     """Failed loads still needing action, newest first."""
     query = select(files).where(_needing_action()).order_by(files.c.load_id.desc()).limit(limit)
     with backend.reading() as conn:
-        return [record(row) for row in conn.execute(query)]
+        return [record(row) for row in FileRecord.all(conn.execute(query))]
 
 
 def unresolved_counts(backend: Backend) -> dict[str, int]:
@@ -62,7 +63,7 @@ def resolution(backend: Backend, load_id: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
-def set_note_aside(row: Row) -> Path | None:
+def set_note_aside(row: FileRecord) -> Path | None:
     """Move a resolved failure's `.error.txt` from `failed/` into `failed/resolved/` (kept, never
     written over); the path it went to, or None when there was none."""
     if not row.current_path:
