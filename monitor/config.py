@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import difflib
 import fnmatch
 import json
 import os
@@ -45,7 +46,12 @@ class ColumnSpec(BaseModel):
 
 
 class ConfigError(Exception):
-    """The configuration is invalid; the message names the file and the key."""
+    """The configuration is invalid; the message names the file and the key, one line per
+    problem (`problems`: each without the file's name)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, source: Path | None = None) -> None:
+        super().__init__(message)
+        self.problems, self.source = problems or [], source
 
 
 class FolderRule(BaseModel):
@@ -249,12 +255,41 @@ def is_ignored_name(name: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in IGNORED_NAME_PATTERNS)
 
 
-def _format_errors(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed where an unknown key `loc` was found."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if isinstance(part, int):
+            continue
+        if field is None:
+            return []
+        inner = [arg for arg in (getattr(field.annotation, "__args__", None) or (field.annotation,))
+                 if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def _did_you_mean(item: Any) -> str:
+    """` (did you mean 'pattern'?)` for an unknown key or value close to a known one."""
+    if item["type"] == "extra_forbidden":
+        given, known = str(item["loc"][-1]), _known_keys(tuple(item["loc"]))
+    elif item["type"] == "literal_error":
+        given, known = str(item.get("input")), re.findall(r"'([^']*)'", str(item.get("ctx", {}).get("expected")))
+    else:
+        return ""
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _format_errors(path: Path, error: ValidationError) -> ConfigError:
+    problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {key}: {item['msg']}")
-    return "\n".join(lines)
+        problems.append(f"{key}: {item['msg']}{_did_you_mean(item)}")
+    return ConfigError("\n".join(f"{path}: {problem}" for problem in problems), problems, path)
 
 
 _FROM_ENV_FILE: dict[str, str] = {}  # variables this process took from `.env`, as it took them
@@ -296,4 +331,4 @@ def load_settings(config_path: str | Path | None = None, env_file: str | Path | 
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc)) from exc
+        raise _format_errors(path, exc) from exc
