@@ -68,6 +68,20 @@ def throughput(finished: list[dict[str, Any]], now: datetime, hours: int = CHART
             for i, bucket in enumerate(counts)]
 
 
+def freshness(targets: list[dict[str, Any]], expected: dict[str, float], now: datetime) -> list[dict[str, Any]]:
+    """Each target with how long ago it last loaded (`age_seconds`), how often a file is
+    expected (`expected_seconds`, None when its rule says nothing) and `stale` (older than that)."""
+    out = []
+    for item in targets:
+        last = item.get("last_loaded_at")
+        when = datetime.fromisoformat(str(last)).replace(tzinfo=None) if last else None
+        age = (now.replace(tzinfo=None) - when).total_seconds() if when else None
+        every = expected.get(item["target"])
+        out.append({**item, "age_seconds": None if age is None else round(age), "expected_seconds": every,
+                    "stale": bool(every is not None and (age is None or age > every))})
+    return out
+
+
 def hints(item: dict[str, Any]) -> list[str]:
     """What an operator can do next with a load, as commands and notes."""
     load_id, status, later = item["load_id"], item["status"], item.get("resolved_by")
@@ -141,11 +155,18 @@ class Pages:
         return {
             "loads": [{k: r.get(k) for k in LOAD_FIELDS} for r in loads],
             "failures": [{k: r.get(k) for k in LOAD_FIELDS} for r in failures],
-            "targets": audit.targets(backend), "known_targets": audit.target_names(backend),
+            "targets": freshness(audit.targets(backend), self._expected(), now),
+            "known_targets": audit.target_names(backend),
             "throughput": throughput(audit.finished_since(backend, now - timedelta(hours=CHART_HOURS)), now),
             "sets": audit.snapshot_sets(backend, limit=RECENT_SETS,
                                         timeouts=self.live.daemon.app.pipeline.sets.timeouts()),
         }
+
+    def _expected(self) -> dict[str, float]:
+        """Each target's expected interval in seconds (rules with `expected_every_hours`)."""
+        backend = self.live.backend
+        return {f"{backend.schema_for(rule.reference)}.{rule.table}": rule.expected_every_hours * 3600
+                for rule in self.live.daemon.settings.folders if rule.expected_every_hours}
 
     def load(self, load_id: int) -> dict[str, Any] | None:
         """One load in full (record, events, column map, rejects, hints), None when unknown."""

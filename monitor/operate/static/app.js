@@ -11,6 +11,14 @@ function clock(seconds) {
   return `${String(m).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 }
 
+// A duration as people say it: 45 s, 12 min, 5.5 h, 32.0 d.
+function ago(seconds) {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} d`;
+}
+
 function svg(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
@@ -115,8 +123,11 @@ function render(data) {
 
   chart(data.throughput);
   fill("targets", data.targets, (t) => row([t.target, t.mode, num(t.rows_now), num(t.files_loaded),
-    num(t.rows_loaded), num(t.rows_rejected), t.last_load_id ?? "", t.last_loaded_at ?? ""],
-    { "data-target": t.target }), known ? "no loads yet" : unknown);
+    num(t.rows_loaded), num(t.rows_rejected), t.last_load_id ?? "", t.last_loaded_at ?? "",
+    el("td", t.age_seconds === null ? "never" : ago(t.age_seconds) + (t.stale ? " (stale)" : ""),
+      { class: t.stale ? "error-text" : "" }),
+    t.expected_seconds === null ? "" : ago(t.expected_seconds)],
+    { "data-target": t.target, "data-stale": t.stale }), known ? "no loads yet" : unknown);
 
   fill("sets", data.sets || [], (s) => row([s.set_id, s.set_name, s.target, s.snapshot_date ?? "",
     statusCell(s.status), s.parts, s.missing, num(s.rows_loaded), s.first_seen_at ?? "",
