@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from monitor.backends import Backend
 from monitor.config import ConfigError, Settings
@@ -31,13 +30,9 @@ def refuse_missing_folders(settings: Settings) -> None:
 
 
 def database_identity(backend: Backend) -> str:
-    """The database as the instance lock names it: its URL without the password, a SQLite
-    file by its absolute path (two daemons in different folders with `sqlite:///data/x.db`
-    use different files)."""
-    url = backend.engine.url
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return f"sqlite:///{Path(url.database).resolve()}"
-    return url.render_as_string(hide_password=True)
+    """The database as the instance lock names it (`Backend.identity`: its URL without the
+    password; a file by its absolute path)."""
+    return backend.identity()
 
 
 @contextmanager
