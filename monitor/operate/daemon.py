@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
-import sys
 import threading
 import time
-import traceback
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,8 +28,8 @@ from monitor.load.state.leases import renew_interval
 from monitor.load.state.machine import TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate.app import App
-from monitor.operate.gate import DatabaseGate
-from monitor.operate.narrator import Narrator
+from monitor.operate.gate import DatabaseGate, SchemaMissing, WriteRefused
+from monitor.operate.narrator import Narrator, where
 from monitor.operate.notify import Notifier
 
 log = logging.getLogger("monitor.daemon")
@@ -41,18 +39,6 @@ BUSY_RETRY_SECONDS = 5.0  # a file whose content is being loaded elsewhere is lo
 WAITING_COUNT_SECONDS = 2.0  # while the database is down, files ready and waiting are counted this often
 
 
-class SchemaMissing(Exception):
-    """The daemon's own tables are gone (the database was dropped and created again)."""
-
-
-def _where(thread: threading.Thread) -> str:
-    """`name at file:line in function`, the innermost frame of a running thread."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    if frame is None:
-        return thread.name
-    stack = traceback.extract_stack(frame)
-    inner = next((f for f in reversed(stack) if "/monitor/" in f.filename.replace("\\", "/")), stack[-1])
-    return f"{thread.name} at {Path(inner.filename).name}:{inner.lineno} in {inner.name}"
 
 
 class Daemon:
@@ -84,21 +70,14 @@ class Daemon:
         self._overflow_noted = False
         self._waiting_noted = 0
         self.started_at = time.monotonic()
+        self.on_tick: list[Callable[[], None]] = []  # run by the main loop (a reload asked for, health)
 
     # -- lifecycle ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask for a clean stop; a second one rolls back loads at once."""
-        def handle(signum: int, _frame: object) -> None:
-            name = signal.Signals(signum).name
-            if self.stop_event.is_set():
-                log.warning("%s again: rolling back the loads in flight now", name)
-                self.app.pipeline.cancel.set()
-            else:
-                log.info("%s received: stopping", name)
-                self.stop_event.set()
+        from monitor.operate.reload import install_signals
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, handle)
+        install_signals(self, None)
 
     def request_stop(self) -> None:
         """Ask `run` to stop (from any thread, e.g. a Windows service's SvcStop)."""
@@ -148,6 +127,8 @@ class Daemon:
                     next_rescan = now + settings.rescan_seconds
                 self._schedule_ready()
                 self.narrator.tick(now)
+                for hook in self.on_tick:
+                    hook()
                 self.stop_event.wait(TICK_SECONDS)
         finally:
             self.shutdown()
@@ -174,19 +155,31 @@ class Daemon:
         left = [thread for thread in self._workers if thread.is_alive()]
         if left:
             log.warning("shutdown timeout: %d worker(s) still busy (%s); their files resume on the next start",
-                        len(left), "; ".join(_where(thread) for thread in left))
+                        len(left), "; ".join(where(thread) for thread in left))
         log.info("stopped")
 
     # -- the database ----------------------------------------------------------------
     def _open_database(self) -> None:
         """Make sure files can load: the database answers and holds the daemon's tables
-        (created, as at a first start, when they are missing). The gate's probe."""
-        setup.init_db(self.app.backend)
+        (created, as at a first start, when they are missing), and it lets the loader write.
+        The gate's probe."""
+        backend = self.app.backend
+        try:
+            refused = backend.write_problem()
+            if refused is None:
+                setup.init_db(backend)
+        except Exception as exc:
+            refused = backend.write_refusal(exc)
+            if refused is None:
+                raise
+        if refused is not None:
+            backend.dispose()  # sessions keep the settings they started with: the next check opens new ones
+            raise WriteRefused(refused)
 
     def _database_trouble(self, exc: BaseException) -> bool:
         """True (and the gate opened) when an error means the database cannot take loads now:
         a lost connection, or the daemon's tables gone with the database recreated empty."""
-        if not is_transient(exc):
+        if not is_transient(exc) and not isinstance(exc, WriteRefused):
             try:
                 if setup.is_initialised(self.app.backend):
                     return False
@@ -324,6 +317,8 @@ class Daemon:
         except TransitionError as exc:
             log.warning("%s: %s (another instance took it over); leaving it to that instance", job.name, exc)
         except Exception as exc:
+            refused = self.app.backend.write_refusal(exc)
+            exc = WriteRefused(refused) if refused is not None else exc
             if is_transient(exc) and self.app.pipeline.database_answers():  # not an outage: a statement refused
                 log.error("%s: refused by the database: %s; tried again later", job.name, brief(exc))
             elif self._database_trouble(exc):
