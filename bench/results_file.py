@@ -62,6 +62,8 @@ def results_markdown(bench: Bench, command: str, started: datetime, seconds: flo
         f"sqlite3 shell {shell_version(['sqlite3', '--version'])}, PostgreSQL server {pg}, "
         f"{shell_version(['psql', '--version'])}, pandas {pandas_version()}.",
         "",
+        *([f"Another job shared the machine: {bench.args.busy} process(es) spinning a core each for the "
+           "whole run (`--busy`).", ""] if bench.args.busy else []),
         "Every tool loads the same file in the same run; ratios matter more than absolute numbers "
         "(the machine may be shared). ingest-monitor is timed end to end through `ingest-monitor ingest` "
         "(start-up, hash, claim, read, load, audit, archive move); peak RSS is the process's own "

@@ -26,6 +26,13 @@ from monitor.backends.sqlite.csv_reader import driver_module
 from monitor.load import setup
 from monitor.operate.exits import Exit
 
+# Sealed: the suite never reads the caller's `.env` or the variables meant for the daemon
+# (INGEST_DATABASE_URL, INGEST_INSTANCE, INGEST_MONITOR_CONFIG, ...): they are dropped here,
+# every test runs in an empty folder of its own (`_sealed`), and subprocesses get `cli_env()`.
+# Only the suite's own INGEST_TEST_* settings are read.
+TEST_PREFIX = "INGEST_TEST_"
+for _name in [name for name in os.environ if name.startswith("INGEST_") and not name.startswith(TEST_PREFIX)]:
+    del os.environ[_name]
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MSSQL_URL = os.environ.get("MSSQL_URL", "")  # a SQL Server login allowed to CREATE DATABASE
 BACKENDS = ["sqlite", "postgresql", "mssql"]  # mssql: skipped unless MSSQL_URL is set
@@ -45,6 +52,15 @@ def _pg_connect(dbname: str | None = None) -> psycopg.Connection:
         return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:  # a test that needs PostgreSQL fails, never skips
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def _sealed(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts in an empty folder of its own, so no `.env` of the caller's is found,
+    and without the daemon's environment variables (a test may set its own)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    for name in [name for name in os.environ if name.startswith("INGEST_") and not name.startswith(TEST_PREFIX)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -190,7 +206,7 @@ class Workspace:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_") or k.startswith(TEST_PREFIX)}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

@@ -116,7 +116,7 @@ def test_check_config_refuses_a_merge_rule_without_key_columns(tmp_path):
         {"path": str(tmp_path / "in"), "table": "contacts", "mode": "merge"}]}))
     result = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "check-config"],
                             capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "  - folders.0: " in result.stdout
     assert 'mode "merge" needs key_columns' in result.stdout
 

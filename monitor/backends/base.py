@@ -45,6 +45,7 @@ from monitor import catalog
 from monitor.backends import views
 from monitor.backends.merge_tables import MergeTables
 from monitor.backends.merging import Place
+from monitor.backends.probes import Probes
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
 from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
@@ -52,7 +53,7 @@ STAGING_MARK = "__stg_"
 BACKUP_MARK = "__load_"  # older backups: `bkp.<table>__load_<id>` (`monitor.load.write.backups`)
 
 
-class Backend(MergeTables):
+class Backend(MergeTables, Probes):
     """A database the daemon loads into and keeps its state in."""
 
     name: ClassVar[str]  # its URL's scheme (`monitor.backends.registry`), and its settings' key in the config
@@ -138,10 +139,6 @@ class Backend(MergeTables):
         """True when one transaction that writes `schema` and the daemon's own tables
         commits all or nothing (not where they live in files committed one by one)."""
         return True
-
-    def identity(self) -> str:
-        """The database as one name for it (the instance lock's): its URL without the password."""
-        return self.engine.url.render_as_string(hide_password=True)
 
     def ping(self) -> None:
         """Raise if the database does not answer."""

@@ -6,7 +6,6 @@ import os
 import socket
 from dataclasses import dataclass
 
-from sqlalchemy import Row
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -17,6 +16,7 @@ from monitor.load import setup
 from monitor.load.pipeline import Pipeline
 from monitor.load.state.machine import StateStore
 from monitor.operate.exits import DatabaseUnavailable, database_reason, is_unreachable
+from monitor.records import FileRecord
 
 
 @dataclass
@@ -32,7 +32,7 @@ class App:
         """Release database connections."""
         self.backend.dispose()
 
-    def rule_of(self, row: Row) -> FolderRule | None:
+    def rule_of(self, row: FileRecord) -> FolderRule | None:
         """The folder rule that loads into an audit row's target, preferring its source folder."""
         return self.pipeline.rules.for_load(row, self.backend.schema_for)
 

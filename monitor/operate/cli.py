@@ -42,15 +42,20 @@ def _quiet_logging(settings: Settings, verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGTERM / SIGINT. It starts without the database (it says so once,
-    /health answers 503, and files load once the database answers); it refuses watched
+    """Run the daemon until SIGTERM / SIGINT; SIGHUP reloads its configuration. It starts
+    without the database (it says so once, /health answers 503, and files load once the
+    database answers); it refuses watched
     folders that do not exist, and a second daemon of the same instance name here."""
+    from monitor.operate.reload import Reloader, early_reload_requests, install_signals
     from monitor.operate.runner import running
 
+    asked = early_reload_requests()  # a SIGHUP while starting is applied once running, not fatal
     settings = _settings(args)
     setup_logging(settings.log_format, settings.log_level)
     with running(settings) as (daemon, _):
-        daemon.install_signal_handlers()
+        reloader = Reloader(daemon, partial(load_settings, args.config, args.env_file), asked)
+        install_signals(daemon, reloader)
+        daemon.on_tick.append(reloader.apply_if_wanted)
         daemon.run()
     return 0
 
@@ -167,7 +172,8 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config and reach the database; name every problem found (folders missing
-    or not writable, rules that overlap, a database that does not answer, ...). Exit 1 if any."""
+    or not writable, rules that overlap, a database that does not answer, ...). Exit 2 when the
+    configuration is wrong, 3 when only the database is (it does not answer, or refuses writes)."""
     from monitor.operate.checks import check
 
     problems, notes, warnings = check(args.config, args.env_file)
@@ -179,7 +185,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print("config ok: " + "; ".join(notes))
     for warning in warnings:
         print(f"  warning: {warning}")
-    return 1 if problems else 0
+    if not problems:
+        return Exit.OK
+    return Exit.DATABASE if all(problem.startswith("database: ") for problem in problems) else Exit.USAGE
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:

@@ -5,22 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from monitor.backends.mssql.fill import FillingBackend
 from monitor.backends.mssql.insert_paths import nulls_mapped
 from monitor.backends.mssql.statements import PROBE_TABLE, probe_type
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.target import Target
 from monitor.catalog import LOAD_ID_COLUMN
 
-if TYPE_CHECKING:
-    from monitor.backends.mssql import MssqlBackend
-
 
 @contextmanager
-def probing(backend: MssqlBackend, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
+def probing(backend: FillingBackend, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
     """Rows tried on a connection of their own, in a session table of `target`'s column
     types (text columns as NVARCHAR(max): the target widens for long values), every try
     rolled back."""

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.names import SYSTEM_COLUMNS
+from monitor.backends.postgres import writable
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.postgres.options import PostgresOptions
 from monitor.backends.postgres.parallel_copy import copy_in_parallel
@@ -54,6 +55,7 @@ class PostgresBackend(Backend):
     default_driver = "postgresql+psycopg"
     options_model = PostgresOptions
     default_schema = "public"
+    default_port = 5432
     max_identifier_bytes = 63  # NAMEDATALEN - 1: longer names are cut, silently
     max_columns = 1600
     reserved_column_names = SYSTEM_COLUMNS
@@ -92,6 +94,20 @@ class PostgresBackend(Backend):
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"ingest-monitor:{schema}.{table}"},
         )
+
+    def identity(self) -> str | None:
+        """The cluster's system identifier, the server's port and the database's name."""
+        with self.reading() as conn:
+            return writable.identity(conn)
+
+    def write_refusal(self, exc: BaseException) -> str | None:
+        """Read-only (SQL state 25006) or permission denied (42501), named."""
+        return writable.refusal(exc)
+
+    def write_problem(self) -> str | None:
+        """A standby, a read-only database, or a role that may not create tables or write ours."""
+        with self.reading() as conn:
+            return writable.problem(conn, (self.default_schema, REF_SCHEMA, BKP_SCHEMA), "ingest_files")
 
     def is_data_error(self, exc: BaseException) -> bool:
         """PEP 249's data errors, and a row over a limit of the server (SQL state 54000,

@@ -8,6 +8,7 @@ Write transactions are serialised in the process (SQLite has one writer).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -109,10 +110,23 @@ class SqliteBackend(Backend):
             cursor.execute(f"PRAGMA {schema}.synchronous = FULL")
         cursor.close()
 
-    def identity(self) -> str:
-        """The file by its absolute path (two daemons in different folders with
-        `sqlite:///data/x.db` use different files)."""
-        return f"sqlite:///{self.path.resolve()}"
+    def identity(self) -> str | None:
+        """The database file's real path (links and relative paths resolved)."""
+        return f"sqlite:{os.path.realpath(self.path)}"
+
+    def write_refusal(self, exc: BaseException) -> str | None:
+        """SQLite's "attempt to write a readonly database", named."""
+        said = str(getattr(exc, "orig", None) or exc)
+        if "readonly database" in said or "read-only" in said:
+            return f"the database file {self.path} (or its ref/bkp file) is read-only: {said.splitlines()[0]}"
+        return None
+
+    def write_problem(self) -> str | None:
+        """A database file, or its folder, this process may not write."""
+        for place in (self.path, *(attached_path(self.path, s) for s in (REF_SCHEMA, BKP_SCHEMA)), self.path.parent):
+            if place.exists() and not os.access(place, os.W_OK):
+                return f"the database file {place} is read-only for this user: no file can load"
+        return None
 
     def commits_with_state(self, schema: str | None) -> bool:
         """In WAL mode each attached file commits on its own (`main`, with the daemon's
