@@ -35,10 +35,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import platform
 import shlex
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,22 +44,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from bench import busy, loads, merge, report
+from bench import busy, loads, merge
 from bench.daemon_runs import Burst, Latency, burst, detection_latency
-from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
+from bench.databases import DEFAULT_PG_URL, PgServer
 from bench.generate import companies, mixed
 from bench.loads import LoadResult
-from bench.mssql import MssqlServer, describe, round_of_loads
+from bench.mssql import MssqlServer, round_of_loads
+from bench.results_file import SHAPES, loadavg, results_markdown
 from monitor.demo.ch_parts import PARTS, write_companies_house_parts
 
 BACKENDS = ("sqlite", "postgresql")
 OPTIONAL_BACKENDS = ("mssql",)  # with --mssql-url (MSSQL_URL): SQL Server or Babelfish
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GIGABYTE = 1_000_000_000
-SHAPES = {  # the loads' other files (`--skip mixed,zip` leaves them out)
-    "mixed": "the mixed-shape file (a third of the records with a line break inside a quoted field, some \"\" escapes)",
-    "zip": "the benchmark file as a .zip (the form Companies House ships)",
-}
 T = TypeVar("T")
 
 
@@ -104,24 +98,6 @@ def parser() -> argparse.ArgumentParser:
 
 def _say(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def _shell_version(cmd: list[str]) -> str:
-    if shutil.which(cmd[0]) is None:
-        return "not installed"
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-    return out.split()[0] if cmd[0] == "sqlite3" and out else out
-
-
-def _pandas_version() -> str:
-    try:
-        import pandas
-    except ImportError:
-        return "not installed"
-    return str(pandas.__version__)
 
 
 class Bench:
@@ -329,77 +305,11 @@ class Bench:
         with self.server.scratch() as dbname:
             return fn(self._url(backend, name, dbname), work)
 
-    # -- output -----------------------------------------------------------------------------
-    def markdown(self, command: str, started: datetime, seconds: float, loads_before: str) -> str:
-        """The results file."""
-        pg = self.server.version() if "postgresql" in self.backends else "not run"
-        parts = [
-            f"# ingest-monitor benchmark, {started:%Y-%m-%d %H:%M} UTC",
-            "",
-            f"Command: `{command}` ({seconds:.0f} s in all).",
-            "",
-            f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, load average {loads_before} at the start "
-            f"and {_loadavg()} at the end; Python {platform.python_version()}, SQLite library {sqlite_version()}, "
-            f"sqlite3 shell {_shell_version(['sqlite3', '--version'])}, PostgreSQL server {pg}, "
-            f"{_shell_version(['psql', '--version'])}, pandas {_pandas_version()}.",
-            "",
-            *([f"Another job shared the machine: {self.args.busy} process(es) spinning a core each for the "
-               "whole run (`--busy`).", ""] if self.args.busy else []),
-            "Every tool loads the same file in the same run; ratios matter more than absolute numbers "
-            "(the machine may be shared). ingest-monitor is timed end to end through `ingest-monitor ingest` "
-            "(start-up, hash, claim, read, load, audit, archive move); peak RSS is the process's own "
-            "(for psql the server does the work).",
-        ]
-        if self.loads:
-            repeat = self.args.repeat
-            best = f"best of {repeat} interleaved runs per tool" if repeat > 1 else "one run per tool"
-            parts += ["", f"## Loads: {self.args.rows:,} rows, 55 columns ({best})", "",
-                      report.loads_table(self.loads), "", *[f"- {line}" for line in report.targets(self.loads)]]
-        for shape, results in self.shape_loads.items():
-            parts += ["", f"## Loads: {self.args.rows:,} rows, {SHAPES[shape]} (the same run)", "",
-                      report.loads_table(results), "",
-                      *[f"- {line}" for line in report.targets(results, report.SHAPE_TARGETS)]]
-        if self.mssql_loads:
-            assert self.mssql is not None
-            repeat = self.args.repeat
-            best = f"best of {repeat} runs per tool" if repeat > 1 else "one run per tool"
-            parts += ["", f"## SQL Server loads: {self.args.mssql_rows:,} rows, 55 columns ({best})", "",
-                      describe(self.mssql), "", report.loads_table(self.mssql_loads)]
-        if self.latency:
-            parts += ["", "## Detection latency", "", report.latency_table(self.latency)]
-        if self.bursts:
-            parts += ["", "## Burst of small files", "", report.burst_table(self.bursts)]
-        if self.memory:
-            parts += ["", "## Memory", "", report.memory_table(self.memory), "",
-                      *[f"- {line}" for line in report.memory_verdict(self.memory)]]
-        if self.snapshot:
-            parts += ["", f"## The full-size snapshot: {self.args.big_rows:,} rows, plain and zipped", "",
-                      report.snapshot_table(self.snapshot), "",
-                      *[f"- {line}" for line in report.snapshot_verdict(self.snapshot)]]
-        if self.sets:
-            parts += ["", f"## A {PARTS}-part snapshot set against the same rows as one file", "",
-                      report.sets_table(self.sets)]
-        if self.merges:
-            rows = self.merges[0].table_rows
-            repeat = self.args.repeat
-            best = f"best of {repeat} interleaved runs per tool" if repeat > 1 else "one run per tool"
-            parts += ["", f"## Merge: a {rows:,}-row export into a {rows:,}-row table, 10 % changed, 10 % new "
-                      f"({best})", "", report.merge_table(self.merges, merge.expected(rows))]
-        return "\n".join(parts) + "\n"
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(f"{value:.1f}" for value in os.getloadavg())
-    except OSError:
-        return "?"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bench`."""
     args = parser().parse_args(argv)
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
-    started, clock, before = datetime.now(UTC), time.monotonic(), _loadavg()
+    started, clock, before = datetime.now(UTC), time.monotonic(), loadavg()
     temporary = None
     if args.workdir:
         work = args.workdir.resolve()
@@ -430,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if temporary is not None:
             temporary.cleanup()
-    text = bench.markdown(command, started, time.monotonic() - clock, before)
+    text = results_markdown(bench, command, started, time.monotonic() - clock, before)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{started:%Y-%m-%d}.md"
     out.write_text(text, encoding="utf-8")
