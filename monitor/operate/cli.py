@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -24,13 +25,20 @@ from monitor.operate.app import App, build_app, one_off_instance
 from monitor.operate.exits import DEBUG_ENV, Exit, one_line
 from monitor.operate.logs import setup_logging
 from monitor.operate.progress import ProgressBar
-from monitor.operate.reports import describe, outcome_record, parse_since, summary
+from monitor.operate.reports import describe, fitted_table, outcome_record, parse_since, summary
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "rows_inserted", "rows_updated", "finished_at", "error"]
+STATUS_OPTIONAL = ("rows_inserted", "rows_updated", "rows_read", "mode", "rows_rejected")  # left out when too wide
+STATUS_ELASTIC = ("error", "file_name", "target")  # then cut
 STATUSES = [status.value for status in Status]
 SET_COLUMNS = ["set_id", "set_name", "target", "snapshot_date", "status", "parts", "missing", "rows_loaded",
                "first_seen_at", "incomplete", "error"]
+
+
+def _columns() -> int:
+    """The terminal's width, or 100 when the output is not a terminal."""
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -216,7 +224,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif args.sets:
         print(audit.table(sets, SET_COLUMNS) if sets else "no snapshot sets yet")
     else:
-        print(audit.table(rows, STATUS_COLUMNS) if rows else "no loads yet")
+        print(fitted_table(rows, STATUS_COLUMNS, _columns(), STATUS_OPTIONAL, STATUS_ELASTIC) if rows
+              else "no loads yet")
         if sets:
             print(f"\nsnapshot sets waiting for parts ({len(sets)}):")
             print(audit.table(sets, SET_COLUMNS))
