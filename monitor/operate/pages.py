@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,15 @@ def freshness(targets: list[dict[str, Any]], expected: dict[str, float], now: da
     return out
 
 
+def _outage(live: Live) -> dict[str, Any] | None:
+    """Since when (UTC) loads wait for the database, and the seconds to its next try."""
+    found = live.daemon.gate.outage()
+    if found is None:
+        return None
+    since = datetime.fromtimestamp(found[0], UTC).replace(tzinfo=None)
+    return {"since": since.isoformat(sep=" ", timespec="seconds"), "next_try_seconds": round(found[1], 1)}
+
+
 def hints(item: dict[str, Any]) -> list[str]:
     """What an operator can do next with a load, as commands and notes."""
     load_id, status, later = item["load_id"], item["status"], item.get("resolved_by")
@@ -122,6 +131,7 @@ class Pages:
             "instance": live.daemon.app.state.instance,
             "watching": health["watching"], "database_up": health["database"], "schema": health["schema"],
             "loads_paused": health["loads_paused"], "health": health["status"], "causes": health["causes"],
+            "outage": _outage(live),
             "queue": {"queued": live.queue_depth(), "settling": live.settling(), "waiting": live.waiting(),
                       "files": live.queued_files()},
             "in_flight": live.in_flight(),

@@ -78,6 +78,9 @@ function render(data) {
   causes.querySelector("ul").replaceChildren(...(data.causes || []).map((c) => el("li", c, { class: "cause" })));
   const error = document.getElementById("error");
   let problem = data.error || "";
+  if (problem && data.outage) {
+    problem += ` since ${data.outage.since} UTC; next try in ${Math.round(data.outage.next_try_seconds)} s`;
+  }
   if (problem && data.stale_since) problem += `: showing what it said at ${data.stale_since} UTC`;
   else if (problem && data.loads === null) problem += ": the loads below are unknown until it answers";
   if (!problem && data.loads_paused && !(data.causes || []).length) {
