@@ -113,7 +113,7 @@ def hints(item: dict[str, Any]) -> list[str]:
 class Pages:
     """The payloads of the status page, for one running daemon."""
 
-    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets")
+    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets", "in_flight_elsewhere")
 
     def __init__(self, live: Live) -> None:
         self.live = live
@@ -137,7 +137,7 @@ class Pages:
             "in_flight": live.in_flight(),
             "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
             "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
-            "sets": None, "error": None, "stale_since": None,
+            "sets": None, "error": None, "stale_since": None, "in_flight_elsewhere": None,
         }
         if health["database"]:
             try:
@@ -168,9 +168,24 @@ class Pages:
             "targets": freshness(audit.targets(backend), self._expected(), now),
             "known_targets": audit.target_names(backend),
             "throughput": throughput(audit.finished_since(backend, now - timedelta(hours=CHART_HOURS)), now),
+            "in_flight_elsewhere": self._elsewhere(now),
             "sets": audit.snapshot_sets(backend, limit=RECENT_SETS,
                                         timeouts=self.live.daemon.app.pipeline.sets.timeouts()),
         }
+
+    def _elsewhere(self, now: datetime) -> list[dict[str, Any]]:
+        """Loads in flight in the audit trail that this daemon does not run (a CLI `ingest`,
+        another instance), with how long they have run and who holds them."""
+        own = set(self.live.daemon.app.pipeline.snapshot())
+        out = []
+        for item in audit.recent(self.live.backend, limit=RECENT_LOADS, statuses=[s.value for s in IN_FLIGHT]):
+            if item["load_id"] in own:
+                continue
+            started = datetime.fromisoformat(str(item["started_at"])).replace(tzinfo=None)
+            out.append({"load_id": item["load_id"], "file": item["file_name"], "target": item["target"],
+                        "phase": item["status"], "claimed_by": item["claimed_by"], "started_at": item["started_at"],
+                        "elapsed_seconds": round(max((now.replace(tzinfo=None) - started).total_seconds(), 0), 1)})
+        return out
 
     def _expected(self) -> dict[str, float]:
         """Each target's expected interval in seconds (rules with `expected_every_hours`)."""
