@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import partial
@@ -18,7 +16,7 @@ from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.intake.rules import NoRule
 from monitor.load.state.leases import renewing
-from monitor.load.state.machine import TERMINAL, Status
+from monitor.load.state.machine import Status
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate import audit
 from monitor.operate.app import App, build_app, one_off_instance
@@ -292,31 +290,12 @@ def cmd_ddl(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Make a demo workspace, drop sample files, run the daemon until they are loaded."""
-    from monitor.demo.workspace import drop_samples, write_demo_workspace
-    from monitor.operate.daemon import Daemon
+    """Make a demo workspace (or use `--config`), drop new sample files, run the daemon until
+    they are loaded, print them and what to type next."""
+    from monitor.demo.runner import run_demo
 
     setup_logging("plain", "INFO")
-    root = Path(args.dir)
-    settings = write_demo_workspace(root)
-    app = build_app(settings)
-    daemon = Daemon(app)
-    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-    thread.start()
-    dropped = drop_samples(root, args.rows)
-    deadline = time.monotonic() + args.timeout
-    rows: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
-        rows = audit.recent(app.backend, limit=len(dropped))
-        if len(rows) >= len(dropped) and all(r["status"] in TERMINAL for r in rows):
-            break
-        time.sleep(0.5)
-    daemon.stop_event.set()
-    thread.join(timeout=30)
-    app.close()
-    print(audit.table(rows, STATUS_COLUMNS))
-    print(f"\ndemo database: {settings.database_url}; config: {root / 'monitor.json'}")
-    return 0 if len(rows) == len(dropped) and all(r["status"] == Status.LOADED for r in rows) else 1
+    return run_demo(Path(args.dir), args.rows, args.timeout, args.config, args.env_file)
 
 
 EPILOG = """examples:

@@ -132,10 +132,11 @@ def _text(value: Any) -> str:
 
 def fitted_table(rows: list[dict[str, Any]], columns: list[str], limit: int,
                  optional: tuple[str, ...] = (), elastic: tuple[str, ...] = ()) -> str:
-    """`audit.table` made to fit `limit` characters a line: `optional` columns left out (empty
-    ones first, then in their order) until it fits, then the `elastic` ones cut (never below
-    their heading)."""
-    chosen = [c for c in columns if c not in optional or any(row.get(c) not in (None, "", 0) for row in rows)]
+    """`audit.table` made to fit `limit` characters a line: `optional` and `elastic` columns
+    empty everywhere left out, then `optional` ones in their order until it fits, then the
+    `elastic` ones cut (never below their heading)."""
+    droppable = (*optional, *elastic)  # left out when empty everywhere
+    chosen = [c for c in columns if c not in droppable or any(row.get(c) not in (None, "", 0) for row in rows)]
     natural = {c: max([len(c), *(len(_text(row.get(c))) for row in rows)]) for c in columns}
 
     def width(caps: dict[str, int]) -> int:
