@@ -9,6 +9,7 @@ the loads are unknown (None).
 from __future__ import annotations
 
 import argparse
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +92,17 @@ def _outage(live: Live) -> dict[str, Any] | None:
     return {"since": since.isoformat(sep=" ", timespec="seconds"), "next_try_seconds": round(found[1], 1)}
 
 
+def missing_parts(item: dict[str, Any]) -> list[str]:
+    """The file names a waiting part's set still lacks, named as this part is
+    (`BasicCompanyData-2026-11-01-part2_7.zip` beside `...-part1_7.zip`)."""
+    match = re.search(r"-part(\d+)_(\d+)(?=\.|$)", item["file_name"])
+    numbers = [n.strip() for n in str(item["set"]["missing"]).split(",") if n.strip()]
+    if match is None:
+        return [f"part {n}" for n in numbers]
+    head, tail = item["file_name"][:match.start()], item["file_name"][match.end():]
+    return [f"{head}-part{n}_{match.group(2)}{tail}" for n in numbers]
+
+
 def hints(item: dict[str, Any]) -> list[str]:
     """What an operator can do next with a load, as commands and notes."""
     load_id, status, later = item["load_id"], item["status"], item.get("resolved_by")
@@ -104,6 +116,9 @@ def hints(item: dict[str, Any]) -> list[str]:
         found.append(f"to load the archived file again on purpose: ingest-monitor replay {load_id}")
     elif status in IN_FLIGHT:
         found.insert(0, "in flight: this page follows it")
+    elif status == Status.WAITING and item.get("set", {}).get("missing"):
+        found.insert(0, f"waiting for its set's missing part(s): {', '.join(missing_parts(item))}; "
+                        "drop them into the same folder")
     if item.get("rows_rejected") and status == Status.LOADED:
         found.insert(0, f"{item['rows_rejected']} row(s) were rejected and not loaded: correct them from the "
                         "rejects file and drop them as a new file")
