@@ -1,8 +1,10 @@
 """A real Prometheus scraping the real daemon fires the shipped alerts the first time their
 condition happens: each target's counters exist at 0 before any file (so the first failure is
 an increase), and the rules on removed folders, refused writes, overdue sets, failed files
-needing action, stale targets, stuck loads and a daemon that stopped answering each fire. The
-`for:` durations (and the stuck load's hour) are shortened in a copy of the rules, as their
+needing action, stale targets, stuck loads, a growing queue, a database gone and a daemon that
+stopped answering each fire (all but the missing tables, which the daemon recreates within a
+second, and which promtool covers). The
+`for:` durations (the stuck load's hour, the queue's 15 minutes) are shortened in a copy of the rules, as their
 full lengths are unit-tested by promtool (tests/test_deploy.py)."""
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def _firing(prometheus: str, name: str) -> list[dict]:
 def _shortened(tmp_path):
     text = re.sub(r"for: \d+[smh]", "for: 1s", RULES.read_text())
     text = text.replace("ingest_load_in_flight_seconds_max > 3600", "ingest_load_in_flight_seconds_max > 2")
+    text = text.replace("ingest_queue_depth[15m]", "ingest_queue_depth[6s]")
     short = tmp_path / "short.rules.yml"
     short.write_text(text)
     return short
@@ -46,7 +49,7 @@ def _shortened(tmp_path):
 def test_each_new_rule_fires_live_and_the_first_failure_alerts(make_workspace, backend_url, tmp_path):
     port, prom_port = free_port(), free_port()
     ws = make_workspace({**CONTACTS, "expected_every_hours": 0.0003}, ORDERS, {**COMPANIES, "set_timeout": 1},
-                        http_port=port)
+                        http_port=port, workers=1)
     daemon, _ = started(ws, port)
     config = tmp_path / "prometheus.yml"
     config.write_text(json.dumps({
@@ -87,6 +90,12 @@ def test_each_new_rule_fires_live_and_the_first_failure_alerts(make_workspace, b
                 holder.execute("LOCK TABLE public.contacts IN ACCESS EXCLUSIVE MODE")
                 drop(write_csv(tmp_path / "held.csv", ["a"], [["2"]]), ws.folder("contacts"))
                 fired["IngestLoadStuck"] = wait_for(lambda: _firing(prometheus, "IngestLoadStuck"), timeout=120)
+                for index in range(60):  # one worker, held: each file waits in the queue, which grows
+                    drop(write_csv(tmp_path / f"queued-{index}.csv", ["a"], [[str(index)]]), ws.folder("contacts"))
+                    if _firing(prometheus, "IngestQueueGrowing"):
+                        break
+                    time.sleep(1)
+                fired["IngestQueueGrowing"] = wait_for(lambda: _firing(prometheus, "IngestQueueGrowing"), timeout=60)
             with psycopg.connect(**info, autocommit=True) as admin:
                 admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -94,15 +103,22 @@ def test_each_new_rule_fires_live_and_the_first_failure_alerts(make_workspace, b
             drop(write_csv(tmp_path / "refused.csv", ["a"], [["3"]]), ws.folder("contacts"))
             fired["IngestDatabaseReadOnly"] = wait_for(lambda: _firing(prometheus, "IngestDatabaseReadOnly"),
                                                        timeout=180)
+            with psycopg.connect(**info, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            fired["IngestDatabaseDown"] = wait_for(lambda: _firing(prometheus, "IngestDatabaseDown"), timeout=120)
         fired["IngestMonitorDown"] = wait_for(lambda: _firing(prometheus, "IngestMonitorDown"), timeout=120)
     finally:
         server.terminate()
         server.wait(timeout=60)
         log.close()
-        with psycopg.connect(**info, autocommit=True) as admin:
-            admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
+        with psycopg.connect(**info, autocommit=True) as admin:  # as it was, for the fixture to drop
+            if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
+            else:
+                admin.execute(f'CREATE DATABASE "{name}"')
     assert fired["IngestFilesFailed"][0]["labels"]["target"] == "public.contacts"
     assert float(fired["IngestFilesFailed"][0]["value"]) >= 1, "the first failure is an increase"
     assert fired["IngestSetOverdue"][0]["labels"]["target"] == "ref.companies"
     assert fired["IngestFolderUnavailable"][0]["labels"]["folder"] == str(ws.folder("orders"))
     assert all(fired.values())
+    assert set(fired) | {"IngestSchemaMissing"} == set(re.findall(r"- alert: (\w+)", RULES.read_text()))

@@ -47,12 +47,15 @@ def _of_target(query: Select[Any], table: Table, target: str | None) -> Select[A
 
 def recent(
     backend: Backend, *, limit: int = 50, target: str | None = None, status: str | None = None,
-    since: datetime | None = None,
+    since: datetime | None = None, statuses: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest loads first, filtered by target (`table` or `schema.table`), status and time."""
+    """The newest loads first, filtered by target (`table` or `schema.table`), status (or
+    `statuses`) and time."""
     query = _of_target(select(files).order_by(files.c.load_id.desc()).limit(limit), files, target)
     if status:
         query = query.where(files.c.status == status)
+    if statuses:
+        query = query.where(files.c.status.in_(statuses))
     if since:
         query = query.where(files.c.started_at >= since)
     with backend.reading() as conn:

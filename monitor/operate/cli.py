@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -15,20 +14,27 @@ from pathlib import Path
 from monitor import __version__
 from monitor.backends import dialect_names
 from monitor.config import Settings, load_settings
-from monitor.load.state.machine import TERMINAL, Status
+from monitor.load.state.machine import Status
 from monitor.load.state.outcome import Outcome
 from monitor.operate import audit
 from monitor.operate.app import App, build_app, one_off_instance
 from monitor.operate.exits import DEBUG_ENV, Exit, one_line
 from monitor.operate.logs import setup_logging
 from monitor.operate.one_off import ingest_files, keeping_leases, report, with_bar
-from monitor.operate.reports import describe, parse_since
+from monitor.operate.reports import describe, fitted_table, parse_since
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "rows_inserted", "rows_updated", "finished_at", "error"]
+STATUS_OPTIONAL = ("rows_inserted", "rows_updated", "rows_read", "mode", "rows_rejected")  # left out when too wide
+STATUS_ELASTIC = ("error", "file_name", "target")  # then cut
 STATUSES = [status.value for status in Status]
 SET_COLUMNS = ["set_id", "set_name", "target", "snapshot_date", "status", "parts", "missing", "rows_loaded",
                "first_seen_at", "incomplete", "error"]
+
+
+def _columns() -> int:
+    """The terminal's width, or 100 when the output is not a terminal."""
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -136,7 +142,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif args.sets:
         print(audit.table(sets, SET_COLUMNS) if sets else "no snapshot sets yet")
     else:
-        print(audit.table(rows, STATUS_COLUMNS) if rows else "no loads yet")
+        print(fitted_table(rows, STATUS_COLUMNS, _columns(), STATUS_OPTIONAL, STATUS_ELASTIC) if rows
+              else "no loads yet")
         if sets:
             print(f"\nsnapshot sets waiting for parts ({len(sets)}):")
             print(audit.table(sets, SET_COLUMNS))
@@ -203,31 +210,12 @@ def cmd_ddl(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Make a demo workspace, drop sample files, run the daemon until they are loaded."""
-    from monitor.demo.workspace import drop_samples, write_demo_workspace
-    from monitor.operate.daemon import Daemon
+    """Make a demo workspace (or use `--config`), drop new sample files, run the daemon until
+    they are loaded, print them and what to type next."""
+    from monitor.demo.runner import run_demo
 
     setup_logging("plain", "INFO")
-    root = Path(args.dir)
-    settings = write_demo_workspace(root)
-    app = build_app(settings)
-    daemon = Daemon(app)
-    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
-    thread.start()
-    dropped = drop_samples(root, args.rows)
-    deadline = time.monotonic() + args.timeout
-    rows: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
-        rows = audit.recent(app.backend, limit=len(dropped))
-        if len(rows) >= len(dropped) and all(r["status"] in TERMINAL for r in rows):
-            break
-        time.sleep(0.5)
-    daemon.stop_event.set()
-    thread.join(timeout=30)
-    app.close()
-    print(audit.table(rows, STATUS_COLUMNS))
-    print(f"\ndemo database: {settings.database_url}; config: {root / 'monitor.json'}")
-    return 0 if len(rows) == len(dropped) and all(r["status"] == Status.LOADED for r in rows) else 1
+    return run_demo(Path(args.dir), args.rows, args.timeout, args.config, args.env_file)
 
 
 EPILOG = """examples:

@@ -53,6 +53,14 @@ class DatabaseGate:
         """False while the circuit is open."""
         return self._up
 
+    def outage(self) -> tuple[float, float] | None:
+        """While the circuit is open: since when (Unix time) and the seconds to the next try."""
+        with self._cond:
+            if self._up:
+                return None
+            now = time.monotonic()
+            return time.time() - (now - self._down_since), max(0.0, self._next_probe - now)
+
     def backoff(self, failures: int) -> float:
         """The delay before probe number `failures + 1`: exponential, capped, jittered."""
         delay = min(self.cap, self.base * 2 ** min(failures, 20))

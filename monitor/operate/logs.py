@@ -86,6 +86,8 @@ class PlainFormatter(logging.Formatter):
             where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
             line += f" [{type(exc).__name__}: {_one_line(str(exc))}{where}]"
         extra = extra_fields(record)
+        if str(extra.get("error")) in line:  # said in the message already
+            extra.pop("error")
         if extra:
             line += "  " + " ".join(f"{key}={_logfmt(value)}" for key, value in extra.items())
         return redact(line)

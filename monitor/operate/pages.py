@@ -9,8 +9,9 @@ the loads are unknown (None).
 from __future__ import annotations
 
 import argparse
+import re
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,26 @@ def freshness(targets: list[dict[str, Any]], expected: dict[str, float], now: da
     return out
 
 
+def _outage(live: Live) -> dict[str, Any] | None:
+    """Since when (UTC) loads wait for the database, and the seconds to its next try."""
+    found = live.daemon.gate.outage()
+    if found is None:
+        return None
+    since = datetime.fromtimestamp(found[0], UTC).replace(tzinfo=None)
+    return {"since": since.isoformat(sep=" ", timespec="seconds"), "next_try_seconds": round(found[1], 1)}
+
+
+def missing_parts(item: dict[str, Any]) -> list[str]:
+    """The file names a waiting part's set still lacks, named as this part is
+    (`BasicCompanyData-2026-11-01-part2_7.zip` beside `...-part1_7.zip`)."""
+    match = re.search(r"-part(\d+)_(\d+)(?=\.|$)", item["file_name"])
+    numbers = [n.strip() for n in str(item["set"]["missing"]).split(",") if n.strip()]
+    if match is None:
+        return [f"part {n}" for n in numbers]
+    head, tail = item["file_name"][:match.start()], item["file_name"][match.end():]
+    return [f"{head}-part{n}_{match.group(2)}{tail}" for n in numbers]
+
+
 def hints(item: dict[str, Any]) -> list[str]:
     """What an operator can do next with a load, as commands and notes."""
     load_id, status, later = item["load_id"], item["status"], item.get("resolved_by")
@@ -95,6 +116,9 @@ def hints(item: dict[str, Any]) -> list[str]:
         found.append(f"to load the archived file again on purpose: ingest-monitor replay {load_id}")
     elif status in IN_FLIGHT:
         found.insert(0, "in flight: this page follows it")
+    elif status == Status.WAITING and item.get("set", {}).get("missing"):
+        found.insert(0, f"waiting for its set's missing part(s): {', '.join(missing_parts(item))}; "
+                        "drop them into the same folder")
     if item.get("rows_rejected") and status == Status.LOADED:
         found.insert(0, f"{item['rows_rejected']} row(s) were rejected and not loaded: correct them from the "
                         "rejects file and drop them as a new file")
@@ -104,7 +128,7 @@ def hints(item: dict[str, Any]) -> list[str]:
 class Pages:
     """The payloads of the status page, for one running daemon."""
 
-    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets")
+    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets", "in_flight_elsewhere")
 
     def __init__(self, live: Live) -> None:
         self.live = live
@@ -122,12 +146,13 @@ class Pages:
             "instance": live.daemon.app.state.instance,
             "watching": health["watching"], "database_up": health["database"], "schema": health["schema"],
             "loads_paused": health["loads_paused"], "health": health["status"], "causes": health["causes"],
+            "outage": _outage(live),
             "queue": {"queued": live.queue_depth(), "settling": live.settling(), "waiting": live.waiting(),
                       "files": live.queued_files()},
             "in_flight": live.in_flight(),
             "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
             "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
-            "sets": None, "error": None, "stale_since": None,
+            "sets": None, "error": None, "stale_since": None, "in_flight_elsewhere": None,
         }
         if health["database"]:
             try:
@@ -158,9 +183,24 @@ class Pages:
             "targets": freshness(audit.targets(backend), self._expected(), now),
             "known_targets": audit.target_names(backend),
             "throughput": throughput(audit.finished_since(backend, now - timedelta(hours=CHART_HOURS)), now),
+            "in_flight_elsewhere": self._elsewhere(now),
             "sets": audit.snapshot_sets(backend, limit=RECENT_SETS,
                                         timeouts=self.live.daemon.app.pipeline.sets.timeouts()),
         }
+
+    def _elsewhere(self, now: datetime) -> list[dict[str, Any]]:
+        """Loads in flight in the audit trail that this daemon does not run (a CLI `ingest`,
+        another instance), with how long they have run and who holds them."""
+        own = set(self.live.daemon.app.pipeline.snapshot())
+        out = []
+        for item in audit.recent(self.live.backend, limit=RECENT_LOADS, statuses=[s.value for s in IN_FLIGHT]):
+            if item["load_id"] in own:
+                continue
+            started = datetime.fromisoformat(str(item["started_at"])).replace(tzinfo=None)
+            out.append({"load_id": item["load_id"], "file": item["file_name"], "target": item["target"],
+                        "phase": item["status"], "claimed_by": item["claimed_by"], "started_at": item["started_at"],
+                        "elapsed_seconds": round(max((now.replace(tzinfo=None) - started).total_seconds(), 0), 1)})
+        return out
 
     def _expected(self) -> dict[str, float]:
         """Each target's expected interval in seconds (rules with `expected_every_hours`)."""

@@ -124,3 +124,38 @@ def describe(item: dict[str, Any]) -> str:
     if samples:
         section("first rejected records", samples, ["line_number", "column_name", "reason", "raw"])
     return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).replace("\n", " ")
+
+
+def fitted_table(rows: list[dict[str, Any]], columns: list[str], limit: int,
+                 optional: tuple[str, ...] = (), elastic: tuple[str, ...] = ()) -> str:
+    """`audit.table` made to fit `limit` characters a line: `optional` and `elastic` columns
+    empty everywhere left out, then `optional` ones in their order until it fits, then the
+    `elastic` ones cut (never below their heading)."""
+    droppable = (*optional, *elastic)  # left out when empty everywhere
+    chosen = [c for c in columns if c not in droppable or any(row.get(c) not in (None, "", 0) for row in rows)]
+    natural = {c: max([len(c), *(len(_text(row.get(c))) for row in rows)]) for c in columns}
+
+    def width(caps: dict[str, int]) -> int:
+        return sum(min(natural[c], caps.get(c, natural[c])) for c in chosen) + 2 * (len(chosen) - 1)
+
+    for column in optional:
+        if width({}) <= limit:
+            break
+        if column in chosen:
+            chosen.remove(column)
+    caps: dict[str, int] = {}
+    cuttable = [c for c in elastic if c in chosen]
+    while width(caps) > limit and cuttable:
+        widest = max(cuttable, key=lambda c: caps.get(c, natural[c]))
+        now = caps.get(widest, natural[widest])
+        if now <= max(len(widest), 8):
+            cuttable.remove(widest)
+            continue
+        caps[widest] = now - 1
+    cut = [{c: (value if len(value := _text(row.get(c))) <= caps.get(c, len(value)) else value[: caps[c] - 3] + "...")
+            for c in chosen} for row in rows]
+    return audit.table(cut, chosen, width=max([limit, *natural.values()]))

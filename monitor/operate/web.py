@@ -31,6 +31,7 @@ STATIC = Path(__file__).with_name("static")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8"}
 LOAD_PAGE = re.compile(r"^/load/(\d{1,18})(/rejects\.csv)?$")
+REFRESH_SECONDS = 2.0  # what the page shows is read this often in the background
 API_LOAD = re.compile(r"^/api/load/(\d{1,18})$")
 
 
@@ -151,6 +152,7 @@ class StatusServer:
         self.live = Live(daemon)
         self.httpd = _Server((host, port), self.live)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -160,13 +162,24 @@ class StatusServer:
         return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
     def start(self) -> None:
-        """Serve in a daemon thread."""
+        """Serve in a daemon thread; another keeps what the page shows read (so an outage
+        shows what was last known, even if nobody had the page open)."""
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="http", daemon=True)
         self._thread.start()
+        self._refresher = threading.Thread(target=self._refresh, name="page-refresh", daemon=True)
+        self._refresher.start()
+
+    def _refresh(self) -> None:
+        while not self._stopping.wait(REFRESH_SECONDS):
+            try:
+                self.httpd.pages.overview({})
+            except Exception as exc:  # the page says what went wrong when asked
+                log.debug("page refresh failed: %s", exc)
 
     def stop(self) -> None:
         """Stop serving and release the port."""
+        self._stopping.set()
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(timeout=10)

@@ -23,6 +23,7 @@ from monitor.load.read.snapshots import PartName, Superseded, part_of, supersede
 from monitor.load.sets.host import PipelineHost
 from monitor.load.sets.machine import Arrival, SetStatus, SetStore, describe_set
 from monitor.load.sets.run import PartFailed, SetRun
+from monitor.load.state import journal
 from monitor.load.state.machine import Status, TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.load.write.isolation import failure_message, is_transient
@@ -75,10 +76,13 @@ class SetFlow:
             replay_set = origin.set_id if origin is not None else None
         joined = self.store.join(row, part, rule, replay_set)
         pipeline.mover.finish_recorded(row.load_id)
+        extra = {"load_id": row.load_id, "file": row.file_name, "set_id": joined.set_id, "state": joined.kind.value,
+                 "target": f"{row.target_schema}.{row.target_table}"}
         if joined.kind is Arrival.FAILED:
-            log.error("refused %s (load %s): %s", row.file_name, row.load_id, joined.note)
+            log.error("refused %s (load %s): %s", row.file_name, row.load_id, joined.note,
+                      extra={**extra, "error": joined.note})
         else:
-            log.info("%s (load %s): %s", row.file_name, row.load_id, joined.note)
+            log.info("%s (load %s): %s", row.file_name, row.load_id, joined.note, extra=extra)
         if joined.kind is Arrival.COMPLETE and joined.set_id is not None:
             self.load(joined.set_id, rule)
         outcome = pipeline.outcome_of(row.load_id)
@@ -126,7 +130,8 @@ class SetFlow:
             except TransitionError as exc:
                 log.warning("%s was taken over by another instance; leaving it: %s", describe_set(found), exc)
             except PartFailed as exc:
-                log.error("failed %s into %s: %s", describe_set(found), target, exc.message)
+                log.error("failed %s into %s: %s", describe_set(found), target, exc.message,
+                          extra=journal.set_fields(found, "failed", error=exc.message, load_id=exc.load_id))
                 self.store.fail(set_id, rule, exc.message, exc.load_id)
             except Exception as exc:
                 if is_transient(exc) and not pipeline.database_answers():
@@ -134,12 +139,13 @@ class SetFlow:
                     raise
                 name = describe_set(found)  # a statement refused while the database answers: the set fails
                 message = failure_message(exc, name) if is_transient(exc) else f"{name}: {exc}"
-                log.error("failed %s", message)
+                log.error("failed %s", message, extra=journal.set_fields(found, "failed", error=message))
                 self.store.fail(set_id, rule, message, None)
         self.finish_moves(set_id)
 
     def _supersede(self, found: SetRecord, rule: FolderRule, reason: str) -> None:
-        log.warning("%s into %s.%s: %s", describe_set(found), found.target_schema, found.target_table, reason)
+        log.warning("%s into %s.%s: %s", describe_set(found), found.target_schema, found.target_table, reason,
+                    extra=journal.set_fields(found, "superseded", error=reason))
         self.store.supersede(found.set_id, rule, reason)
         self.finish_moves(found.set_id)
 
@@ -181,7 +187,10 @@ class SetFlow:
             waited = (utcnow() - overdue.first_seen_at).total_seconds()
             log.warning("%s into %s.%s is incomplete after %.0f s: %d of %d parts here, missing part(s) %s; "
                         "it waits and is never loaded in part", describe_set(overdue), overdue.target_schema,
-                        overdue.target_table, waited, len(here), overdue.part_count, ", ".join(missing))
+                        overdue.target_table, waited, len(here), overdue.part_count, ", ".join(missing),
+                        extra=journal.set_fields(overdue, "overdue", missing=", ".join(missing),
+                                                 parts_here=len(here), part_count=overdue.part_count,
+                                                 duration=round(waited, 3)))
             self.store.mark_overdue(overdue.set_id)
         return found
 

@@ -104,9 +104,11 @@ class SetRun:
             for run in self.runs:
                 run.sink.close()
         total = sum(counts.values())
+        rejected = sum(run.sink.count for run in self.runs)
         log.info("loaded %s into %s.%s: %d rows from %d parts (%s), %d rejected", self.name, self.schema, self.table,
-                 total, len(self.runs), "in parallel" if parallel else "one after another",
-                 sum(run.sink.count for run in self.runs))
+                 total, len(self.runs), "in parallel" if parallel else "one after another", rejected,
+                 extra={"set_name": self.name, "target": f"{self.schema}.{self.table}", "state": "loaded",
+                        "rows": total, "rejected": rejected, "parts": len(self.runs)})
         return total
 
     def _same_columns(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from monitor.load.state.outcome import Outcome
 from monitor.load.state.status import TERMINAL, Status
-from monitor.records import FileRecord
+from monitor.records import FileRecord, SetRecord
 
 log = logging.getLogger("monitor.pipeline")
 EVENT_FIELD = "event"  # every line of a file's life carries it: `detected`, `started`, `progress`, `ended`
@@ -24,6 +24,14 @@ EVENT_FIELD = "event"  # every line of a file's life carries it: `detected`, `st
 def fields(event: str, **values: Any) -> dict[str, Any]:
     """The `extra=` of one line: the event and the values that are known."""
     return {EVENT_FIELD: event, **{key: value for key, value in values.items() if value is not None}}
+
+
+def set_fields(found: SetRecord, state: str, **values: Any) -> dict[str, Any]:
+    """The `extra=` of a snapshot set's line: `set_id`, `set_name`, `target`, `state` and the
+    values known (no `event`: a set's lines are not one file's life)."""
+    return {key: value for key, value in {
+        "set_id": found.set_id, "set_name": found.set_name, "target": f"{found.target_schema}.{found.target_table}",
+        "state": state, **values}.items() if value is not None}
 
 
 def detected(path: Path, target: str, settled_seconds: float | None) -> None:
@@ -60,10 +68,12 @@ def ended(row: FileRecord) -> None:
     extra = fields("ended", load_id=row.load_id, file=row.file_name, target=target, state=row.status,
                    rows=row.rows_loaded, rejected=row.rows_rejected, duration=duration)
     if row.status == Status.FAILED:
-        log.error("failed %s (load %s): %s", row.file_name, row.load_id, row.error, extra=extra)
+        log.error("failed %s (load %s): %s", row.file_name, row.load_id, row.error,
+                  extra={**extra, **fields("ended", error=row.error, path=row.pending_move_to or row.current_path)})
     elif row.status == Status.DUPLICATE:
         log.info("duplicate %s: same content as load %s (load %s)", row.file_name, row.duplicate_of, row.load_id,
-                 extra=extra)
+                 extra={**extra, **fields("ended", duplicate_of=row.duplicate_of,
+                                          path=row.pending_move_to or row.current_path)})
     elif row.rows_rejected:
         side = Outcome.from_row(row).rejects_file
         where = f"; rejects in {side}" if side else ""

@@ -78,6 +78,9 @@ function render(data) {
   causes.querySelector("ul").replaceChildren(...(data.causes || []).map((c) => el("li", c, { class: "cause" })));
   const error = document.getElementById("error");
   let problem = data.error || "";
+  if (problem && data.outage) {
+    problem += ` since ${data.outage.since} UTC; next try in ${Math.round(data.outage.next_try_seconds)} s`;
+  }
   if (problem && data.stale_since) problem += `: showing what it said at ${data.stale_since} UTC`;
   else if (problem && data.loads === null) problem += ": the loads below are unknown until it answers";
   if (!problem && data.loads_paused && !(data.causes || []).length) {
@@ -105,7 +108,8 @@ function render(data) {
   document.getElementById("queued").textContent = num(data.queue.queued);
   document.getElementById("settling").textContent = num(data.queue.settling);
   document.getElementById("waiting").textContent = num(data.queue.waiting);
-  document.getElementById("loading").textContent = num(data.in_flight.length);
+  const elsewhere = data.in_flight_elsewhere || [];
+  document.getElementById("loading").textContent = num(data.in_flight.length + elsewhere.length);
   document.getElementById("failed-count").textContent = known ? num(data.failures.length) : "?";
   document.getElementById("queue-files").textContent =
     data.queue.files.length ? `queued: ${data.queue.files.join(", ")}` : "";
@@ -119,7 +123,13 @@ function render(data) {
     return row([loadLink(load.load_id), load.file, load.target, bar, num(load.rows), num(load.rejected),
       load.mb_per_s === null ? "" : load.mb_per_s.toFixed(1), load.phase === "loading" ? clock(load.eta_seconds) : "",
       load.started_at], { "data-load-id": load.load_id, "data-file": load.file });
-  }, "nothing loading");
+  }, elsewhere.length ? "" : "nothing loading");
+  const body = document.querySelector("#in-flight tbody");
+  if (elsewhere.length && !data.in_flight.length) body.replaceChildren();
+  elsewhere.forEach((load) => body.append(row([loadLink(load.load_id), load.file, load.target,
+    el("td", `${load.phase} in another process (${load.claimed_by}), ${clock(load.elapsed_seconds)}`),
+    "", "", "", "", load.started_at], { "data-load-id": load.load_id, "data-file": load.file,
+    "data-elsewhere": "yes" })));
 
   chart(data.throughput);
   fill("targets", data.targets, (t) => row([t.target, t.mode, num(t.rows_now), num(t.files_loaded),
