@@ -2,7 +2,7 @@
 
 A backend owns everything dialect-specific: how to connect, how to create
 schemas and tables, how rows travel fast (COPY, executemany, bulk copy, reading the
-file itself), how a staging table is swapped into place keeping the old one in `bkp`,
+file itself), how a fullload takes part in the swap that keeps its table (`swap_forms`),
 and the SQL of the operator views. Strategies and the pipeline speak only this interface.
 
 What a backend may or may not do is declared, never discovered: `reads_files` (it may
@@ -15,7 +15,6 @@ names and tables (`monitor.backends.names`).
 
 from __future__ import annotations
 
-import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,13 +37,11 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
-from monitor.backends import merge_steps, setup, views
+from monitor.backends import merge_steps, setup, swap, views
 from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name, staging_name
+from monitor.backends.swap import STAGING_MARK, SwapForms
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
 from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
-
-STAGING_MARK = "__stg_"
-BACKUP_MARK = "__load_"
 
 
 class Backend(ABC):
@@ -67,6 +64,7 @@ class Backend(ABC):
     split_min_bytes = 64 << 20  # files this large (as stored) are split; smaller ones go over one connection
     write_options: ClassVar[dict[str, str]] = {}
     merge_sql: ClassVar[type[MergeSql]] = MergeSql
+    swap_forms: ClassVar[type[SwapForms]] = SwapForms  # how it takes part in the fullload swap
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -303,55 +301,17 @@ class Backend(ABC):
         """The staging table a fullload fills before the swap."""
         return f"{table}{STAGING_MARK}{load_id}"
 
-    def replace_table(self, conn: Connection, schema: str, table: str, staging: str, keep_backups: int) -> None:
-        """Within `conn`'s transaction, make `staging` the new `schema.table`: the current
-        table becomes `bkp.<table>` (older backups renamed `<table>__load_<id>`, `keep_backups`
-        versions kept in all; none kept with 0). Readers see the old table or the new."""
-        self.lock_target(conn, schema, table)
-        if self.table_exists(conn, schema, table):
-            if keep_backups:
-                self.rotate_backups(conn, table, keep_backups)
-                self.move_to_backup(conn, schema, table)
-            else:
-                self.drop_table(conn, schema, table)
-        self.rename_table(conn, schema, staging, table)
-
-    @abstractmethod
-    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
-        """Make `schema.table` into `bkp.<table>` (which does not exist): moved where the
-        database can move a table between schemas, else copied and dropped."""
-
-    def rotate_backups(self, conn: Connection, table: str, keep: int) -> None:
-        """Make room for a new `bkp.<table>`: the one there becomes `<table>__load_<id>`
-        (or is dropped when only one version is kept), and the oldest beyond `keep - 1`
-        older versions are dropped."""
-        if self.table_exists(conn, BKP_SCHEMA, table):
-            if keep > 1:
-                self.rename_table(conn, BKP_SCHEMA, table, self.archive_backup_name(conn, table))
-            else:
-                self.drop_table(conn, BKP_SCHEMA, table)
-        for _, name in self.backup_names(conn, table)[max(keep - 1, 0):]:
-            self.drop_table(conn, BKP_SCHEMA, name)
+    def replace_table(self, conn: Connection, schema: str, table: str, staging: str, keep_backups: int,
+                      wait: swap.SwapWait | None = None) -> None:
+        """Within `conn`'s transaction, the filled `staging` becomes the rows of `schema.table`,
+        the table itself kept; its previous rows become `bkp.<table>` (older backups
+        `<table>__load_<id>`, `keep_backups` versions kept in all; none with 0). Readers see
+        the old rows or the new (`monitor.backends.swap`)."""
+        swap.replace(self, conn, schema, table, staging, keep_backups, wait)
 
     def backup_names(self, conn: Connection, table: str) -> list[tuple[int, str]]:
         """Older backups of `table` in `bkp` as (load id, name), newest first."""
-        pattern = re.compile(re.escape(table + BACKUP_MARK) + r"(\d+)$", re.IGNORECASE if self.names_fold_case else 0)
-        found = []
-        for name in self.tables_in(conn, BKP_SCHEMA):
-            match = pattern.match(name)
-            if match:
-                found.append((int(match.group(1)), name))
-        return sorted(found, reverse=True)
-
-    def archive_backup_name(self, conn: Connection, table: str) -> str:
-        """The name `bkp.<table>` takes when a newer backup arrives: `<table>__load_<id>`."""
-        load_id = self.load_id_of(conn, BKP_SCHEMA, table) or 0
-        taken = {name for _, name in self.backup_names(conn, table)}
-        name, suffix = f"{table}{BACKUP_MARK}{load_id}", 2
-        while name in taken:
-            name = f"{table}{BACKUP_MARK}{load_id}{suffix}"
-            suffix += 1
-        return name
+        return swap.backup_names(self, conn, table)
 
     # -- merge: staged rows applied on a key (`monitor.backends.merging`) ----------------
     def history_of(self, schema: str | None, table: str) -> Place:

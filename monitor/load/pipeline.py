@@ -35,7 +35,7 @@ from monitor.intake.folders import (
 )
 from monitor.intake.hashing import stable_sha256
 from monitor.intake.rules import RuleBook
-from monitor.load import journal
+from monitor.load import journal, leftovers
 from monitor.load.expand import expand_zip
 from monitor.load.inflight import InFlight, Progress
 from monitor.load.isolation import failure_message, is_transient
@@ -214,11 +214,14 @@ class Pipeline:
         target = f"{row.target_schema}.{row.target_table}"
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()
         with lock, self.in_flight.loading(load_id, row.file_name, target) as progress:
-            if self._superseded(row, rule, Status.CLAIMED):
-                return self.outcome_of(load_id)
-            self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
-            journal.started(load_id, row.file_name, target, row.size_bytes)
-            refusal = self._load(row, rule, path, progress, hashed, tries)
+            try:
+                if self._superseded(row, rule, Status.CLAIMED):
+                    return self.outcome_of(load_id)
+                self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
+                journal.started(load_id, row.file_name, target, row.size_bytes)
+                refusal = self._load(row, rule, path, progress, hashed, tries)
+            finally:
+                self.clear_after(row, rule, [load_id])
         if refusal is not None:
             return self._try_again(row, rule, refusal, tries)
         return self.outcome_of(load_id)
@@ -297,6 +300,7 @@ class Pipeline:
                     self.state.transition(conn, load_id, Status.LOADING, Status.LOADED, pending_move_to=str(target),
                                           **counts, **self.state.finish_timing(conn, load_id))
                 self.mover.finish_recorded(load_id)
+                self.clear_after(row, rule, [load_id])
                 return self.outcome_of(load_id)
             self.state.move(load_id, Status.LOADING, Status.CLAIMED, error=None)
         path = locate(row)
@@ -317,6 +321,15 @@ class Pipeline:
     def load_set(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete snapshot set found waiting (by the daemon's sweep)."""
         return self.sets.load(set_id, rule)
+
+    def clear_after(self, row: Row, rule: FolderRule, load_ids: list[int]) -> None:
+        """What a fullload into `row`'s target left, cleared once its load ended (`leftovers`)."""
+        if rule.mode == "fullload":
+            leftovers.clear_quietly(self.backend, row.target_schema, row.target_table, load_ids, rule.backups)
+
+    def clear_leftovers(self) -> None:
+        """At start: staging tables of ended loads dropped, interrupted swaps settled (`leftovers`)."""
+        leftovers.sweep(self.backend, self.state, self.settings.folders)
 
     def finish_move(self, row: Row) -> None:
         """Carry out the recorded move of a file that reached its end (see `Mover.finish`)."""

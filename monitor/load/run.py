@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Row
 
 from monitor.backends import Backend
 from monitor.backends.names import table_name_problem
+from monitor.backends.swap import SwapWait, pause_point
 from monitor.backends.target import NotThisFile, Target
 from monitor.config import FolderRule, Limits
 from monitor.intake.folders import archive_path
@@ -120,7 +121,8 @@ class LoadRun:
             newest = partial(check_newest, backend=self.ctx.backend, schema=self.schema, table=self.table,
                              when=self.row.snapshot_date)
         self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
-                           self.plan.types, keys=self.plan.keys, before_swap=newest)
+                           self.plan.types, keys=self.plan.keys, before_swap=newest,
+                           wait=SwapWait(self.rule.swap_wait_seconds, self.progress.swap_waits))
         self.strategy.prepare(self.ctx.backend, self.job)
 
     # -- between batches -----------------------------------------------------------------
@@ -191,6 +193,7 @@ class LoadRun:
                                         lambda conn, target: self.write_into(conn, target, fmt, careful))
             self._finish(conn, loaded, mark=together)
         if not together:  # the target's file commits apart: data first, so a crash in between
+            pause_point("ref-replaced")
             with backend.transaction() as conn:  # leaves `loading` with committed rows (resumed)
                 self.mark_loaded(conn, loaded)
         return loaded

@@ -141,11 +141,14 @@ class SetFlow:
                 message = failure_message(exc, name) if is_transient(exc) else f"{name}: {exc}"
                 log.error("failed %s", message)
                 self.store.fail(set_id, rule, message, None)
+            finally:
+                pipeline.clear_after(found, rule, [part.load_id for part in parts])
         self._finish_moves(set_id)
 
     def _supersede(self, found: Row, rule: FolderRule, reason: str) -> None:
         log.warning("%s into %s.%s: %s", describe_set(found), found.target_schema, found.target_table, reason)
         self.store.supersede(found.set_id, rule, reason)
+        self.pipeline.clear_after(found, rule, [part.load_id for part in self.store.parts(found.set_id)])
         self._finish_moves(found.set_id)
 
     def _finish_moves(self, set_id: int) -> None:

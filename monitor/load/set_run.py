@@ -23,11 +23,13 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Connection, Row
 
+from monitor.backends.swap import SwapWait
 from monitor.config import FolderRule
 from monitor.load.inflight import Progress
 from monitor.load.isolation import is_transient, load_file, reason_of
@@ -242,9 +244,14 @@ class SetRun:
             raise LoadCancelled(f"{self.name} cancelled")
         for run in self.runs:
             run.progress.phase = "committing"
-        backend.replace_table(conn, self.schema, self.table, staging, self.rule.backups)
+        wait = SwapWait(self.rule.swap_wait_seconds, self._waits)
+        backend.replace_table(conn, self.schema, self.table, staging, self.rule.backups, wait)
         if mark:
             self._mark(conn, counts)
+
+    def _waits(self, message: str | None, since: datetime | None) -> None:
+        for run in self.runs:
+            run.progress.swap_waits(message, since)
 
     def _mark(self, conn: Connection, counts: dict[int, int]) -> None:
         """Every part `loaded` (its rows, rejects and archive move) and the set with them."""

@@ -57,6 +57,7 @@ from monitor.backends.mssql.statements import (
     renamable,
 )
 from monitor.backends.mssql.statements import MssqlStatements as S
+from monitor.backends.mssql.swap import MssqlSwapForms
 from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.target import Target
 from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
@@ -92,6 +93,7 @@ class MssqlBackend(Backend):
     reserved_column_names = SYSTEM_COLUMNS  # Babelfish's tables are PostgreSQL's
     side_table_mark = BULK_MARK  # bulk copy and bcp fill a side table
     view_sql = VIEW_SQL
+    swap_forms = MssqlSwapForms
     schema_prologue = (
         "IF SCHEMA_ID(N'ref') IS NULL EXEC(N'CREATE SCHEMA ref');\nGO\n"
         "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n"
@@ -379,11 +381,6 @@ class MssqlBackend(Backend):
         orig = getattr(exc, "orig", None) or exc
         state = orig.args[0] if orig.args and isinstance(orig.args[0], str) else ""
         return state[:2] in ("22", "23") or any(words in str(orig) for words in ENGINE_DATA_ERRORS)
-
-    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
-        """Copied into `bkp` (SELECT INTO) and dropped: no `ALTER SCHEMA ... TRANSFER`."""
-        conn.exec_driver_sql(S.select_into(schema, table, BKP_SCHEMA, table))
-        conn.exec_driver_sql(S.drop_table(schema, table))
 
     # -- merge -------------------------------------------------------------------------
     def column_definitions(self, conn: Connection, schema: str | None, table: str) -> list[tuple[str, TypeEngine]]:

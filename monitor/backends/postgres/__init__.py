@@ -17,6 +17,7 @@ from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, sta
 from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.postgres.parallel_copy import copy_in_parallel
+from monitor.backends.postgres.swap import PostgresSwapForms
 from monitor.backends.rawfile.attempt import attempted, prefetched
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
@@ -59,6 +60,7 @@ class PostgresBackend(Backend):
     )
     schema_prologue = "CREATE SCHEMA IF NOT EXISTS ref;\nCREATE SCHEMA IF NOT EXISTS bkp;\n"
     merge_sql = PostgresMergeSql
+    swap_forms = PostgresSwapForms
 
     def create_schemas(self, conn: Connection) -> None:
         """Create `ref` and `bkp`."""
@@ -178,10 +180,6 @@ class PostgresBackend(Backend):
         """The load-id default that reads each transaction's setting, made with the table, so
         that parallel COPYs need no ALTER TABLE (which would make them wait on each other)."""
         conn.exec_driver_sql(self._setting_default(schema, table))
-
-    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
-        """`ALTER TABLE ... SET SCHEMA bkp`: a rename, inside the caller's transaction."""
-        conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} SET SCHEMA {self.quote(BKP_SCHEMA)}"))
 
     # -- merge -------------------------------------------------------------------------
     def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:

@@ -22,6 +22,7 @@ from monitor.backends.rawfile.attempt import attempted
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.rawfile.split import row_batches
 from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, insert_csv, native_readable
+from monitor.backends.swap import SwapForms
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
 from monitor.backends.views import ViewSql
 from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
@@ -47,6 +48,18 @@ def attached_path(main: Path, schema: str) -> Path:
     return main.with_name(f"{main.stem}.{schema}{main.suffix or '.db'}")
 
 
+class SqliteSwapForms(SwapForms):
+    """`ref` and `bkp` are files that commit one by one in WAL mode: the swap commits in steps,
+    `bkp` first (`monitor.backends.swap`). Readers never block a WAL writer: nothing to wait for."""
+
+    commits_in_steps = True
+
+    def commit_step(self, conn: Connection) -> None:
+        driver = self.backend.dbapi_connection(conn)
+        driver.execute("COMMIT")
+        driver.execute("BEGIN IMMEDIATE")
+
+
 class SqliteBackend(Backend):
     """The embedded default backend."""
 
@@ -58,6 +71,7 @@ class SqliteBackend(Backend):
     reads_files = True
     write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}
     merge_sql = SqliteMergeSql
+    swap_forms = SqliteSwapForms
     view_sql = ViewSql(
         folder="sqlite",
         ago="datetime('now', '-{n} {unit}s')",
@@ -175,13 +189,6 @@ class SqliteBackend(Backend):
                 found = None
             self._csv_reader = found is not None
         return self._csv_reader
-
-    def move_to_backup(self, conn: Connection, schema: str, table: str) -> None:
-        """Copied into `bkp` and dropped (each attached file commits atomically)."""
-        conn.execute(text(
-            f"CREATE TABLE {self.qualified(BKP_SCHEMA, table)} AS SELECT * FROM {self.qualified(schema, table)}"
-        ))
-        self.drop_table(conn, schema, table)
 
     # -- merge -------------------------------------------------------------------------
     def history_of(self, schema: str | None, table: str) -> Place:
