@@ -124,7 +124,8 @@ def replace(backend: Backend, conn: Connection, schema: str, table: str, staging
     """The filled `staging` becomes the rows of `schema.table`, the table kept (module docstring)."""
     forms, wait = backend.swap_forms(backend), wait or SwapWait()
     backend.lock_target(conn, schema, table)
-    settle(backend, conn, schema, table)
+    for line in settle(backend, conn, schema, table, keep_backups):
+        log.warning("before the swap of %s.%s, one a crash interrupted: %s", schema, table, line)
     if not backend.table_exists(conn, schema, table):
         backend.rename_table(conn, schema, staging, table)
         return
@@ -261,8 +262,6 @@ def settle(backend: Backend, conn: Connection, schema: str, table: str, keep_bac
         backend.rename_table(conn, BKP_SCHEMA, name, table)
         done.append(f"{BKP_SCHEMA}.{name} became {BKP_SCHEMA}.{table}: the swap of load {load_id} had changed "
                     f"{schema}.{table}")
-    for line in done:
-        log.warning("finishing a swap a crash interrupted: %s", line)
     return done
 
 

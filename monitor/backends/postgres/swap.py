@@ -2,12 +2,15 @@
 `INSERT ... SELECT`), which takes `ROW EXCLUSIVE` on the table, a lock no reader's
 `ACCESS SHARE` conflicts with: readers keep reading the previous rows (MVCC) until the swap
 commits, and never queue behind it. A change of columns and the rotation of `bkp` take
-`ACCESS EXCLUSIVE`; every lock is asked for with a short `lock_timeout`, retried."""
+`ACCESS EXCLUSIVE`; every lock is asked for with a short `lock_timeout`, retried. A foreign
+key that points at the table holds through the swap when it is `DEFERRABLE` and the new rows
+have every key it needs."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from monitor.backends.merging import Place
 from monitor.backends.swap import SwapForms
 
 LOCK_TRY_MS = 200
@@ -25,3 +28,10 @@ class PostgresSwapForms(SwapForms):
 
     def is_lock_wait(self, exc: BaseException) -> bool:
         return getattr(getattr(exc, "orig", None), "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+    def replace_rows(self, conn: Connection, target: Place, staging: Place, columns: list[str]) -> None:
+        """Deferrable constraints (a foreign key declared `DEFERRABLE` that points at the table)
+        are checked once the new rows are in, not between the delete and the insert."""
+        conn.exec_driver_sql("SET CONSTRAINTS ALL DEFERRED")
+        super().replace_rows(conn, target, staging, columns)
+        conn.exec_driver_sql("SET CONSTRAINTS ALL IMMEDIATE")
