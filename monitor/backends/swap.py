@@ -65,6 +65,7 @@ class SwapWait:
 
     limit_seconds: float = DEFAULT_WAIT_SECONDS
     on_wait: OnWait | None = None
+    between_tries: Callable[[], None] | None = None  # raises to stop waiting (the daemon stops)
 
 
 class SwapForms:
@@ -178,7 +179,7 @@ def wait_for_readers(forms: SwapForms, conn: Connection, place: Place, wait: Swa
             savepoint.rollback()
             if not forms.is_lock_wait(exc):
                 raise
-            now = datetime.now(UTC)
+            now = _utcnow()
             if since is None:
                 since = now
                 log.warning("the swap is waiting for readers of %s (the lock is asked for again and again, "
@@ -191,16 +192,23 @@ def wait_for_readers(forms: SwapForms, conn: Connection, place: Place, wait: Swa
                     f"waited {waited:.0f} s for readers of {what} (since {since:%Y-%m-%d %H:%M:%S}Z), longer than "
                     f"`swap_wait_seconds` ({wait.limit_seconds:g} s) allows: a reader holds it in an open "
                     "transaction; the target is unchanged") from exc
+            if wait.between_tries:
+                wait.between_tries()
             time.sleep(delay)
             delay = min(delay * 2, LONGEST_BACKOFF)
             continue
         savepoint.commit()
         if since is not None:
             log.info("the swap has the lock on %s after waiting %.1f s for readers", what,
-                     (datetime.now(UTC) - since).total_seconds())
+                     (_utcnow() - since).total_seconds())
             if wait.on_wait:
                 wait.on_wait(None, None)
         return
+
+
+def _utcnow() -> datetime:
+    """Now in UTC, naive, as the daemon keeps its times."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def backup_names(backend: Backend, conn: Connection, table: str) -> list[tuple[int, str]]:

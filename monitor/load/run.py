@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,17 @@ class LoadRun:
                              when=self.row.snapshot_date)
         self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
                            self.plan.types, keys=self.plan.keys, before_swap=newest,
-                           wait=SwapWait(self.rule.swap_wait_seconds, self.progress.swap_waits))
+                           wait=SwapWait(self.rule.swap_wait_seconds, self.swap_waits, self.checkpoint))
         self.strategy.prepare(self.ctx.backend, self.job)
+
+    def swap_waits(self, message: str | None, since: datetime | None) -> None:
+        """The swap waits for readers (`message`), or no longer (None): the live progress and
+        the audit row say so (only backends whose writers never share one lock ever wait)."""
+        self.progress.swap_waits(message, since)
+        try:
+            self.ctx.state.update(self.load_id, error=message)
+        except Exception as exc:  # said in the log and on the status page all the same
+            log.debug("%s: the audit row does not say the swap waits: %s", self.name, exc)
 
     # -- between batches -----------------------------------------------------------------
     def checkpoint(self) -> None:

@@ -244,14 +244,18 @@ class SetRun:
             raise LoadCancelled(f"{self.name} cancelled")
         for run in self.runs:
             run.progress.phase = "committing"
-        wait = SwapWait(self.rule.swap_wait_seconds, self._waits)
+        wait = SwapWait(self.rule.swap_wait_seconds, self._waits, self._still_wanted)
         backend.replace_table(conn, self.schema, self.table, staging, self.rule.backups, wait)
         if mark:
             self._mark(conn, counts)
 
+    def _still_wanted(self) -> None:
+        if self.abort.is_set():
+            raise LoadCancelled(f"{self.name} cancelled")
+
     def _waits(self, message: str | None, since: datetime | None) -> None:
         for run in self.runs:
-            run.progress.swap_waits(message, since)
+            run.swap_waits(message, since)
 
     def _mark(self, conn: Connection, counts: dict[int, int]) -> None:
         """Every part `loaded` (its rows, rejects and archive move) and the set with them."""
