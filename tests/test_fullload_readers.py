@@ -137,7 +137,7 @@ def test_a_swap_that_changes_the_table_waits_for_its_reader_and_nobody_queues(ma
             reader.end()
             wait_for(loaded(ws, [second.name]), timeout=120)
             wait_for(lambda: 50 in samplers.answers[-SAMPLERS:])
-        assert metrics(base).get(("ingest_swap_waiting_seconds", (("target", "ref.firms"),)), 0) == 0
+        assert metrics(base)[("ingest_swap_waiting_seconds", (("target", "ref.firms"),))] == 0
     assert samplers.errors == [], "a reader was queued behind the swap"
     assert "the swap is waiting for readers of ref.firms" in daemon.output()
     assert ws.query("SELECT COUNT(*), COUNT(postcode) FROM ref.firms") == [(50, 50)]
