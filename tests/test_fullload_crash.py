@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DaemonProcess, cli_env, drop, wait_for
+from conftest import DaemonProcess, cli_env, drop, engine_for, wait_for
 from test_fullload_keeps_table import FIRMS, leftovers, loaded, snapshot
 
 from monitor.backends.swap import PAUSE_ENV
@@ -124,3 +124,30 @@ def test_a_split_fill_killed_then_superseded_leaves_no_table(make_workspace, tmp
                  == [("superseded",)], timeout=120)
         wait_for(lambda: leftovers(ws, backend_url) == [])
     assert state(ws, "ref.firms") == (1_000, 1, load_id(ws, newer.name))
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite", "postgresql"], indirect=True)
+def test_at_start_staging_tables_of_ended_loads_are_dropped_and_said(make_workspace, tmp_path, backend_url):
+    """A staging table whose load has ended (here: loaded) or that no load owns is dropped at
+    start, with a log line; the table and its backup stay as they are."""
+    ws = make_workspace(FIRMS)
+    first = snapshot(tmp_path, 1, rows=20)
+    with ws.daemon() as daemon:
+        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        drop(first, ws.folder("firms"))
+        wait_for(loaded(ws, [first.name]))
+    done = load_id(ws, first.name)
+    engine = engine_for(backend_url)
+    with engine.begin() as conn:
+        if backend_url.startswith("sqlite"):
+            db = Path(engine.url.database)
+            conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
+        for name in (f"firms__stg_{done}", "firms__stg_9999"):
+            conn.exec_driver_sql(f"CREATE TABLE ref.{name} (number bigint)")
+    engine.dispose()
+    assert len(leftovers(ws, backend_url)) == 2
+    with ws.daemon() as daemon:
+        wait_for(lambda: leftovers(ws, backend_url) == [])
+    for name in (f"firms__stg_{done}", "firms__stg_9999"):
+        assert f"at start: ref.{name} dropped (left by a load that has ended)" in daemon.output()
+    assert state(ws, "ref.firms") == (20, 1, done)
