@@ -77,7 +77,6 @@ class Built:
             self.run("CREATE VIEW dbo.firms_view AS SELECT number, name FROM ref.firms",
                      "CREATE VIEW dbo.firms_bound WITH SCHEMABINDING AS SELECT number, name FROM ref.firms",
                      "CREATE INDEX ix_firms_number ON ref.firms (number)",
-                     "ALTER TABLE ref.firms ALTER COLUMN number bigint NOT NULL",
                      "ALTER TABLE ref.firms ADD CONSTRAINT firms_number UNIQUE (number)",
                      "CREATE TABLE dbo.orders (id int, number bigint REFERENCES ref.firms (number))",
                      f"CREATE USER {self.role} WITHOUT LOGIN",

@@ -25,7 +25,7 @@ class MssqlSwapForms(SwapForms):
         conn.exec_driver_sql(f"SET LOCK_TIMEOUT {LOCK_TRY_MS}")
         try:
             name = self.backend.qualified(schema, table)
-            conn.exec_driver_sql(f"SELECT TOP (0) 1 FROM {name} WITH (TABLOCKX, HOLDLOCK)")
+            conn.exec_driver_sql(f"SELECT TOP (1) 1 FROM {name} WITH (TABLOCKX, HOLDLOCK)")
         finally:
             with suppress(Exception):
                 conn.exec_driver_sql("SET LOCK_TIMEOUT -1")
