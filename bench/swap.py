@@ -28,7 +28,7 @@ from monitor.backends import Backend, open_backend
 from monitor.backends.merging import Place
 from monitor.backends.swap import SwapForms
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
-from monitor.load.leftovers import clear
+from monitor.load.write.leftovers import clear
 
 TABLE = "companies"
 COLUMNS = [f"c{i}" for i in range(9)]

@@ -7,7 +7,7 @@ import pytest
 
 from monitor.backends.target import Target
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
-from monitor.load.leftovers import clear
+from monitor.load.write.leftovers import clear
 
 
 def snapshot(backend, load_id: int) -> None:

@@ -14,7 +14,7 @@ In order, inside the load's transaction, the target locked (`Backend.lock_target
    table's columns, is emptied and filled from it; the staging table is dropped;
 5. the backups rotate (`bkp.<t>` becomes `<t>__load_<id>` or is dropped) and `<t>__swap_<id>`
    becomes `bkp.<t>`: in the same transaction, or, where files commit one by one, once the
-   load committed (`settle`, from `monitor.load.leftovers`), so that `bkp` never changes
+   load committed (`settle`, from `monitor.load.write.leftovers`), so that `bkp` never changes
    in a commit that `ref` may miss.
 
 After a crash between two steps the leftover `__swap_` table says which: its staging table

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from monitor.backends import Backend
 from monitor.backends.swap import STAGING_MARK, settle
 from monitor.config import FolderRule
-from monitor.load.state import TERMINAL, StateStore
+from monitor.load.state.machine import TERMINAL, StateStore
 
 log = logging.getLogger("monitor.leftovers")
 
