@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import drop, engine_for, is_babelfish, wait_for, write_csv
+from sqlalchemy.engine import make_url
 
 FIRMS = {"path": "incoming/firms", "pattern": "firms-*.csv", "table": "firms", "mode": "fullload",
          "reference": True, "columns": {"number": {"type": "integer"}}}
@@ -46,6 +47,7 @@ class Built:
     def __init__(self, ws, url: str) -> None:
         self.ws, self.url, self.kind = ws, url, dialect(url)
         self.role = f"reporting_{uuid.uuid4().hex[:8]}"
+        self.password = f"Reader_{uuid.uuid4().hex[:8]}_1"
         self.babelfish = self.kind == "mssql" and is_babelfish(url)
 
     def run(self, *statements: str) -> None:
@@ -79,7 +81,8 @@ class Built:
                      "CREATE INDEX ix_firms_number ON ref.firms (number)",
                      "ALTER TABLE ref.firms ADD CONSTRAINT firms_number UNIQUE (number)",
                      "CREATE TABLE dbo.orders (id int, number bigint REFERENCES ref.firms (number))",
-                     f"CREATE USER {self.role} WITHOUT LOGIN",
+                     f"CREATE LOGIN {self.role} WITH PASSWORD = '{self.password}'",
+                     f"CREATE USER {self.role} FOR LOGIN {self.role}",
                      f"GRANT SELECT ON ref.firms TO {self.role}")
 
     def view(self) -> tuple[int, str]:
@@ -92,17 +95,16 @@ class Built:
         return self.ws.query("SELECT COUNT(*) FROM dbo.firms_bound")[0][0]
 
     def as_role(self) -> int:
-        """Rows of ref.firms read as the role granted SELECT."""
-        engine = engine_for(self.url)
+        """Rows of ref.firms read as the role granted SELECT (SQL Server: logged in as its login)."""
+        url = self.url
+        if self.kind == "mssql":
+            url = make_url(url).set(username=self.role, password=self.password).render_as_string(hide_password=False)
+        engine = engine_for(url)
         try:
             with engine.begin() as conn:
                 if self.kind == "postgresql":
                     conn.exec_driver_sql(f"SET LOCAL ROLE {self.role}")
-                    return int(conn.exec_driver_sql("SELECT COUNT(*) FROM ref.firms").scalar_one())
-                conn.exec_driver_sql(f"EXECUTE AS USER = '{self.role}'")
-                count = int(conn.exec_driver_sql("SELECT COUNT(*) FROM ref.firms").scalar_one())
-                conn.exec_driver_sql("REVERT")
-                return count
+                return int(conn.exec_driver_sql("SELECT COUNT(*) FROM ref.firms").scalar_one())
         finally:
             engine.dispose()
 
@@ -125,6 +127,9 @@ class Built:
     def drop_role(self) -> None:
         if self.kind == "postgresql":
             self.run(f"DROP OWNED BY {self.role}", f"DROP ROLE {self.role}")
+        if self.kind == "mssql":
+            self.run(f"REVOKE SELECT ON ref.firms FROM {self.role}", f"DROP USER {self.role}",
+                     f"DROP LOGIN {self.role}")
 
 
 def test_views_grants_indexes_and_foreign_keys_stay_through_four_fullloads(make_workspace, tmp_path, backend_url):
@@ -149,7 +154,9 @@ def test_views_grants_indexes_and_foreign_keys_stay_through_four_fullloads(make_
                     [(load_id, load_id, 40 + day)]
                 assert ws.query("SELECT MIN(_load_id), MAX(_load_id), COUNT(*) FROM bkp.firms") == \
                     [(previous, previous, 40 + days[index - 1])], "bkp holds the previous snapshot"
-                assert {"ix_firms_town" if built.kind != "mssql" else "ix_firms_number"} <= built.indexes()
+                wanted = "ix_firms_town" if built.kind != "mssql" else "ix_firms_number"
+                assert any(name.lower().startswith(wanted) for name in built.indexes()), built.indexes()  # Babelfish
+                # adds a hash to the names it keeps
                 if built.kind != "sqlite":
                     assert built.as_role() == 40 + day, "the role granted SELECT reads the new rows"
                     assert built.foreign_keys() == 1

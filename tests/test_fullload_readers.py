@@ -37,6 +37,8 @@ class Samplers:
                 conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
             elif self.url.startswith("postgresql"):
                 conn.exec_driver_sql("SET lock_timeout = '1s'")
+            else:
+                conn.exec_driver_sql("SET LOCK_TIMEOUT 1000")
             conn.commit()
             while not self.stop.wait(0.02):
                 try:
@@ -70,9 +72,10 @@ class Reader:
             self.conn.exec_driver_sql("BEGIN")
         elif url.startswith("postgresql"):
             self.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        self.hint = " WITH (HOLDLOCK)" if url.startswith("mssql") else ""  # SQL Server: its shared lock kept
 
     def count(self) -> int:
-        return int(self.conn.exec_driver_sql("SELECT COUNT(*) FROM ref.firms").scalar_one())
+        return int(self.conn.exec_driver_sql(f"SELECT COUNT(*) FROM ref.firms{self.hint}").scalar_one())
 
     def end(self) -> None:
         self.conn.commit()
@@ -167,3 +170,30 @@ def test_a_swap_that_waits_past_its_limit_fails_the_load_and_the_reader_goes_on(
     assert "postcode" not in [name for (name,) in ws.query(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'ref' AND table_name = 'firms'")]
     assert leftovers(ws, backend_url) == [], "the failed load's staging table was dropped"
+
+
+@pytest.mark.parametrize("backend_url", ["mssql"], indirect=True)
+def test_sql_server_a_reader_in_an_open_transaction_and_others_reading_during_the_swap(make_workspace, tmp_path,
+                                                                                      backend_url):
+    """SQL Server: the reader's transaction (`WITH (HOLDLOCK)`) may hold the swap until it ends
+    (it keeps its shared lock there; Babelfish ignores the hint and holds nothing);
+    other sessions are answered throughout, and the swap completes once the reader ends."""
+    ws = make_workspace(FIRMS)
+    first, second = snapshot(tmp_path, 1, rows=30), snapshot(tmp_path, 2, rows=50)
+    with ws.daemon() as daemon:
+        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        drop(first, ws.folder("firms"))
+        wait_for(loaded(ws, [first.name]))
+        reader = Reader(backend_url)
+        assert reader.count() == 30
+        with Samplers(backend_url) as samplers:
+            drop(second, ws.folder("firms"))
+            answered = len(samplers.answers)
+            wait_for(lambda: len(samplers.answers) > answered + 10)
+            reader.end()
+            wait_for(loaded(ws, [second.name]), timeout=120)
+            wait_for(lambda: 50 in samplers.answers[-SAMPLERS:])
+    assert samplers.errors == []
+    assert set(samplers.answers) == {30, 50}
+    assert ws.query("SELECT COUNT(*) FROM bkp.firms") == [(30,)]
+    assert leftovers(ws, backend_url) == []
