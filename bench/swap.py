@@ -4,7 +4,7 @@ moved: the old rows copied to `bkp`, the table emptied and filled from the stagi
 `monitor.backends.swap`), at N rows, on PostgreSQL and SQLite, in-process on the daemon's own
 backend objects. On PostgreSQL the row move is also timed with `TRUNCATE` for `DELETE`.
 
-    python -m bench.swap --rows 1000000 --backends sqlite,postgresql [--pg-url URL] [--out FILE]
+    python -m bench.swap --rows 1000000 --backends sqlite,postgresql,mssql [--pg-url URL] [--mssql-url URL]
 
 Each swap runs on a table of N rows and a staging table of N rows (9 text columns of about
 120 bytes a row, plus `_load_id`), both made by SQL before the clock starts; a CHECKPOINT
@@ -18,14 +18,17 @@ import argparse
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
 
 from bench.databases import PgServer
 from monitor.backends import Backend, open_backend
 from monitor.backends.merging import Place
+from monitor.backends.mssql.connect import drop_database, mssql_engine
 from monitor.backends.swap import SwapForms
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
 from monitor.load.write.leftovers import clear
@@ -42,28 +45,34 @@ def fill(backend: Backend, table: str, rows: int, load_id: int) -> None:
         backend.create_table(conn, REF_SCHEMA, table, COLUMNS)
         values = ", ".join(f"'value {i} of row ' || n" for i in range(len(COLUMNS)))
         names = ", ".join([*COLUMNS, "_load_id"])
-        series = ("generate_series(1, :rows) AS n" if backend.name == "postgresql" else
-                  "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :rows) SELECT n FROM s)")
+        series = {"postgresql": "generate_series(1, :rows) AS n",
+                  "sqlite": "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :rows) "
+                            "SELECT n FROM s)",
+                  "mssql": "(SELECT TOP (:rows) CAST(ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS varchar(20)) AS n "
+                           "FROM sys.all_columns a CROSS JOIN sys.all_columns b CROSS JOIN sys.all_columns c) AS s"}
+        if backend.name == "mssql":
+            values = values.replace("||", "+")
         conn.execute(text(f"INSERT INTO {backend.qualified(REF_SCHEMA, table)} ({names}) "
-                          f"SELECT {values}, {load_id} FROM {series}"), {"rows": rows})
+                          f"SELECT {values}, {load_id} FROM {series[backend.name]}"), {"rows": rows})
 
 
 def checkpoint(backend: Backend) -> None:
     with backend.reading() as conn:
-        conn.exec_driver_sql("CHECKPOINT" if backend.name == "postgresql" else "PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.exec_driver_sql({"postgresql": "CHECKPOINT", "mssql": "CHECKPOINT"}.get(
+            backend.name, "PRAGMA wal_checkpoint(TRUNCATE)"))
         conn.commit()
 
 
 def rename_swap(backend: Backend, staging: str) -> None:
     """The swap before: `bkp.<t>` dropped, `ref.<t>` moved to `bkp` (PostgreSQL: SET SCHEMA;
-    SQLite: copied and dropped, one file to another), the staging table renamed in."""
+    SQLite: copied and dropped, one file to another; SQL Server: `SELECT INTO` and dropped),
+    the staging table renamed in."""
     with backend.transaction() as conn:
         backend.drop_table(conn, BKP_SCHEMA, TABLE)
         if backend.name == "postgresql":
             conn.exec_driver_sql(f"ALTER TABLE {backend.qualified(REF_SCHEMA, TABLE)} SET SCHEMA {BKP_SCHEMA}")
         else:
-            conn.exec_driver_sql(f"CREATE TABLE {backend.qualified(BKP_SCHEMA, TABLE)} AS "
-                                 f"SELECT * FROM {backend.qualified(REF_SCHEMA, TABLE)}")
+            backend.swap_forms(backend).copy_table(conn, Place(REF_SCHEMA, TABLE), Place(BKP_SCHEMA, TABLE))
             backend.drop_table(conn, REF_SCHEMA, TABLE)
         backend.rename_table(conn, REF_SCHEMA, staging, TABLE)
 
@@ -118,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, action="append", help="rows (repeatable; default 1000000)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=DEFAULT_PG)
+    parser.add_argument("--mssql-url", default=os.environ.get("MSSQL_URL", ""), help="a login that may CREATE DATABASE")
     parser.add_argument("--out", type=Path, help="append the table to this file")
     args = parser.parse_args(argv)
     lines = ["| database | rows | rename swap (before) s | keeping swap (now) s | now / before | "
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.backends.split(","):
         for rows in args.rows or [1_000_000]:
             before_load = os.getloadavg()[0]
-            with _database(name, args.pg_url) as backend:
+            with _database(name, args.pg_url, args.mssql_url) as backend:
                 old = timed(backend, rows, rename_swap)
                 new = timed(backend, rows, keeping_swap)
                 trunc = f"{timed(backend, rows, truncating_swap):.1f}" if name == "postgresql" else "-"
@@ -141,17 +151,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class _database:
-    """The backend on a scratch database (a PostgreSQL database made and dropped; SQLite files
-    in a temporary folder)."""
+    """The backend on a scratch database (a PostgreSQL or SQL Server database made and dropped;
+    SQLite files in a temporary folder)."""
 
-    def __init__(self, name: str, pg_url: str) -> None:
-        self.name, self.pg_url = name, pg_url
+    def __init__(self, name: str, pg_url: str, mssql_url: str) -> None:
+        self.name, self.pg_url, self.mssql_url = name, pg_url, mssql_url
 
     def __enter__(self) -> Backend:
         if self.name == "postgresql":
             server = PgServer(self.pg_url)
             self._scratch = server.scratch()
             url = server.dbname_url(self._scratch.__enter__())
+        elif self.name == "mssql":
+            self.db = f"im_bench_{uuid.uuid4().hex[:10]}"
+            self._admin = mssql_engine(make_url(self.mssql_url), isolation_level="AUTOCOMMIT")
+            with self._admin.connect() as conn:
+                conn.exec_driver_sql(f"CREATE DATABASE [{self.db}]")
+            url = make_url(self.mssql_url).set(database=self.db).render_as_string(hide_password=False)
         else:
             self._dir = tempfile.TemporaryDirectory(prefix="swap-bench-", dir=os.environ.get("INGEST_BENCH_DIR"))
             url = f"sqlite:///{self._dir.name}/ingest.db"
@@ -163,6 +179,10 @@ class _database:
         self.backend.dispose()
         if self.name == "postgresql":
             self._scratch.__exit__(None, None, None)
+        elif self.name == "mssql":
+            with self._admin.connect() as conn:
+                drop_database(conn, self.db)
+            self._admin.dispose()
         else:
             self._dir.cleanup()
 
