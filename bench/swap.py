@@ -1,7 +1,7 @@
 """The fullload swap's cost: the rename swap the daemon used before (the staging table renamed
 into `ref`, the old table moved to `bkp`) against the swap that keeps the table (the rows
 moved: the old rows copied to `bkp`, the table emptied and filled from the staging table,
-`monitor.backends.swap`), at N rows, on PostgreSQL and SQLite, in-process on the daemon's own
+`monitor.load.write.backups`), at N rows, on PostgreSQL and SQLite, in-process on the daemon's own
 backend objects. On PostgreSQL the row move is also timed with `TRUNCATE` for `DELETE`.
 
     python -m bench.swap --rows 1000000 --backends sqlite,postgresql,mssql [--pg-url URL] [--mssql-url URL]
@@ -31,6 +31,7 @@ from monitor.backends.merging import Place
 from monitor.backends.mssql.connect import drop_database, mssql_engine
 from monitor.backends.swap import SwapForms
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
+from monitor.load.write.backups import swap_in
 from monitor.load.write.leftovers import clear
 
 TABLE = "companies"
@@ -69,18 +70,13 @@ def rename_swap(backend: Backend, staging: str) -> None:
     the staging table renamed in."""
     with backend.transaction() as conn:
         backend.drop_table(conn, BKP_SCHEMA, TABLE)
-        if backend.name == "postgresql":
-            conn.exec_driver_sql(f"ALTER TABLE {backend.qualified(REF_SCHEMA, TABLE)} SET SCHEMA {BKP_SCHEMA}")
-        else:
-            backend.swap_forms(backend).copy_table(conn, Place(REF_SCHEMA, TABLE), Place(BKP_SCHEMA, TABLE))
-            backend.drop_table(conn, REF_SCHEMA, TABLE)
-        backend.rename_table(conn, REF_SCHEMA, staging, TABLE)
+        backend.replace_table(conn, REF_SCHEMA, TABLE, staging, keep_old=True)
 
 
 def keeping_swap(backend: Backend, staging: str) -> None:
     """The swap now, as a load runs it: in the load's transaction, then what its end clears."""
     with backend.transaction() as conn:
-        backend.replace_table(conn, REF_SCHEMA, TABLE, staging, 1)
+        swap_in(backend, conn, REF_SCHEMA, TABLE, staging, 1)
     clear(backend, REF_SCHEMA, TABLE, [2], 1)
 
 

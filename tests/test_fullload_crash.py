@@ -15,7 +15,7 @@ import pytest
 from conftest import DaemonProcess, cli_env, drop, engine_for, wait_for
 from test_fullload_keeps_table import FIRMS, leftovers, loaded, snapshot
 
-from monitor.backends.swap import PAUSE_ENV
+from monitor.load.write.backups import PAUSE_ENV
 
 
 def state(ws, table: str) -> tuple[int, int, int] | None:

@@ -3,8 +3,7 @@ system column names no table may take again (both declared on each backend class
 
 from __future__ import annotations
 
-from monitor.backends.base import Backend
-from monitor.backends.swap import BACKUP_MARK
+from monitor.backends.base import BACKUP_MARK, Backend
 
 # PostgreSQL's system columns, which no table may name again (`oid` only before PostgreSQL 12);
 # Babelfish keeps SQL Server's tables in PostgreSQL, so they hold there too.

@@ -27,18 +27,20 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
-from monitor.backends.swap import SwapWait
 from monitor.config import FolderRule
 from monitor.load.read.policies import PolicyError
 from monitor.load.read.snapshots import Superseded, check_newest
 from monitor.load.sets.machine import SetStore, describe_set
 from monitor.load.state.inflight import Progress
 from monitor.load.state.machine import TransitionError
+from monitor.load.write import backups
 from monitor.load.write.isolation import is_transient, load_file, reason_of
 from monitor.load.write.parallel import fill_then_swap
+from monitor.load.write.readers import SwapWait
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
+from monitor.records import FileRecord, SetRecord
 from monitor.source import EncodingError, SourceError, SourceFormat
 
 log = logging.getLogger("monitor.sets")
@@ -73,7 +75,7 @@ def parallel_width(parts: int) -> int:
 class SetRun:
     """The load of one complete set whose parts are `loading` (their files in `processing/`)."""
 
-    def __init__(self, ctx: RunContext, store: SetStore, found: Row, parts: list[tuple[Row, Progress]],
+    def __init__(self, ctx: RunContext, store: SetStore, found: SetRecord, parts: list[tuple[FileRecord, Progress]],
                  rule: FolderRule) -> None:
         self.abort = _Linked(ctx.cancel)
         self.ctx = replace(ctx, cancel=self.abort)
@@ -245,7 +247,7 @@ class SetRun:
         for run in self.runs:
             run.progress.phase = "committing"
         wait = SwapWait(self.rule.swap_wait_seconds, self._waits, self._still_wanted)
-        backend.replace_table(conn, self.schema, self.table, staging, self.rule.backups, wait)
+        backups.swap_in(backend, conn, self.schema, self.table, staging, self.rule.backups, wait)
         if mark:
             self._mark(conn, counts)
 

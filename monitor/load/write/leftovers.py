@@ -1,6 +1,6 @@
 """What a fullload leaves behind, cleared when it ends and at start: its staging table
 (`<t>__stg_<id>`), and the backup its swap copied (`bkp.<t>__swap_<id>`), which is dropped
-or made `bkp.<t>` by the rule of `monitor.backends.swap.settle`.
+or made `bkp.<t>` by the rule of `monitor.load.write.backups.settle`.
 
 Every way a load ends (loaded, duplicate, failed, superseded, refused, rolled back because
 the daemon stops) passes through `clear`; at start `sweep` drops the staging tables whose
@@ -14,9 +14,10 @@ import re
 from collections.abc import Iterable
 
 from monitor.backends import Backend
-from monitor.backends.swap import STAGING_MARK, settle
+from monitor.backends.base import STAGING_MARK
 from monitor.config import FolderRule
 from monitor.load.state.machine import TERMINAL, StateStore
+from monitor.load.write.backups import settle
 
 log = logging.getLogger("monitor.leftovers")
 

@@ -18,11 +18,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from monitor.backends import Backend
 from monitor.backends.names import table_name_problem
-from monitor.backends.swap import SwapWait, pause_point
 from monitor.backends.target import NotThisFile, Target
 from monitor.config import FolderRule, Limits
 from monitor.intake.folders import archive_path, rejects_path
@@ -36,10 +35,13 @@ from monitor.load.read.snapshots import check_newest
 from monitor.load.state.inflight import Progress
 from monitor.load.state.leases import Renewal
 from monitor.load.state.machine import StateStore, Status, utcnow
+from monitor.load.write.backups import pause_point
 from monitor.load.write.isolation import careful_writer, load_file
 from monitor.load.write.parallel import fill_then_swap
+from monitor.load.write.readers import SwapWait
 from monitor.load.write.route import RowSource, offer, write_rows
 from monitor.load.write.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
+from monitor.records import FileRecord
 from monitor.source import DEFAULT_LIMITS, SourceFormat
 
 log = logging.getLogger("monitor.pipeline")
@@ -68,7 +70,7 @@ class RunContext:
 class LoadRun:
     """The load of one claimed file that sits in `processing/` (its row is `loading`)."""
 
-    def __init__(self, ctx: RunContext, row: Row, rule: FolderRule, path: Path, progress: Progress,
+    def __init__(self, ctx: RunContext, row: FileRecord, rule: FolderRule, path: Path, progress: Progress,
                  hashed: tuple[int, int] | None = None) -> None:
         self.ctx, self.row, self.rule, self.path, self.progress = ctx, row, rule, path, progress
         self.load_id: int = row.load_id
@@ -259,11 +261,10 @@ class LoadRun:
         sink.store(conn, self.load_id)
         archive = archive_path(self.rule.path, self.name, self.load_id, utcnow())
         counts = self.strategy.audit_values()
-        state.transition(
-            conn, self.load_id, Status.LOADING, Status.LOADED,
+        state.end_in(
+            conn, self.load_id, Status.LOADING, Status.LOADED, move_to=archive, detail=detail,
             rows_read=loaded + sink.count + counts.get("rows_superseded", 0), rows_loaded=loaded,
-            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), pending_move_to=str(archive),
-            detail=detail, **counts, **state.finish_timing(conn, self.load_id),
+            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), **counts,
         )
 
     def notes(self) -> str | None:
