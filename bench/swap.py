@@ -31,6 +31,7 @@ from monitor.backends.merging import Place
 from monitor.backends.mssql.connect import drop_database, mssql_engine
 from monitor.backends.swap import SwapForms
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
+from monitor.load.setup import init_db
 from monitor.load.write.backups import swap_in
 from monitor.load.write.leftovers import clear
 
@@ -168,7 +169,7 @@ class _database:
             self._dir = tempfile.TemporaryDirectory(prefix="swap-bench-", dir=os.environ.get("INGEST_BENCH_DIR"))
             url = f"sqlite:///{self._dir.name}/ingest.db"
         self.backend = open_backend(url)
-        self.backend.init_db()
+        init_db(self.backend)
         return self.backend
 
     def __exit__(self, *exc: object) -> None:

@@ -81,9 +81,10 @@ def test_kills_at_random_moments_never_cost_ref_or_bkp_a_whole_snapshot(make_wor
         time.sleep(rng.uniform(0.2, 3.0))
         daemon.kill()
         rows_of = {load: rows for load, rows in ws.query("SELECT load_id, rows_loaded FROM ingest_files")}
-        for table in ("ref.firms", "bkp.firms"):
-            found = state(ws, table)
-            assert found is not None and found[1] == 1, f"{table} holds one snapshot whole: {found}"
+        found = state(ws, "ref.firms")
+        assert found is not None and found[1] == 1, f"ref.firms holds one snapshot whole: {found}"
+        found = state(ws, "bkp.firms")  # absent until a second snapshot's swap is settled
+        assert found is None or found[1] == 1, f"bkp.firms holds one snapshot whole: {found}"
     with ws.daemon() as daemon:
         wait_for(lambda: {status for (status,) in ws.query("SELECT status FROM ingest_files")} <= {"loaded",
                                                                                                   "superseded"}
