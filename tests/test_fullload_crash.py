@@ -37,7 +37,7 @@ def test_a_kill_between_the_commits_of_ref_and_bkp_costs_no_snapshot(make_worksp
     ws = make_workspace(FIRMS)
     files = [snapshot(tmp_path, day, rows=100 * day) for day in (1, 2, 3)]
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         for path in files[:2]:
             drop(path, ws.folder("firms"))
             wait_for(loaded(ws, [path.name]))
@@ -46,7 +46,7 @@ def test_a_kill_between_the_commits_of_ref_and_bkp_costs_no_snapshot(make_worksp
 
     marker = tmp_path / "paused"
     held = DaemonProcess(ws, [], env=cli_env(**{PAUSE_ENV: f"{step}:{marker}"}))
-    wait_for(lambda: "ingest-monitor running" in held.output())
+    wait_for(lambda: "ingest-monitor running" in held.output(), timeout=180)
     drop(files[2], ws.folder("firms"))
     wait_for(marker.exists, timeout=120)
     third = load_id(ws, files[2].name)
@@ -70,13 +70,13 @@ def test_kills_at_random_moments_never_cost_ref_or_bkp_a_whole_snapshot(make_wor
     ws = make_workspace(FIRMS, settle_seconds=0.2)
     files = [snapshot(tmp_path, day, rows=20_000 + day) for day in range(1, 7)]
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         drop(files[0], ws.folder("firms"))
         wait_for(loaded(ws, [files[0].name]), timeout=120)
     rows_of = {}
     for path in files[1:]:
         daemon = ws.daemon()
-        wait_for(lambda d=daemon: "ingest-monitor running" in d.output())
+        wait_for(lambda d=daemon: "ingest-monitor running" in d.output(), timeout=180)
         drop(path, ws.folder("firms"))
         time.sleep(rng.uniform(0.2, 3.0))
         daemon.kill()
@@ -114,7 +114,7 @@ def test_a_split_fill_killed_then_superseded_leaves_no_table(make_workspace, tmp
     older = _write_big(tmp_path / "source" / "firms-2026-01-01.csv", 1, 300_000)
     newer = _write_big(tmp_path / "newer" / "firms-2026-01-02.csv", 2, 1_000)
     daemon = ws.daemon()
-    wait_for(lambda: "ingest-monitor running" in daemon.output())
+    wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
     drop(older, ws.folder("firms"))
     wait_for(lambda: [n for n in ws.tables("ref") if "__stg_" in n], timeout=120, interval=0.01)
     daemon.kill()
@@ -134,7 +134,7 @@ def test_at_start_staging_tables_of_ended_loads_are_dropped_and_said(make_worksp
     ws = make_workspace(FIRMS)
     first = snapshot(tmp_path, 1, rows=20)
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         drop(first, ws.folder("firms"))
         wait_for(loaded(ws, [first.name]))
     done = load_id(ws, first.name)

@@ -138,7 +138,7 @@ def test_views_grants_indexes_and_foreign_keys_stay_through_four_fullloads(make_
     days = [1, 2, 3, 4, 5]
     files = [snapshot(tmp_path, day, rows=40 + day) for day in days]
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         drop(files[0], ws.folder("firms"))
         wait_for(loaded(ws, [files[0].name]))
         built.build()
@@ -176,7 +176,7 @@ def test_a_foreign_key_that_cannot_hold_fails_the_load_and_keeps_the_table(make_
     built = Built(ws, backend_url)
     first, smaller = snapshot(tmp_path, 1, rows=40), snapshot(tmp_path, 2, rows=10)
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         drop(first, ws.folder("firms"))
         wait_for(loaded(ws, [first.name]))
         try:

@@ -95,7 +95,7 @@ def test_a_reader_in_an_open_transaction_stops_neither_the_swap_nor_other_reader
     ws = make_workspace(FIRMS)
     first, second = snapshot(tmp_path, 1, rows=30), snapshot(tmp_path, 2, rows=50)
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         drop(first, ws.folder("firms"))
         wait_for(loaded(ws, [first.name]))
         reader = Reader(backend_url)
@@ -154,7 +154,7 @@ def test_a_swap_that_waits_past_its_limit_fails_the_load_and_the_reader_goes_on(
     ws = make_workspace({**FIRMS, "swap_wait_seconds": 2})
     first, second = snapshot(tmp_path, 1, rows=30), wider(tmp_path, 2, rows=50)
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         drop(first, ws.folder("firms"))
         wait_for(loaded(ws, [first.name]))
         reader = Reader(backend_url)
@@ -181,7 +181,7 @@ def test_sql_server_a_reader_in_an_open_transaction_and_others_reading_during_th
     ws = make_workspace(FIRMS)
     first, second = snapshot(tmp_path, 1, rows=30), snapshot(tmp_path, 2, rows=50)
     with ws.daemon() as daemon:
-        wait_for(lambda: "ingest-monitor running" in daemon.output())
+        wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
         drop(first, ws.folder("firms"))
         wait_for(loaded(ws, [first.name]))
         reader = Reader(backend_url)
