@@ -69,6 +69,8 @@ class FolderRule(BaseModel):
     encoding: str = "auto"
     null_values: list[str] = Field(default_factory=lambda: [""])
     backups: int = Field(default=1, ge=0, le=100, description="fullload: bkp versions kept")
+    swap_wait_seconds: float = Field(default=300.0, gt=0, description="fullload: the longest the swap waits "
+                                     "for readers holding the table before the load fails")
     observer: Literal["native", "polling"] = "native"
     recursive: bool = Field(default=False, description="watch the folder's subfolders too; the pattern may then "
                             "name them (`**/*.csv`, `2026-*/*.csv`)")

@@ -8,6 +8,7 @@ import pytest
 from monitor.backends.target import Target
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
 from monitor.load.write import backups
+from monitor.load.write.leftovers import clear
 
 
 def snapshot(backend, load_id: int) -> None:
@@ -20,9 +21,12 @@ def snapshot(backend, load_id: int) -> None:
 
 
 def swap(backend, load_id: int, keep: int) -> None:
+    """The swap in the load's transaction, then what the load's end clears (where `ref` and
+    `bkp` commit one by one, the backup becomes `bkp.snap` then)."""
     snapshot(backend, load_id)
     with backend.transaction() as conn:
         backups.swap_in(backend, conn, REF_SCHEMA, "snap", backend.staging_name("snap", load_id), keep)
+    clear(backend, REF_SCHEMA, "snap", [load_id], keep)
 
 
 def versions(backend) -> tuple[int | None, int | None, list[int]]:
@@ -33,6 +37,7 @@ def versions(backend) -> tuple[int | None, int | None, list[int]]:
         backup = backend.load_id_of(conn, BKP_SCHEMA, "snap") if has_backup else None
         older = [load_id for load_id, _ in backups.backup_names(backend, conn, "snap")]
         leftovers = [name for name in backend.tables_in(conn, REF_SCHEMA) if "__stg_" in name]
+        leftovers += [name for name in backend.tables_in(conn, BKP_SCHEMA) if "__swap_" in name]
     assert not leftovers, f"staging tables left behind: {leftovers}"
     return current, backup, older
 
@@ -65,6 +70,5 @@ def test_a_swap_that_fails_leaves_every_version_as_it_was(backend):
     with pytest.raises(RuntimeError), backend.transaction() as conn:
         backups.swap_in(backend, conn, REF_SCHEMA, "snap", backend.staging_name("snap", 3), 2)
         raise RuntimeError("the load's transaction fails after the swap")
-    with backend.transaction() as conn:
-        backend.drop_table(conn, REF_SCHEMA, backend.staging_name("snap", 3))
+    clear(backend, REF_SCHEMA, "snap", [3], 2)
     assert versions(backend) == before == (2, 1, [])

@@ -2,7 +2,7 @@
 
 A backend holds a database's primitives, everything dialect-specific: how to connect, how
 to create schemas and tables, how rows travel fast (COPY, executemany, bulk copy, reading the
-file itself), how a staging table is swapped into place keeping the old one in `bkp`, the
+file itself), its part in the fullload swap that keeps the table (`swap_forms`), the
 statements of a merge and the SQL of the operator views. What is done with them, the same on
 every database, lives in `monitor.load`: setting up the daemon's tables (`load.setup`), the
 steps of a merge (`load.write.merge_steps`), the rotation of backups (`load.write.backups`).
@@ -46,6 +46,7 @@ from monitor.backends import views
 from monitor.backends.merge_tables import MergeTables
 from monitor.backends.merging import Place
 from monitor.backends.probes import Probes
+from monitor.backends.swap import SwapForms
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
 from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
@@ -75,6 +76,7 @@ class Backend(MergeTables, Probes):
     split_connections = 1  # connections one large fullload file is filled over (`load_file_split`; 1: one)
     split_min_bytes = 64 << 20  # files this large (as stored) are split; smaller ones go over one connection
     write_options: ClassVar[dict[str, str]] = {}
+    swap_forms: ClassVar[type[SwapForms]] = SwapForms  # how it takes part in the fullload swap
     # -- how the database behaves, declared --
     embedded: ClassVar[bool] = False  # runs inside the process, in files (no server to drain or reconnect)
     checks_value_types: ClassVar[bool] = True  # a column refuses a value not of its type

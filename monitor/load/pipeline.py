@@ -45,6 +45,7 @@ from monitor.load.state import journal
 from monitor.load.state.inflight import InFlight, Progress
 from monitor.load.state.machine import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.write import leftovers
 from monitor.load.write.batch import load_batch
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
@@ -205,12 +206,15 @@ class Pipeline:
         target = f"{row.target_schema}.{row.target_table}"
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()
         with lock, self.in_flight.loading(load_id, row.file_name, target) as progress:
-            ended = self._superseded(row, rule, Status.CLAIMED)
-            if ended is not None:
-                return ended
-            self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
-            journal.started(load_id, row.file_name, target, row.size_bytes)
-            result = self._load(row, rule, path, progress, hashed, tries)
+            try:
+                ended = self._superseded(row, rule, Status.CLAIMED)
+                if ended is not None:
+                    return ended
+                self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
+                journal.started(load_id, row.file_name, target, row.size_bytes)
+                result = self._load(row, rule, path, progress, hashed, tries)
+            finally:
+                self.clear_after(row, rule, [load_id])
         if isinstance(result, str):
             return self._try_again(row, rule, result, tries)
         return result
@@ -292,6 +296,15 @@ class Pipeline:
     def load_set(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete snapshot set found waiting (by the daemon's sweep)."""
         return self.sets.load(set_id, rule)
+
+    def clear_after(self, row: FileRecord, rule: FolderRule, load_ids: list[int]) -> None:
+        """What a fullload into `row`'s target left, cleared once its load ended (`leftovers`)."""
+        if rule.mode == "fullload":
+            leftovers.clear_quietly(self.backend, row.target_schema, row.target_table, load_ids, rule.backups)
+
+    def clear_leftovers(self) -> None:
+        """At start: staging tables of ended loads dropped, interrupted swaps settled (`leftovers`)."""
+        leftovers.sweep(self.backend, self.state, self.settings.folders)
 
     # -- endings -----------------------------------------------------------------------
     def _superseded(self, row: FileRecord, rule: FolderRule, source: Status,

@@ -50,6 +50,7 @@ from monitor.load.sets.machine import SetStatus, describe_set
 from monitor.load.state.inflight import InFlight
 from monitor.load.state.machine import IN_FLIGHT, TERMINAL, StateStore, Status, utcnow
 from monitor.load.state.outcome import Outcome
+from monitor.load.write import leftovers
 from monitor.load.write.strategies import LoadJob, strategy_for
 from monitor.records import FileRecord
 
@@ -191,7 +192,11 @@ class Recovery:
             if committed:  # a stream's batch has no file to archive
                 target = (archive_path(rule.path, record.file_name, load_id, utcnow())
                           if OriginKind.of(record) is OriginKind.FILE else None)
-                return self.state.end(load_id, Status.LOADING, Status.LOADED, move_to=target, **counts)
+                outcome = self.state.end(load_id, Status.LOADING, Status.LOADED, move_to=target, **counts)
+                if rule.mode == "fullload":  # a swap committed in steps is finished (`leftovers`)
+                    leftovers.clear_quietly(self.backend, record.target_schema, record.target_table, [load_id],
+                                            rule.backups)
+                return outcome
         if OriginKind.of(record) is OriginKind.STREAM:
             return self.state.end(load_id, Status(record.status), Status.FAILED,
                                   error=f"{record.file_name}: a stream's batch cut short (its stream reads it again)")

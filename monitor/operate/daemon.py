@@ -97,6 +97,7 @@ class Daemon:
             self.gate.failed(exc)
         if self.gate.up:
             self.notifier.status("recovering interrupted loads")
+            self._clear_leftovers()
             self._sweep(moves=True)  # left staging and interrupted moves first, then resumes
         self.watcher.start()
         for index in range(settings.workers):
@@ -247,6 +248,13 @@ class Daemon:
                 return
             moves = was_down or time.monotonic() >= self._next_move_sweep or self.app.pipeline.mover.retry_due()
             self._sweep(moves=moves)
+
+    def _clear_leftovers(self) -> None:
+        try:
+            self.app.pipeline.clear_leftovers()
+        except Exception as exc:
+            if not self._database_trouble(exc):
+                log.exception("clearing what ended loads left failed")
 
     def _sweep(self, *, moves: bool = False) -> None:
         """Renew our leases; then recovery's sweep (`monitor.load.recovery`): the first time it

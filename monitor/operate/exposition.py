@@ -99,6 +99,13 @@ class DaemonCollector:
         yield _gauge("ingest_loads_in_flight", "Loads running now", len(loads))
         yield _gauge("ingest_load_in_flight_seconds_max", "How long the longest load running now has run",
                      max((load["elapsed_seconds"] for load in loads), default=0.0))
+        waiting = GaugeMetricFamily("ingest_swap_waiting_seconds", "How long a fullload's swap has waited for "
+                                    "readers holding its target (0: not waiting), per target", labels=["target"])
+        targets = {f"{live.backend.schema_for(rule.reference)}.{rule.table}" for rule in live.daemon.settings.folders}
+        for target in sorted(targets | {load["target"] for load in loads}):
+            waiting.add_metric([target], max((load["swap_waiting_seconds"] for load in loads
+                                              if load["target"] == target), default=0.0))
+        yield waiting
         if database.answers:
             try:
                 self._audit = list(self._audit_metrics())

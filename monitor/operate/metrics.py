@@ -188,6 +188,8 @@ class Live:
                 "started_at": progress["started"].isoformat(sep=" ", timespec="seconds"),
                 "elapsed_seconds": round(elapsed, 1), "fraction": reading.fraction, "phase": progress["phase"],
                 "mb_per_s": reading.mb_per_s, "eta_seconds": reading.eta_seconds,
+                "swap_waiting_seconds": round((now - progress["waiting_since"]).total_seconds(), 1)
+                if progress.get("waiting_since") else 0.0,
             })
         return loads
 

@@ -61,6 +61,7 @@ from monitor.backends.mssql.statements import (
     renamable,
 )
 from monitor.backends.mssql.statements import MssqlStatements as S
+from monitor.backends.mssql.swap import MssqlSwapForms
 from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.registry import register
 from monitor.backends.target import Target
@@ -90,6 +91,7 @@ class MssqlBackend(Backend):
     reserved_column_names = SYSTEM_COLUMNS  # Babelfish's tables are PostgreSQL's
     side_table_mark = BULK_MARK  # bulk copy and bcp fill a side table
     view_sql = VIEW_SQL
+    swap_forms = MssqlSwapForms
     schema_prologue = (
         "IF SCHEMA_ID(N'ref') IS NULL EXEC(N'CREATE SCHEMA ref');\nGO\n"
         "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n"

@@ -22,6 +22,7 @@ from monitor.backends.postgres import writable
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.postgres.options import PostgresOptions
 from monitor.backends.postgres.parallel_copy import copy_in_parallel
+from monitor.backends.postgres.swap import PostgresSwapForms
 from monitor.backends.rawfile.attempt import attempted, prefetched
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.registry import register
@@ -72,6 +73,7 @@ class PostgresBackend(Backend):
     )
     schema_prologue = "CREATE SCHEMA IF NOT EXISTS ref;\nCREATE SCHEMA IF NOT EXISTS bkp;\n"
     merge_sql = PostgresMergeSql
+    swap_forms = PostgresSwapForms
 
     @classmethod
     def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> PostgresBackend:

@@ -27,6 +27,7 @@ from monitor.backends.rawfile.split import row_batches
 from monitor.backends.registry import register
 from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, driver_module, insert_csv, native_readable
 from monitor.backends.sqlite.options import SqliteOptions
+from monitor.backends.swap import SwapForms
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
 from monitor.backends.views import ViewSql
 from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
@@ -52,6 +53,18 @@ def attached_path(main: Path, schema: str) -> Path:
     return main.with_name(f"{main.stem}.{schema}{main.suffix or '.db'}")
 
 
+class SqliteSwapForms(SwapForms):
+    """`ref` and `bkp` are files that commit one by one in WAL mode: the swap commits in steps,
+    `bkp` first (`monitor.load.write.backups`). Readers never block a WAL writer: nothing to wait for."""
+
+    commits_in_steps = True
+
+    def commit_step(self, conn: Connection) -> None:
+        driver = self.backend.dbapi_connection(conn)
+        driver.execute("COMMIT")
+        driver.execute("BEGIN IMMEDIATE")
+
+
 class SqliteBackend(Backend):
     """The embedded default backend."""
 
@@ -67,6 +80,7 @@ class SqliteBackend(Backend):
     options_model = SqliteOptions
     write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}
     merge_sql = SqliteMergeSql
+    swap_forms = SqliteSwapForms
     view_sql = ViewSql(
         folder="sqlite",
         ago="datetime('now', '-{n} {unit}s')",

@@ -26,6 +26,7 @@ from monitor.load.sets.run import PartFailed, SetRun
 from monitor.load.state import journal
 from monitor.load.state.machine import Status, TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.write import leftovers
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled
 from monitor.records import FileRecord, SetRecord
@@ -141,13 +142,22 @@ class SetFlow:
                 message = failure_message(exc, name) if is_transient(exc) else f"{name}: {exc}"
                 log.error("failed %s", message, extra=journal.set_fields(found, "failed", error=message))
                 self.store.fail(set_id, rule, message, None)
+            finally:
+                self._clear(found, rule, [part.load_id for part in parts])
         self.finish_moves(set_id)
 
     def _supersede(self, found: SetRecord, rule: FolderRule, reason: str) -> None:
         log.warning("%s into %s.%s: %s", describe_set(found), found.target_schema, found.target_table, reason,
                     extra=journal.set_fields(found, "superseded", error=reason))
         self.store.supersede(found.set_id, rule, reason)
+        self._clear(found, rule, [part.load_id for part in self.store.parts(found.set_id)])
         self.finish_moves(found.set_id)
+
+    def _clear(self, found: SetRecord, rule: FolderRule, load_ids: list[int]) -> None:
+        """What the set's fullload left (its staging table, an interrupted swap), once it ended."""
+        if rule.mode == "fullload":
+            leftovers.clear_quietly(self.pipeline.backend, found.target_schema, found.target_table, load_ids,
+                                    rule.backups)
 
     def finish_moves(self, set_id: int) -> None:
         """Make the moves recorded for a set's parts."""

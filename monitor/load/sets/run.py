@@ -23,6 +23,7 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from monitor.load.state.machine import TransitionError
 from monitor.load.write import backups
 from monitor.load.write.isolation import is_transient, load_file, reason_of
 from monitor.load.write.parallel import fill_then_swap
+from monitor.load.write.readers import SwapWait
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
 from monitor.records import FileRecord, SetRecord
 from monitor.source import EncodingError, SourceError, SourceFormat
@@ -246,9 +248,18 @@ class SetRun:
             raise LoadCancelled(f"{self.name} cancelled")
         for run in self.runs:
             run.progress.phase = "committing"
-        backups.swap_in(backend, conn, self.schema, self.table, staging, self.rule.backups)
+        wait = SwapWait(self.rule.swap_wait_seconds, self._waits, self._still_wanted)
+        backups.swap_in(backend, conn, self.schema, self.table, staging, self.rule.backups, wait)
         if mark:
             self._mark(conn, counts)
+
+    def _still_wanted(self) -> None:
+        if self.abort.is_set():
+            raise LoadCancelled(f"{self.name} cancelled")
+
+    def _waits(self, message: str | None, since: datetime | None) -> None:
+        for run in self.runs:
+            run.swap_waits(message, since)
 
     def _mark(self, conn: Connection, counts: dict[int, int]) -> None:
         """Every part `loaded` (its rows, rejects and archive move) and the set with them."""

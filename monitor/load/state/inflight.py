@@ -29,6 +29,11 @@ class Progress:
     rejected: int = 0
     phase: str = "loading"
     started: datetime = field(default_factory=utcnow)
+    waiting_since: datetime | None = None  # the swap waits for readers of the target (`phase` says so)
+
+    def swap_waits(self, message: str | None, since: datetime | None) -> None:
+        """The swap waits for readers since `since` (`message` the phase), or no longer (None)."""
+        self.phase, self.waiting_since = message or "committing", since
 
 
 class InFlight:

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,10 @@ from monitor.load.read.snapshots import check_newest
 from monitor.load.state.inflight import Progress
 from monitor.load.state.leases import Renewal
 from monitor.load.state.machine import StateStore, Status, utcnow
+from monitor.load.write.backups import pause_point
 from monitor.load.write.isolation import careful_writer, load_file
 from monitor.load.write.parallel import fill_then_swap
+from monitor.load.write.readers import SwapWait
 from monitor.load.write.route import RowSource, offer, write_rows
 from monitor.load.write.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
 from monitor.records import FileRecord
@@ -116,8 +119,18 @@ class LoadRun:
             newest = partial(check_newest, backend=self.ctx.backend, schema=self.schema, table=self.table,
                              when=self.row.snapshot_date)
         self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
-                           self.plan.types, keys=self.plan.keys, before_swap=newest)
+                           self.plan.types, keys=self.plan.keys, before_swap=newest,
+                           wait=SwapWait(self.rule.swap_wait_seconds, self.swap_waits, self.checkpoint))
         self.strategy.prepare(self.ctx.backend, self.job)
+
+    def swap_waits(self, message: str | None, since: datetime | None) -> None:
+        """The swap waits for readers (`message`), or no longer (None): the live progress and
+        the audit row say so (only backends whose writers never share one lock ever wait)."""
+        self.progress.swap_waits(message, since)
+        try:
+            self.ctx.state.update(self.load_id, error=message)
+        except Exception as exc:  # said in the log and on the status page all the same
+            log.debug("%s: the audit row does not say the swap waits: %s", self.name, exc)
 
     # -- between batches -----------------------------------------------------------------
     def checkpoint(self) -> None:
@@ -187,6 +200,7 @@ class LoadRun:
                                         lambda conn, target: self.write_into(conn, target, fmt, careful))
             self._finish(conn, loaded, mark=together)
         if not together:  # the target's file commits apart: data first, so a crash in between
+            pause_point("ref-replaced")
             with backend.transaction() as conn:  # leaves `loading` with committed rows (resumed)
                 self.mark_loaded(conn, loaded)
         return loaded

@@ -21,6 +21,7 @@ from monitor.backends.merging import MergeCounts, Place
 from monitor.backends.target import Target
 from monitor.errors import first_line
 from monitor.load.write import backups, merge_steps
+from monitor.load.write.readers import SwapWait
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class LoadJob:
     # fullload: run in the load's transaction under the target's lock just before the swap;
     # raises to refuse it (a snapshot older than the one in place: `monitor.load.read.snapshots`)
     before_swap: Callable[[Connection], None] | None = None
+    wait: SwapWait | None = None  # fullload: how long the swap waits for readers, who is told
 
     def target(self, table: str | None = None, *, fresh: bool = False) -> Target:
         """The table this job writes now: its target, or (`table`) a staging table of it."""
@@ -108,7 +110,7 @@ class FullLoad(Strategy):
         if job.before_swap is not None:
             backend.lock_target(conn, job.schema, job.table)
             job.before_swap(conn)
-        backups.swap_in(backend, conn, job.schema, job.table, staging, self.keep_backups)
+        backups.swap_in(backend, conn, job.schema, job.table, staging, self.keep_backups, job.wait)
 
     def is_committed(self, conn: Connection, backend: Backend, job: LoadJob) -> bool:
         return (backend.table_exists(conn, job.schema, job.table)
