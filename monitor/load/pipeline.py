@@ -210,6 +210,10 @@ class Pipeline:
         part = self.sets.part(row, rule)
         if part is not None:
             return self.sets.arrive(row, rule, part)
+        if rule.mode == "fullload" and row.replay_of is None and (twin := self.sets.store.twin(row, rule)):
+            log.info("%s (load %s): %s", row.file_name, load_id, twin.note)
+            self.mover.finish_recorded(load_id)
+            return self.outcome_of(load_id)
         path = Path(row.current_path)
         target = f"{row.target_schema}.{row.target_table}"
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()

@@ -13,7 +13,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ from monitor.load.policies import LoadPlan, PolicyError, RejectPolicy, plan_load
 from monitor.load.records import Reject, iter_batches
 from monitor.load.rejects import RejectSink
 from monitor.load.route import RowSource, offer, write_rows
-from monitor.load.snapshots import check_newest
+from monitor.load.shrink import check_shrink
+from monitor.load.snapshots import check_newest, future_check
 from monitor.load.state import StateStore, Status, utcnow
 from monitor.load.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
 from monitor.source import DEFAULT_LIMITS, SourceFormat
@@ -66,6 +66,7 @@ class RunContext:
     lease_seconds: float
     cancel: threading.Event
     limits: Limits = DEFAULT_LIMITS
+    allow_shrink: bool = False  # an operator's `retry --allow-shrink`: past the shrink guard on purpose
 
 
 class LoadRun:
@@ -89,6 +90,7 @@ class LoadRun:
         self.job: LoadJob | None = None
         self.column_map = "[]"
         self.keys_in_reader = False  # the strategy found empty keys: the reader checks them
+        self.shrink_note: str | None = None  # loaded past the shrink guard on purpose
         self.guard: FileGuard
         self.fmt: SourceFormat
 
@@ -115,13 +117,20 @@ class LoadRun:
         columns = normalise_header(fmt.header, NameRules.of(backend))
         self.column_map = json.dumps([{"header": h, "column": c} for h, c in zip(fmt.header, columns, strict=True)])
         self.plan = plan_load(self.name, fmt.header, columns, self.rule, backend, self.schema, self.table)
-        newest = None
-        if self.rule.mode == "fullload" and self.row.replay_of is None:
-            newest = partial(check_newest, backend=self.ctx.backend, schema=self.schema, table=self.table,
-                             when=self.row.snapshot_date)
+        if self.rule.mode == "fullload":
+            future_check(self.name, self.row.snapshot_date)
         self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
-                           self.plan.types, keys=self.plan.keys, before_swap=newest)
+                           self.plan.types, keys=self.plan.keys,
+                           before_swap=self.before_swap if self.rule.mode == "fullload" else None)
         self.strategy.prepare(self.ctx.backend, self.job)
+
+    def before_swap(self, conn: Connection, staged: int) -> None:
+        """Under the target's lock, just before a fullload's swap: newest wins (not for a
+        replay), and the shrink guard on the rows staged."""
+        if self.row.replay_of is None:
+            check_newest(conn, self.ctx.backend, self.schema, self.table, self.row.snapshot_date)
+        self.shrink_note = check_shrink(conn, self.ctx.backend, self.schema, self.table, staged,
+                                        self.rule.min_row_share, self.ctx.allow_shrink)
 
     # -- between batches -----------------------------------------------------------------
     def checkpoint(self) -> None:
@@ -220,7 +229,7 @@ class LoadRun:
             return read.rows
 
         def swap(conn: Connection, loaded: int) -> None:
-            strategy.swap(conn, backend, job, staging)
+            strategy.swap(conn, backend, job, staging, loaded)
             self._finish(conn, loaded, mark=together)
 
         try:
@@ -261,6 +270,6 @@ class LoadRun:
     def notes(self) -> str | None:
         """The warnings kept with the load: the plan's, then the strategy's."""
         assert self.plan is not None
-        notes = [self.plan.note] if self.plan.note else []
+        notes = [note for note in (self.plan.note, self.shrink_note) if note]
         notes += [f"warning: {warning}" for warning in self.strategy.warnings()]
         return "; ".join(notes) or None

@@ -109,6 +109,12 @@ class SetFlow:
                 if reason is not None:
                     self._supersede(found, rule, reason)
                     return self.outcome(set_id)
+                clash = self.store.clash(set_id)
+                if clash is not None:
+                    log.error("failed %s: %s", describe_set(found), clash)
+                    self.store.fail(set_id, rule, clash, None)
+                    self._finish_moves(set_id)
+                    return self.outcome(set_id)
                 parts = self.store.start(set_id)
                 if parts is not None:
                     self._run(found, parts, rule)

@@ -35,6 +35,7 @@ from monitor.load.parallel import fill_then_swap
 from monitor.load.policies import PolicyError
 from monitor.load.run import LoadCancelled, LoadRun, RunContext
 from monitor.load.sets import SetStore, describe_set
+from monitor.load.shrink import check_shrink
 from monitor.load.snapshots import Superseded, check_newest
 from monitor.load.state import TransitionError
 from monitor.source import EncodingError, SourceError, SourceFormat
@@ -234,6 +235,10 @@ class SetRun:
         if rows == 0:
             why = f"all {rejected} rows were rejected" if rejected else "its parts have no data rows"
             raise PolicyError(f"{self.name}: refusing to replace {target} with an empty table: {why}")
+        note = check_shrink(conn, backend, self.schema, self.table, rows, self.rule.min_row_share,
+                            self.ctx.allow_shrink)
+        for run in self.runs:
+            run.shrink_note = note
         for run in self.runs:
             self.current = run
             run.guard.check()

@@ -163,6 +163,24 @@ class SetStore:
             conn.execute(update(sets).where(sets.c.set_id == found.set_id).values(complete_at=utcnow()))
             return Joined(Arrival.COMPLETE, found.set_id, f"{detail}: complete")
 
+    def twin(self, row: Row, rule: FolderRule) -> Joined | None:
+        """A fullload file that is not named as a part but has the content of a part waiting in
+        its set: a duplicate of that part (it would otherwise load as a snapshot of its own,
+        and its set never could). None when no waiting part has its content."""
+        with self.backend.transaction() as conn:
+            part = conn.execute(select(files).where(
+                files.c.target_schema == row.target_schema, files.c.target_table == row.target_table,
+                files.c.sha256 == row.sha256, files.c.status == Status.WAITING.value).limit(1)).first()
+            if part is None:
+                return None
+            note = (f"the same content as part {part.set_part} of set {part.set_id} (load {part.load_id}, "
+                    f"{part.file_name}), waiting for the rest of its set: a copy of that part, not a snapshot")
+            self.state.transition(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=part.load_id,
+                                  rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
+                                  pending_move_to=str(archive_path(rule.path, row.file_name, row.load_id, utcnow())),
+                                  **self.state.finish_timing(conn, row.load_id))
+        return Joined(Arrival.DUPLICATE, part.set_id, note)
+
     def _latest(self, conn: Connection, schema: str, table: str, name: str, replay_set: int | None) -> Row | None:
         replay = sets.c.replay_of.is_(None) if replay_set is None else sets.c.replay_of == replay_set
         query = (select(sets).where(sets.c.target_schema == schema, sets.c.target_table == table,
@@ -199,12 +217,17 @@ class SetStore:
         if slot is None:  # a loaded set without this part cannot be: refuse rather than guess
             return self._refuse(conn, row, rule, found, f"{row.file_name}: {describe_set(found)} is loaded and "
                                 f"has no {part}: not loaded")
+        if slot.sha256 != row.sha256 and part.copy_of:
+            return self._refuse(conn, row, rule, found, f"{row.file_name}: named as a copy of {part.copy_of}, "
+                                f"{part} of {describe_set(found)}, here as load {slot.load_id} ({slot.file_name}), "
+                                "but its content differs: not loaded (never a snapshot of its own)")
         if slot.sha256 != row.sha256 and found.status != SetStatus.LOADED:
             return self._refuse(conn, row, rule, found, f"{row.file_name}: {part} of {describe_set(found)} is "
                                 f"already here as load {slot.load_id} ({slot.file_name}) with other content: "
                                 "not loaded")
         same = "same content" if slot.sha256 == row.sha256 else "other content (the set is loaded already)"
-        note = f"{part} of {describe_set(found)}: {same} as load {slot.load_id}"
+        copy = f"a copy of {part.copy_of}: " if part.copy_of else ""
+        note = f"{copy}{part} of {describe_set(found)}: {same} as load {slot.load_id} ({slot.file_name})"
         self.state.transition(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=slot.load_id,
                               rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
                               pending_move_to=str(archive_path(rule.path, row.file_name, row.load_id, utcnow())),
@@ -225,6 +248,27 @@ class SetStore:
                               .values(status=target.value, **values))
         if result.rowcount != 1:
             raise TransitionError(f"set {set_id} was not {source} any more")
+
+    def clash(self, set_id: int) -> str | None:
+        """Why a complete set can never load (None: it can): one of its parts has the content of
+        a file loaded (or loading) into the target as a snapshot of its own (one content is
+        loaded into a target once)."""
+        with self.backend.reading() as conn:
+            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+            if found is None or found.replay_of is not None:
+                return None
+            for part in self._waiting(conn, set_id):
+                other = conn.execute(select(files).where(
+                    files.c.target_schema == found.target_schema, files.c.target_table == found.target_table,
+                    files.c.sha256 == part.sha256, files.c.replay_of.is_(None), files.c.load_id != part.load_id,
+                    files.c.status.in_([Status.CLAIMED.value, Status.LOADING.value, Status.LOADED.value]),
+                ).limit(1)).first()
+                if other is not None:
+                    return (f"{part.file_name}: part {part.set_part} of {describe_set(found)} has the same content as "
+                            f"load {other.load_id} ({other.file_name}, {other.status}) into {found.target_schema}."
+                            f"{found.target_table}; one content loads into a target once, so the set cannot load: "
+                            "not loaded (replay the set's parts to load it on purpose)")
+        return None
 
     def start(self, set_id: int) -> list[Row] | None:
         """Take a complete waiting set and all its parts to `loading` for this instance; None

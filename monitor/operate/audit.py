@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, Table, and_, case, func, or_, select
 
 from monitor.backends import Backend
-from monitor.catalog import events, files, rejects, sets
+from monitor.catalog import events, files, rejects, sets, split_target
 from monitor.load.state import TERMINAL, Status, utcnow
 
 REJECT_SAMPLES = 10
@@ -36,7 +36,7 @@ def record(row: Row) -> dict[str, Any]:
 def _of_target(query: Select[Any], table: Table, target: str | None) -> Select[Any]:
     """`query` limited to one target (`table` or `schema.table`) of `table`'s rows."""
     if target:
-        schema, _, name = target.rpartition(".")
+        schema, name = split_target(target)
         query = query.where(table.c.target_table == name)
         if schema:
             query = query.where(table.c.target_schema == schema)

@@ -10,10 +10,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from monitor import __version__
+from monitor.catalog import same_target
 from monitor.config import Settings, load_settings
 from monitor.intake.rules import NoRule
 from monitor.load.leases import renewing
@@ -157,6 +159,8 @@ def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> i
     settings = _settings(args)
     _quiet_logging(settings, args.verbose)
     app = build_app(settings, instance=one_off_instance())
+    if args.allow_shrink:  # this one re-run only: past the shrink guard on purpose
+        app.pipeline.context = replace(app.pipeline.context, allow_shrink=True)
     try:
         row = app.state.get(args.load_id)
         path = Path(row.current_path) if row is not None and row.current_path else None
@@ -201,7 +205,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         known = audit.target_names(app.backend) if args.target and not rows and not sets else []
     finally:
         app.close()
-    named = any(args.target in (name, name.split(".", 1)[1]) for name in known)
+    named = any(same_target(args.target, name) for name in known)
     if args.target and not rows and not sets and not named:
         print(f"no such target: {args.target} (the audit trail knows: {', '.join(known) or 'none yet'})",
               file=sys.stderr)
@@ -357,6 +361,8 @@ def parser() -> argparse.ArgumentParser:
         rerun.add_argument("load_id", type=int, metavar="LOAD_ID", help="the load to re-run")
         rerun.add_argument("-v", "--verbose", action="store_true", help="log every stage")
         rerun.add_argument("--no-progress", action="store_true", help="no progress bar")
+        rerun.add_argument("--allow-shrink", action="store_true",
+                           help="swap the snapshot in even when the shrink guard refused it (min_row_share)")
 
     command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
     command("check-config", cmd_check_config, "validate the config and the database; list every problem")

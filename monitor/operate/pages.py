@@ -18,6 +18,7 @@ from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.state import IN_FLIGHT, Status, utcnow
 from monitor.operate import audit
 from monitor.operate.metrics import Live
+from monitor.operate.refusals import shrink_refused
 from monitor.operate.reports import parse_since
 
 RECENT_LOADS = 50
@@ -86,7 +87,7 @@ def hints(item: dict[str, Any]) -> list[str]:
 class Pages:
     """The payloads of the status page, for one running daemon."""
 
-    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets")
+    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets", "shrink_refused")
 
     def __init__(self, live: Live) -> None:
         self.live = live
@@ -109,7 +110,7 @@ class Pages:
             "in_flight": live.in_flight(),
             "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
             "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
-            "sets": None, "error": None, "stale_since": None,
+            "sets": None, "shrink_refused": None, "error": None, "stale_since": None,
         }
         if health["database"]:
             try:
@@ -141,6 +142,7 @@ class Pages:
             "throughput": throughput(audit.finished_since(backend, now - timedelta(hours=CHART_HOURS)), now),
             "sets": audit.snapshot_sets(backend, limit=RECENT_SETS,
                                         timeouts=self.live.daemon.app.pipeline.sets.timeouts()),
+            "shrink_refused": [item for item in shrink_refused(backend) if item["refused"]],
         }
 
     def load(self, load_id: int) -> dict[str, Any] | None:
