@@ -218,7 +218,7 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_record_chars: int = Field(default=16 * MIB, ge=1024, le=256 * MIB,
+    max_record_chars: int = Field(default=4 * MIB, ge=1024, le=256 * MIB,
                                   description="the longest record (or header) read, in characters")
     max_record_lines: int = Field(default=10_000, ge=2, description="the most lines one quoted field may run over")
     max_expanded_bytes: int = Field(default=32 * GIB, ge=MIB,

@@ -52,6 +52,6 @@ def unclosed_quote(name: str, raw: str, delimiter: str, first: int, last: int) -
 
 def quote_runs_on(name: str, line: int, most: int) -> SourceError:
     """The error of a record (a quoted field) that runs over more than `most` lines."""
-    return SourceError(f"{name}: line {line}: a quote opened on this line is not closed within {most:,} lines "
-                       f"(limits.max_record_lines): it would swallow them all: not loaded (close or remove the "
-                       "stray quote, or raise the limit)")
+    return SourceError(f"{name}: line {line}: a quoted field of the record starting on this line is not closed "
+                       f"within {most:,} lines (limits.max_record_lines): it would swallow them all: not loaded "
+                       "(close or remove the stray quote, or raise the limit)")

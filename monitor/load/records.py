@@ -210,7 +210,8 @@ def iter_batches(
     width = len(fmt.header)
     limits = fmt.limits
     with open_binary(path, name, limits) as stream:
-        source = _Lines(stream, fmt.encoding, name, limits.max_record_chars, limits.max_record_lines)
+        most = limits.max_record_lines
+        source = _Lines(stream, fmt.encoding, name, limits.max_record_chars, most)
         reader = csv.reader(source, delimiter=fmt.delimiter, strict=False)
         batch = Batch()
         rows = batch.rows
@@ -223,6 +224,8 @@ def iter_batches(
             start = source.record_from = reader.line_num + 1
             for fields in reader:
                 end = reader.line_num
+                if end - start >= most:
+                    raise quote_runs_on(name, start, most)
                 if full or len(rows) >= batch_rows:
                     yield batch
                     batch = Batch()

@@ -20,7 +20,7 @@ def row_batches(source: RawFile, batch_rows: int) -> Iterator[list[list[str]]]:
         fields: list[str] | None
         for line in scan.lines:
             if len(line) > limit and scan.too_long_line(line):
-                raise too_long(scan.limit)
+                raise too_long(scan.limit, scan.max_lines)
             text = line.rstrip("\r\n")
             if QUOTE not in text:
                 fields = text.split(delimiter)
