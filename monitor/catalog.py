@@ -27,6 +27,17 @@ REF_SCHEMA = "ref"  # reference tables a fullload replaces
 BKP_SCHEMA = "bkp"  # the versions they replaced
 LOAD_ID_COLUMN = "_load_id"  # on every loaded row: the load (audit row) that wrote it
 
+# A blank key: nothing but white space, where white space is every character Python's
+# `str.isspace()` calls a space (29 of them, the no-break space U+00A0 and the figure space
+# U+2007 among them; the last is U+3000), or a configured null value. The reader and each
+# database's check of staged keys use this one set (`monitor.backends.merging`).
+BLANK_CHARS = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
+def is_blank_key(value: str, nulls: frozenset[str] | set[str] | list[str]) -> bool:
+    """Whether a key value counts as empty: a configured null value, or only white space."""
+    return value in nulls or not value.strip(BLANK_CHARS)
+
 
 def split_target(target: str) -> tuple[str | None, str]:
     """A target as an operator writes it, `schema.table` or `table`: (its schema or None, its

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, MetaData, Table, event, text
 
 from monitor.backends.base import Backend
-from monitor.backends.merging import SEQ_COLUMN, MergeSql, Place, staging_name
+from monitor.backends.merging import SEQ_COLUMN, WHITESPACE, MergeSql, Place, staging_name
 from monitor.backends.rawfile.attempt import attempted
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.rawfile.split import row_batches
@@ -40,6 +40,9 @@ class SqliteMergeSql(MergeSql):
 
     null_safe_differs = "{left} IS NOT {right}"
     blank = "trim({column}, {spaces}) = ''"
+
+    def spaces(self) -> str:
+        return "'" + WHITESPACE + "'"
 
 
 def attached_path(main: Path, schema: str) -> Path:
