@@ -170,6 +170,7 @@ class Pipeline:
         assert claim.load_id is not None
         if claim.kind is ClaimKind.DUPLICATE:
             self.mover.finish_recorded(claim.load_id)
+            self.sets.duplicate_part(claim.load_id, rule)
             return self.outcome_of(claim.load_id)
         taken_in = processing_path(rule.path, claim.load_id, path.name)
         try:
@@ -210,10 +211,8 @@ class Pipeline:
         part = self.sets.part(row, rule)
         if part is not None:
             return self.sets.arrive(row, rule, part)
-        if rule.mode == "fullload" and row.replay_of is None and (twin := self.sets.store.twin(row, rule)):
-            log.info("%s (load %s): %s", row.file_name, load_id, twin.note)
-            self.mover.finish_recorded(load_id)
-            return self.outcome_of(load_id)
+        if rule.mode == "fullload" and row.replay_of is None and (twin := self.sets.twin(row, rule)) is not None:
+            return twin
         path = Path(row.current_path)
         target = f"{row.target_schema}.{row.target_table}"
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()

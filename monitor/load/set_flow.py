@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Row
 
 from monitor.config import FolderRule
+from monitor.intake.folders import archive_path
 from monitor.load.isolation import failure_message, is_transient
 from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.run import LoadCancelled
+from monitor.load.set_guards import clash as content_clash
+from monitor.load.set_guards import lost_part, twin_note, twin_of
 from monitor.load.set_run import PartFailed, SetRun
 from monitor.load.sets import Arrival, SetStatus, SetStore, describe_set
 from monitor.load.snapshots import PartName, Superseded, part_of, superseded_reason
@@ -91,6 +94,42 @@ class SetFlow:
             outcome.error = joined.note
         return outcome
 
+    # -- a part's bytes by another way ---------------------------------------------------------
+    def twin(self, row: Row, rule: FolderRule) -> Outcome | None:
+        """A claimed fullload file not named as a part, with the content of a part waiting in its
+        set: a duplicate of that part (None when no waiting part has its content)."""
+        state = self.pipeline.state
+        with self.pipeline.backend.transaction() as conn:
+            part = twin_of(conn, row)
+            if part is None:
+                return None
+            note = twin_note(part)
+            state.transition(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=part.load_id,
+                             rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
+                             pending_move_to=str(archive_path(rule.path, row.file_name, row.load_id, utcnow())),
+                             **state.finish_timing(conn, row.load_id))
+        log.info("%s (load %s): %s", row.file_name, row.load_id, note)
+        self.pipeline.mover.finish_recorded(row.load_id)
+        return self.pipeline.outcome_of(row.load_id)
+
+    def duplicate_part(self, load_id: int, rule: FolderRule) -> None:
+        """A file named as a part that ended `duplicate` at its claim: when it repeats a snapshot
+        loaded on its own, its set can never load, and an open one fails now."""
+        row = self.pipeline.state.get(load_id)
+        part = part_of(rule, row.file_name) if row is not None and rule.mode == "fullload" else None
+        if row is None or part is None:
+            return
+        failed = None
+        with self.pipeline.backend.transaction() as conn:
+            lost = lost_part(conn, rule, row.target_schema, row.target_table, part.set_name)
+            found = self.store.latest(conn, row.target_schema, row.target_table, part.set_name, None)
+            if lost is not None and found is not None and found.status in (SetStatus.WAITING, SetStatus.LOADING):
+                log.error("failed %s: %s", describe_set(found), lost)
+                self.store.fail_in(conn, found.set_id, rule, f"{lost}: not loaded", None)
+                failed = found.set_id
+        if failed is not None:
+            self._finish_moves(failed)
+
     # -- the set's load ------------------------------------------------------------------
     def load(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete waiting set as one snapshot (unless another worker has it)."""
@@ -109,7 +148,8 @@ class SetFlow:
                 if reason is not None:
                     self._supersede(found, rule, reason)
                     return self.outcome(set_id)
-                clash = self.store.clash(set_id)
+                with self.pipeline.backend.reading() as conn:
+                    clash = content_clash(conn, set_id)
                 if clash is not None:
                     log.error("failed %s: %s", describe_set(found), clash)
                     self.store.fail(set_id, rule, clash, None)

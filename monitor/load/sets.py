@@ -26,6 +26,7 @@ from monitor.config import FolderRule
 from monitor.intake.folders import archive_path, failed_path
 from monitor.load.rejects import RejectSink
 from monitor.load.run import rejects_path
+from monitor.load.set_guards import lost_part
 from monitor.load.snapshots import PartName, superseded_reason
 from monitor.load.state import StateStore, Status, TransitionError, utcnow
 
@@ -130,9 +131,13 @@ class SetStore:
             self.backend.lock_target(conn, schema, f"{table} set {part.set_name}")
             if part.problem:
                 return self._refuse(conn, row, rule, None, f"{row.file_name}: {part.problem}: not a part of a set")
-            found = self._latest(conn, schema, table, part.set_name, replay_set)
+            found = self.latest(conn, schema, table, part.set_name, replay_set)
             if found is not None and found.status == SetStatus.LOADED and replay_set is None:
                 return self._repeat(conn, row, rule, found, part)
+            lost = None if replay_set is not None else lost_part(conn, rule, schema, table, part.set_name)
+            if lost is not None:
+                return self._lost(conn, row, rule, found if found is not None and found.status in OPEN else None,
+                                  lost)
             if found is not None and found.status in OPEN:
                 if found.part_count != part.count:
                     return self._refuse(conn, row, rule, found, f"{row.file_name}: its name says {part} of "
@@ -163,25 +168,8 @@ class SetStore:
             conn.execute(update(sets).where(sets.c.set_id == found.set_id).values(complete_at=utcnow()))
             return Joined(Arrival.COMPLETE, found.set_id, f"{detail}: complete")
 
-    def twin(self, row: Row, rule: FolderRule) -> Joined | None:
-        """A fullload file that is not named as a part but has the content of a part waiting in
-        its set: a duplicate of that part (it would otherwise load as a snapshot of its own,
-        and its set never could). None when no waiting part has its content."""
-        with self.backend.transaction() as conn:
-            part = conn.execute(select(files).where(
-                files.c.target_schema == row.target_schema, files.c.target_table == row.target_table,
-                files.c.sha256 == row.sha256, files.c.status == Status.WAITING.value).limit(1)).first()
-            if part is None:
-                return None
-            note = (f"the same content as part {part.set_part} of set {part.set_id} (load {part.load_id}, "
-                    f"{part.file_name}), waiting for the rest of its set: a copy of that part, not a snapshot")
-            self.state.transition(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=part.load_id,
-                                  rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
-                                  pending_move_to=str(archive_path(rule.path, row.file_name, row.load_id, utcnow())),
-                                  **self.state.finish_timing(conn, row.load_id))
-        return Joined(Arrival.DUPLICATE, part.set_id, note)
-
-    def _latest(self, conn: Connection, schema: str, table: str, name: str, replay_set: int | None) -> Row | None:
+    def latest(self, conn: Connection, schema: str, table: str, name: str, replay_set: int | None) -> Row | None:
+        """The newest set of this name into this target (of the replay of `replay_set`)."""
         replay = sets.c.replay_of.is_(None) if replay_set is None else sets.c.replay_of == replay_set
         query = (select(sets).where(sets.c.target_schema == schema, sets.c.target_table == table,
                                     sets.c.set_name == name, replay)
@@ -234,6 +222,15 @@ class SetStore:
                               **self.state.finish_timing(conn, row.load_id))
         return Joined(Arrival.DUPLICATE, found.set_id, note)
 
+    def _lost(self, conn: Connection, row: Row, rule: FolderRule, found: Row | None, lost: str) -> Joined:
+        """A part of a set that lost a part to a snapshot loaded on its own: refused, and its
+        open set (if any) fails with it."""
+        message = f"{row.file_name}: {lost}: not loaded"
+        joined = self._refuse(conn, row, rule, found, message)
+        if found is not None:
+            self.fail_in(conn, found.set_id, rule, message, None)
+        return joined
+
     def _refuse(self, conn: Connection, row: Row, rule: FolderRule, found: Row | None, message: str) -> Joined:
         self.state.transition(conn, row.load_id, Status.CLAIMED, Status.FAILED, error=message,
                               pending_move_to=str(failed_path(rule.path, row.file_name, row.load_id)),
@@ -248,27 +245,6 @@ class SetStore:
                               .values(status=target.value, **values))
         if result.rowcount != 1:
             raise TransitionError(f"set {set_id} was not {source} any more")
-
-    def clash(self, set_id: int) -> str | None:
-        """Why a complete set can never load (None: it can): one of its parts has the content of
-        a file loaded (or loading) into the target as a snapshot of its own (one content is
-        loaded into a target once)."""
-        with self.backend.reading() as conn:
-            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
-            if found is None or found.replay_of is not None:
-                return None
-            for part in self._waiting(conn, set_id):
-                other = conn.execute(select(files).where(
-                    files.c.target_schema == found.target_schema, files.c.target_table == found.target_table,
-                    files.c.sha256 == part.sha256, files.c.replay_of.is_(None), files.c.load_id != part.load_id,
-                    files.c.status.in_([Status.CLAIMED.value, Status.LOADING.value, Status.LOADED.value]),
-                ).limit(1)).first()
-                if other is not None:
-                    return (f"{part.file_name}: part {part.set_part} of {describe_set(found)} has the same content as "
-                            f"load {other.load_id} ({other.file_name}, {other.status}) into {found.target_schema}."
-                            f"{found.target_table}; one content loads into a target once, so the set cannot load: "
-                            "not loaded (replay the set's parts to load it on purpose)")
-        return None
 
     def start(self, set_id: int) -> list[Row] | None:
         """Take a complete waiting set and all its parts to `loading` for this instance; None
@@ -312,22 +288,25 @@ class SetStore:
         """The set fails, and every part with it (each moved to `failed/`, saying why); the
         part at fault (`culprit`) carries the error itself. Rejects found so far are kept."""
         with self.backend.transaction() as conn:
-            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
-            assert found is not None
-            self._move_set(conn, set_id, SetStatus(found.status), SetStatus.FAILED, error=message,
-                           finished_at=utcnow())
-            for part in self.parts(set_id, conn):
-                if part.status not in (Status.WAITING, Status.LOADING):
-                    continue
-                error = message if part.load_id == culprit else (
-                    f"{part.file_name}: not loaded: {describe_set(found)} failed: {message}")
-                path = Path(part.current_path)
-                sink = RejectSink.reopen(rejects_path(path))
-                sink.store(conn, part.load_id)
-                target = failed_path(rule.path, part.file_name, part.load_id) if path.exists() else None
-                self.state.transition(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
-                                      rows_rejected=sink.count, pending_move_to=str(target) if target else None,
-                                      **self.state.finish_timing(conn, part.load_id))
+            self.fail_in(conn, set_id, rule, message, culprit)
+
+    def fail_in(self, conn: Connection, set_id: int, rule: FolderRule, message: str, culprit: int | None) -> None:
+        """`fail`, inside `conn`'s transaction."""
+        found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+        assert found is not None
+        self._move_set(conn, set_id, SetStatus(found.status), SetStatus.FAILED, error=message, finished_at=utcnow())
+        for part in self.parts(set_id, conn):
+            if part.status not in (Status.WAITING, Status.LOADING):
+                continue
+            error = message if part.load_id == culprit else (
+                f"{part.file_name}: not loaded: {describe_set(found)} failed: {message}")
+            path = Path(part.current_path)
+            sink = RejectSink.reopen(rejects_path(path))
+            sink.store(conn, part.load_id)
+            target = failed_path(rule.path, part.file_name, part.load_id) if path.exists() else None
+            self.state.transition(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
+                                  rows_rejected=sink.count, pending_move_to=str(target) if target else None,
+                                  **self.state.finish_timing(conn, part.load_id))
 
     def supersede(self, set_id: int, rule: FolderRule, reason: str) -> None:
         """The set is older than the snapshot loaded now: it and its parts end `superseded`."""
