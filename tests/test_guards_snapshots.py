@@ -45,6 +45,7 @@ def test_copies_of_a_waiting_part_never_replace_the_table_and_the_set_loads_whol
     ws = make_workspace(RULE, http_port=0)
     folder = ws.folder("companies")
     source = tmp_path / "source"
+    source.mkdir()
     previous = write_companies_house(source / one_file_name("2026-10-01"), 300, seed=1)
     parts = write_companies_house_parts(source / "parts", "2026-11-01", 240, seed=2, parts=3)
     other = write_companies_house_parts(source / "other", "2026-11-01", 240, seed=9, parts=3)[0]
