@@ -101,7 +101,7 @@ def test_blank_keys_are_rejected_on_the_databases_own_path(make_workspace, tmp_p
         drop(source, ws.folder("nulls"), "nulls.csv")
         found = wait_for(ended(ws, ["fast.csv", "nulls.csv"]), timeout=120)
     assert found["fast.csv"][:3] == ("loaded", 3, len(BLANKS))  # `N/A` is a key where it is no null value
-    assert found["nulls.csv"][:3] == ("loaded", 2, len(BLANKS) + 1)
+    assert found["nulls.csv"][:3] == ("loaded", 2, len(BLANKS) + 1), found["nulls.csv"]
     assert sorted(email for (email,) in ws.query("SELECT email FROM fast")) == ["N/A", "a@x.io", "b@x.io"]
     reasons = {reason for (reason,) in ws.query("SELECT reason FROM ingest_rejects")}
     assert reasons == {"empty key column email"}
