@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from monitor.backends import Backend
 from monitor.catalog import files
-from monitor.load.shrink import SHRINK_MARK
-from monitor.load.state import Status
+from monitor.load.state.machine import Status
+from monitor.load.write.shrink import SHRINK_MARK
 
 
 def shrink_refused(backend: Backend) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@
 `... part1_3 2.zip` (macOS Finder), `... part1_3 (copy).zip`, `(another copy)`, `(3rd copy)`
 (GNOME Files), or `Copy of ...` (older Windows, Google Drive, mail clients). `originals`
 lists the names such a name may be a copy of (marks taken off the name before its
-extensions, nested marks too); `monitor.load.snapshots.part_of` takes the first that is a
+extensions, nested marks too); `monitor.load.read.snapshots.part_of` takes the first that is a
 part of a set, so a copy is that part (a duplicate, or refused), never a snapshot of its own.
 """
 

@@ -9,7 +9,7 @@ lines are joined back, never re-serialised.
 
 Memory follows the longest record, so a record is never held past
 `limits.max_record_chars`: a longer one (one endless line) fails the file, naming its line,
-before it is read whole. A quote never closed fails the file too (`monitor.load.quotes`):
+before it is read whole. A quote never closed fails the file too (`monitor.load.read.quotes`):
 at the end of the file, or once its field runs over `limits.max_record_lines` lines.
 """
 
@@ -24,7 +24,7 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from monitor.load.quotes import quote_runs_on, unclosed_quote
+from monitor.load.read.quotes import quote_runs_on, unclosed_quote
 from monitor.source import CHUNK_BYTES, EncodingError, SourceError, SourceFormat, open_binary, read_chunk
 
 csv.field_size_limit(1 << 26)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from monitor.backends import Backend
-from monitor.load.policies import PolicyError
+from monitor.load.read.policies import PolicyError
 
 SHRINK_MARK = "the shrink guard"  # in every refusal's reason: how the audit trail finds them
 

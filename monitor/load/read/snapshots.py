@@ -3,7 +3,7 @@
 - `part_of(rule, name)`: a file that is one part of a snapshot set (the rule's `part_pattern`,
   by default the Companies House form `BasicCompanyData-2026-11-01-part3_7.zip`): the set's
   name, which part, and how many parts the set has.
-  A copy of a part (`monitor.load.copies`: `... (1).zip`, `... - Copy.zip`, `Copy of ...`) is
+  A copy of a part (`monitor.load.read.copies`: `... (1).zip`, `... - Copy.zip`, `Copy of ...`) is
   that part, `copy_of` naming the part's own name.
 - `snapshot_date(rule, name)`: the snapshot's date (the rule's `date_pattern` and
   `date_format`, by default `YYYY-MM-DD` anywhere in the name); None when the name has none.
@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 from monitor.backends import Backend
 from monitor.catalog import files, sets
 from monitor.config import FolderRule
-from monitor.load.copies import originals
+from monitor.load.read.copies import originals
 from monitor.source import SourceError
 
 EARLIEST_ZONE = timedelta(hours=14)  # the first time zone to start a day (UTC+14)

@@ -13,8 +13,8 @@ from sqlalchemy import Connection, Row, select
 
 from monitor.catalog import files, sets
 from monitor.config import FolderRule
-from monitor.load.snapshots import part_of
-from monitor.load.state import Status
+from monitor.load.read.snapshots import part_of
+from monitor.load.state.machine import Status
 
 
 def twin_of(conn: Connection, row: Row) -> Row | None:
