@@ -226,7 +226,8 @@ class Limits(BaseModel):
     max_expansion_ratio: float = Field(default=200.0, ge=2,
                                        description="expanded size over compressed size, past the first MiB")
     max_zip_members: int = Field(default=10_000, ge=1, description="entries in a zip's directory")
-    min_free_bytes: int = Field(default=GIB, ge=0, description="free space an extraction to disk always leaves")
+    min_free_bytes: int = Field(default=GIB, ge=0,
+                                description="free space an extraction to disk always leaves (0: not checked)")
 
 
 LEGACY_BACKEND_KEYS = {"sqlite_driver": ("sqlite", "driver"), "mssql_bcp": ("mssql", "bcp")}

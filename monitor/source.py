@@ -210,7 +210,9 @@ def _member_budget(archive: zipfile.ZipFile, path: Path, member: str, limits: Li
 
 def leave_free(folder: Path, coming: int, limits: Limits, what: str) -> None:
     """`SourceError` when writing `coming` more bytes into `folder` would leave less than
-    `limits.min_free_bytes` free on its file system."""
+    `limits.min_free_bytes` free on its file system (0: not checked)."""
+    if limits.min_free_bytes <= 0:
+        return
     free = shutil.disk_usage(folder).free
     if free - coming < limits.min_free_bytes:
         raise SourceError(f"{what}: extracting it to {folder} would leave less than {size_text(limits.min_free_bytes)} "

@@ -36,7 +36,7 @@ from monitor.load.state.machine import StateStore, Status, utcnow
 from monitor.load.write.isolation import careful_writer, load_file
 from monitor.load.write.parallel import fill_then_swap
 from monitor.load.write.route import RowSource, offer, write_rows
-from monitor.load.write.shrink import check_shrink
+from monitor.load.write.shrink import check_shrink, on_purpose
 from monitor.load.write.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
 from monitor.source import DEFAULT_LIMITS, SourceFormat
 
@@ -120,12 +120,12 @@ class LoadRun:
         self.strategy.prepare(self.ctx.backend, self.job)
 
     def before_swap(self, conn: Connection, staged: int) -> None:
-        """Under the target's lock, just before a fullload's swap: newest wins (not for a
-        replay), and the shrink guard on the rows staged."""
+        """Under the target's lock, just before a fullload's swap: newest wins and the shrink
+        guard on the rows staged (a replay, or `--allow-shrink`, loads on purpose)."""
         if self.row.replay_of is None:
             check_newest(conn, self.ctx.backend, self.schema, self.table, self.row.snapshot_date)
         self.shrink_note = check_shrink(conn, self.ctx.backend, self.schema, self.table, staged,
-                                        self.rule.min_row_share, self.ctx.allow_shrink)
+                                        self.rule.min_row_share, on_purpose(self.ctx.allow_shrink, self.row.replay_of))
 
     # -- between batches -----------------------------------------------------------------
     def checkpoint(self) -> None:

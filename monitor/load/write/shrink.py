@@ -4,7 +4,8 @@ swapped in (a truncated export, a wrong file under the right name, one part of a
 Decided inside the load's transaction, under the target's lock, just before the swap, from
 the rows staged: fewer than the rule's `min_row_share` of the rows the target holds now,
 and the load fails with both counts in its reason (`status`, the page and
-`ingest_shrink_refused{target}` show it). `retry LOAD_ID --allow-shrink` loads it anyway.
+`ingest_shrink_refused{target}` show it). `retry LOAD_ID --allow-shrink` loads it anyway;
+so does a `replay`, which loads an archived snapshot on purpose (as it skips "newest wins").
 """
 
 from __future__ import annotations
@@ -41,14 +42,21 @@ def shrink_reason(conn: Connection, backend: Backend, schema: str, table: str, s
             f"(`ingest-monitor retry LOAD_ID --allow-shrink` loads it on purpose)"), current
 
 
+def on_purpose(allow_shrink: bool, replay_of: int | None) -> str | None:
+    """Why a load may shrink its target on purpose: an operator's `--allow-shrink`, or a replay."""
+    if allow_shrink:
+        return "--allow-shrink"
+    return f"a replay of load {replay_of}" if replay_of is not None else None
+
+
 def check_shrink(conn: Connection, backend: Backend, schema: str, table: str, staged: int, share: float,
-                 allowed: bool) -> str | None:
+                 allowed: str | None) -> str | None:
     """Raise `ShrinkRefused` when `staged` rows would shrink the target below `share` of it;
-    with `allowed` (an operator's override) it loads, and a note says so."""
+    `allowed` (why it is on purpose), and it loads with a note that says so."""
     found = shrink_reason(conn, backend, schema, table, staged, share)
     if found is None:
         return None
     reason, current = found
     if not allowed:
         raise ShrinkRefused(reason)
-    return f"loaded past {SHRINK_MARK} on purpose (--allow-shrink): {staged:,} rows replaced {current:,}"
+    return f"loaded past {SHRINK_MARK} on purpose ({allowed}): {staged:,} rows replaced {current:,}"
