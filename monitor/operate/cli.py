@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -159,8 +158,6 @@ def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> i
     settings = _settings(args)
     _quiet_logging(settings, args.verbose)
     app = build_app(settings, instance=one_off_instance())
-    if args.allow_shrink:  # this one re-run only: past the shrink guard on purpose
-        app.pipeline.context = replace(app.pipeline.context, allow_shrink=True)
     try:
         row = app.state.get(args.load_id)
         path = Path(row.current_path) if row is not None and row.current_path else None
@@ -181,7 +178,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     Refused unless the load failed and its file is still in failed/."""
     from monitor.operate.reruns import retry
 
-    return _rerun(args, retry)
+    return _rerun(args, partial(retry, allow_shrink=args.allow_shrink))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -189,7 +186,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     duplicate detection lets it through. The archived file stays where it is."""
     from monitor.operate.reruns import replay
 
-    return _rerun(args, replay)
+    return _rerun(args, partial(replay, allow_shrink=args.allow_shrink))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -252,17 +249,10 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config and reach the database; name every problem found (folders missing
     or not writable, rules that overlap, a database that does not answer, ...). Exit 1 if any."""
-    from monitor.operate.checks import check
+    from monitor.operate.checks import check, report
 
     problems, notes, warnings = check(args.config, args.env_file)
-    if problems:
-        print(f"{len(problems)} problem(s):" + (f" ({'; '.join(notes)})" if notes else ""))
-        for problem in problems:
-            print(f"  - {problem}")
-    else:
-        print("config ok: " + "; ".join(notes))
-    for warning in warnings:
-        print(f"  warning: {warning}")
+    print(report(problems, notes, warnings))
     return 1 if problems else 0
 
 
@@ -361,8 +351,7 @@ def parser() -> argparse.ArgumentParser:
         rerun.add_argument("load_id", type=int, metavar="LOAD_ID", help="the load to re-run")
         rerun.add_argument("-v", "--verbose", action="store_true", help="log every stage")
         rerun.add_argument("--no-progress", action="store_true", help="no progress bar")
-        rerun.add_argument("--allow-shrink", action="store_true",
-                           help="swap the snapshot in even when the shrink guard refused it (min_row_share)")
+        rerun.add_argument("--allow-shrink", action="store_true", help="swap in a snapshot the shrink guard refused")
 
     command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
     command("check-config", cmd_check_config, "validate the config and the database; list every problem")
