@@ -30,6 +30,7 @@ CSV_MEMBER_SUFFIXES = (".csv", ".txt", ".tsv")
 MEMBER_NAME_CHARS = 120
 DAMAGED = (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile, NotImplementedError)
 RATIO_FLOOR_BYTES = 1 << 20  # content this small is never refused for its expansion ratio
+BATCH_CHARS = 8 << 20  # a batch of parsed rows ends once it holds this many characters (long values)
 FREE_CHECK_BYTES = 8 << 20  # an extraction looks at the free space again after writing this much
 DEFAULT_LIMITS = Limits()
 _END_OF_DIRECTORY = b"PK\x05\x06"

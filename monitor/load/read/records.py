@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from monitor.load.read.quotes import quote_runs_on, unclosed_quote
-from monitor.source import CHUNK_BYTES, EncodingError, SourceError, SourceFormat, open_binary, read_chunk
+from monitor.source import BATCH_CHARS, CHUNK_BYTES, EncodingError, SourceError, SourceFormat, open_binary, read_chunk
 
 csv.field_size_limit(1 << 26)
 
@@ -96,6 +96,7 @@ class _Lines:
         self.nul = False  # a NUL character was seen: records are checked for it
         self._held: list[tuple[int, list[str], int]] = []  # (first line, lines, characters)
         self._held_chars = 0
+        self.chars_read = 0  # characters handed on so far (a batch ends after `BATCH_CHARS` of them)
         self._next = 1
 
     def __iter__(self) -> Iterator[str]:
@@ -139,6 +140,7 @@ class _Lines:
                 size = sum(map(len, lines))
                 self._held.append((self._next, lines, size))
                 self._held_chars += size
+                self.chars_read += size
                 self._next += len(lines)
                 yield lines
             if final:
@@ -211,6 +213,7 @@ def iter_batches(
     limits = fmt.limits
     with open_binary(path, name, limits) as stream:
         most = limits.max_record_lines
+        budget = BATCH_CHARS  # a batch ends past this many characters read, whatever its rows
         source = _Lines(stream, fmt.encoding, name, limits.max_record_chars, most)
         reader = csv.reader(source, delimiter=fmt.delimiter, strict=False)
         batch = Batch()
@@ -226,10 +229,11 @@ def iter_batches(
                 end = reader.line_num
                 if end - start >= most:
                     raise quote_runs_on(name, start, most)
-                if full or len(rows) >= batch_rows:
+                if full or len(rows) >= batch_rows or source.chars_read > budget:
                     yield batch
                     batch = Batch()
                     rows, full = batch.rows, False
+                    budget = source.chars_read + BATCH_CHARS
                 source.keep_from = last_start
                 last_start = start
                 if plain and len(fields) == width and not source.nul and any(fields):
