@@ -177,7 +177,6 @@ def test_run_starts_on_warnings(make_workspace, tmp_path):
     assert "config: folders[1] (b) and folders[0] (a)" in daemon.output()
 
 
-@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("table", "hint"), [
     ("ref.companies", '"table": "companies" with "reference": true'),
     ("sales.orders", '"table": "orders" (the schema is not a rule key'),
