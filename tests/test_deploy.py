@@ -110,7 +110,7 @@ def test_a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules(make_works
             drop(write_csv(tmp_path / "good.csv", ["a"], [["1"], ["2"]]), ws.folder("contacts"))
             wait_for(lambda: _query(prometheus, 'ingest_files_total{status="failed"}')["result"], timeout=120)
             rules = json.loads(get(prometheus + "api/v1/rules")[2])["data"]["groups"][0]["rules"]
-            assert len(rules) == 8 and all(rule["health"] == "ok" for rule in rules), rules
+            assert len(rules) == 9 and all(rule["health"] == "ok" for rule in rules), rules
             for query in _dashboard_queries():  # each evaluates against the real series
                 _query(prometheus, query.replace("$job", "ingest-monitor").replace("$instance", ".*"))
             assert _query(prometheus, 'up{job="ingest-monitor"}')["result"][0]["value"][1] == "1"
