@@ -9,22 +9,24 @@ the set starts). Whatever arrives, each part ends in a terminal state with its r
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, select
 
 from monitor.catalog import files, sets
 from monitor.config import FolderRule
 from monitor.load.read.snapshots import part_of
 from monitor.load.state.machine import Status
+from monitor.records import FileRecord
 
 
-def twin_of(conn: Connection, row: Row) -> Row | None:
+def twin_of(conn: Connection, row: FileRecord) -> FileRecord | None:
     """A part waiting in its set with the content of `row` (a file not named as a part)."""
-    return conn.execute(select(files).where(
+    found = conn.execute(select(files).where(
         files.c.target_schema == row.target_schema, files.c.target_table == row.target_table,
         files.c.sha256 == row.sha256, files.c.status == Status.WAITING.value).limit(1)).first()
+    return FileRecord.of(found) if found is not None else None
 
 
-def twin_note(part: Row) -> str:
+def twin_note(part: FileRecord) -> str:
     """What a twin's audit row says."""
     return (f"the same content as part {part.set_part} of set {part.set_id} (load {part.load_id}, {part.file_name}), "
             "waiting for the rest of its set: a copy of that part, not a snapshot")
