@@ -35,7 +35,7 @@ def _tool(name: str) -> str:
 def test_promtool_checks_the_rules_and_their_unit_tests_pass():
     checked = subprocess.run([_tool("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True,
                              timeout=120)
-    assert checked.returncode == 0 and "SUCCESS: 9 rules found" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "SUCCESS: 13 rules found" in checked.stdout, checked.stdout + checked.stderr
     tested = subprocess.run([_tool("promtool"), "test", "rules", RULE_TESTS.name], capture_output=True, text=True,
                             timeout=120, cwd=RULE_TESTS.parent)
     assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
@@ -110,7 +110,7 @@ def test_a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules(make_works
             drop(write_csv(tmp_path / "good.csv", ["a"], [["1"], ["2"]]), ws.folder("contacts"))
             wait_for(lambda: _query(prometheus, 'ingest_files_total{status="failed"}')["result"], timeout=120)
             rules = json.loads(get(prometheus + "api/v1/rules")[2])["data"]["groups"][0]["rules"]
-            assert len(rules) == 9 and all(rule["health"] == "ok" for rule in rules), rules
+            assert len(rules) == 13 and all(rule["health"] == "ok" for rule in rules), rules
             for query in _dashboard_queries():  # each evaluates against the real series
                 _query(prometheus, query.replace("$job", "ingest-monitor").replace("$instance", ".*"))
             assert _query(prometheus, 'up{job="ingest-monitor"}')["result"][0]["value"][1] == "1"

@@ -157,7 +157,7 @@ def overlapping(make_workspace):
 def test_run_refuses_what_check_config_calls_a_problem_in_the_same_words(make_workspace):
     ws = overlapping(make_workspace)
     checked = ws.cli("check-config", check=False)
-    assert checked.returncode == 1
+    assert checked.returncode == Exit.USAGE
     problem = next(line.removeprefix("  - ") for line in checked.stdout.splitlines() if "failed" in line)
     assert problem.startswith("folders[1].path: ") and "is where folders[0] keeps its failed files" in problem
     run = ws.cli("run", check=False, timeout=120)
@@ -184,7 +184,7 @@ def test_run_starts_on_warnings(make_workspace, tmp_path):
 def test_a_dotted_table_name_is_refused_by_check_config_and_run_with_a_hint(make_workspace, table, hint):
     ws = make_workspace({"path": "in/x", "table": table, "mode": "fullload"}, http_port=0)
     checked = ws.cli("check-config", check=False)
-    assert checked.returncode == 1 and hint in checked.stdout and "holds a dot" in checked.stdout
+    assert checked.returncode == Exit.USAGE and hint in checked.stdout and "holds a dot" in checked.stdout
     run = ws.cli("run", check=False, timeout=120)
     assert run.returncode == Exit.USAGE and hint in run.stderr and "holds a dot" in run.stderr
 
