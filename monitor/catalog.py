@@ -26,6 +26,32 @@ from sqlalchemy.dialects import mssql
 REF_SCHEMA = "ref"  # reference tables a fullload replaces
 BKP_SCHEMA = "bkp"  # the versions they replaced
 LOAD_ID_COLUMN = "_load_id"  # on every loaded row: the load (audit row) that wrote it
+
+# A blank key: nothing but white space, where white space is every character Python's
+# `str.isspace()` calls a space (29 of them, the no-break space U+00A0 and the figure space
+# U+2007 among them; the last is U+3000), or a configured null value. The reader and each
+# database's check of staged keys use this one set (`monitor.backends.merging`).
+BLANK_CHARS = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
+def is_blank_key(value: str, nulls: frozenset[str] | set[str] | list[str]) -> bool:
+    """Whether a key value counts as empty: a configured null value, or only white space."""
+    return value in nulls or not value.strip(BLANK_CHARS)
+
+
+def split_target(target: str) -> tuple[str | None, str]:
+    """A target as an operator writes it, `schema.table` or `table`: (its schema or None, its
+    table). The one reading of a target for every command; a table name holds no dot (the
+    configuration refuses one), so the first dot is the schema's."""
+    schema, dot, table = target.partition(".")
+    return (schema, table) if dot else (None, target)
+
+
+def same_target(written: str, known: str) -> bool:
+    """Whether `written` (`table` or `schema.table`) names the target `known` (`schema.table`)."""
+    schema, table = split_target(written)
+    known_schema, known_table = split_target(known)
+    return table == known_table and schema in (None, known_schema)
 # A merge target's history table (`bkp.<table>__history`): each row a version a merge replaced,
 # with the load that wrote it (`_load_id`), the load that replaced it and when.
 HISTORY_SUFFIX = "__history"

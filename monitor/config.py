@@ -95,6 +95,8 @@ class FolderRule(BaseModel):
     set_timeout: float = Field(default=3600.0, gt=0, description="seconds before an incomplete set is reported")
     min_shared_columns: float = Field(default=0.5, ge=0, le=1, description="share of the table's columns kept")
     allow_new_shape: bool = False
+    min_row_share: float = Field(default=0.5, ge=0, le=1, description="the shrink guard: a new snapshot with "
+                                 "fewer rows than this share of the table's is not swapped in (0: off)")
 
     @field_validator("part_pattern")
     @classmethod
@@ -128,6 +130,13 @@ class FolderRule(BaseModel):
     def _table_is_plain(cls, value: str) -> str:
         if value != value.strip() or "\x00" in value:
             raise ValueError("table name must not start or end with spaces or hold NUL")
+        if "." in value:
+            schema, _, table = value.rpartition(".")
+            hint = (f'"table": "{table}" with "reference": true' if schema == REF_SCHEMA
+                    else f'"table": "{table}" (the schema is not a rule key: `reference` chooses {REF_SCHEMA} or '
+                         "the default schema)")
+            raise ValueError(f"table name {value!r} holds a dot, which would name a table {value!r}, not a table "
+                             f"{table!r} in a schema {schema!r}: write {hint}")
         return value
 
     @field_validator("delimiter")
@@ -191,13 +200,16 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_record_chars: int = Field(default=MIB, ge=1024, le=64 * MIB,
+    max_record_chars: int = Field(default=4 * MIB, ge=1024, le=256 * MIB,
                                   description="the longest record (or header) read, in characters")
+    max_record_lines: int = Field(default=10_000, ge=2, description="the most lines one quoted field may run over")
     max_expanded_bytes: int = Field(default=32 * GIB, ge=MIB,
                                     description="what a compressed file (all members of a zip) expands to")
     max_expansion_ratio: float = Field(default=200.0, ge=2,
                                        description="expanded size over compressed size, past the first MiB")
     max_zip_members: int = Field(default=10_000, ge=1, description="entries in a zip's directory")
+    min_free_bytes: int = Field(default=GIB, ge=0,
+                                description="free space an extraction to disk always leaves (0: not checked)")
 
 
 LEGACY_BACKEND_KEYS = {"sqlite_driver": ("sqlite", "driver"), "mssql_bcp": ("mssql", "bcp")}

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import struct
 import zipfile
 import zlib
@@ -29,6 +30,8 @@ CSV_MEMBER_SUFFIXES = (".csv", ".txt", ".tsv")
 MEMBER_NAME_CHARS = 120
 DAMAGED = (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile, NotImplementedError)
 RATIO_FLOOR_BYTES = 1 << 20  # content this small is never refused for its expansion ratio
+BATCH_CHARS = 8 << 20  # a batch of parsed rows ends once it holds this many characters (long values)
+FREE_CHECK_BYTES = 8 << 20  # an extraction looks at the free space again after writing this much
 DEFAULT_LIMITS = Limits()
 _END_OF_DIRECTORY = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
@@ -206,20 +209,41 @@ def _member_budget(archive: zipfile.ZipFile, path: Path, member: str, limits: Li
     return ExpansionBudget(f"{path.name}: member {member}", compressed, limits, spent)
 
 
+def leave_free(folder: Path, coming: int, limits: Limits, what: str) -> None:
+    """`SourceError` when writing `coming` more bytes into `folder` would leave less than
+    `limits.min_free_bytes` free on its file system (0: not checked)."""
+    if limits.min_free_bytes <= 0:
+        return
+    free = shutil.disk_usage(folder).free
+    if free - coming < limits.min_free_bytes:
+        raise SourceError(f"{what}: extracting it to {folder} would leave less than {size_text(limits.min_free_bytes)} "
+                          f"free there ({size_text(free)} free now; limits.min_free_bytes): not loaded")
+
+
 def extract_members(path: Path, members: list[tuple[str, Path]], limits: Limits = DEFAULT_LIMITS) -> None:
     """Write each zip member's bytes to its target (through a hidden temporary name, then
-    renamed), within `limits` in all; `SourceError` names the member and why (damaged,
-    over a limit, the disk full), and leaves no partial file behind."""
+    renamed), within `limits` in all, and never below `limits.min_free_bytes` of free space
+    (its declared size checked first, the free space again every `FREE_CHECK_BYTES` written);
+    `SourceError` names the member and why (damaged, over a limit, the disk full), and leaves
+    no partial file behind."""
     spent = 0
     with open_zip(path, limits=limits) as archive:
         for member, target in members:
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name[:200]}.partial")
+            what = f"{path.name}: member {member}"
             try:
                 budget = _member_budget(archive, path, member, limits, spent)
+                leave_free(target.parent, archive.getinfo(member).file_size, limits, what)
                 with archive.open(member) as source, partial.open("wb") as out:
+                    unchecked = 0
                     while chunk := source.read(CHUNK_BYTES):
                         budget.take(len(chunk))
+                        unchecked += len(chunk)
+                        if unchecked >= FREE_CHECK_BYTES:
+                            out.flush()
+                            leave_free(target.parent, unchecked, limits, what)
+                            unchecked = 0
                         out.write(chunk)
             except SourceError:
                 partial.unlink(missing_ok=True)

@@ -25,7 +25,9 @@ from monitor.load.read.records import iter_batches
 from monitor.source import SourceError, extract_members, open_binary, zip_entries, zip_members
 
 MIB = 1 << 20
-SMALL = Limits(max_record_chars=4096, max_expanded_bytes=2 * MIB, max_expansion_ratio=20, max_zip_members=5)
+GIB = 1 << 30
+SMALL = Limits(max_record_chars=4096, max_record_lines=64, max_expanded_bytes=2 * MIB, max_expansion_ratio=20,
+               max_zip_members=5)
 
 
 def _gzip_of(path: Path, head: bytes, block: bytes, count: int) -> Path:
@@ -95,10 +97,24 @@ def test_extraction_never_fills_the_disk_past_the_cap(tmp_path, small_disk):
     """On a 4 MiB file system, a member of 512 MiB stops at the 2 MiB cap, not at a full disk."""
     point = small_disk(tmp_path / "disk", 4 * MIB)
     bomb = _bomb_zip(tmp_path / "bomb.zip", {"b.csv": (b"0" * MIB, 512)})
-    roomy = SMALL.model_copy(update={"max_expansion_ratio": 100_000})
+    roomy = SMALL.model_copy(update={"max_expansion_ratio": 100_000, "min_free_bytes": 0})
     with pytest.raises(SourceError, match="expands to more than 2 MiB"):
         extract_members(bomb, [("b.csv", point / "b.csv")], roomy)
     assert list(point.iterdir()) == []
+
+
+def test_extraction_never_leaves_less_free_space_than_the_floor(tmp_path, small_disk):
+    """On a 16 MiB file system with a 10 MiB floor: a 4 MiB member is extracted, an 8 MiB one
+    (whose zip declares its size) is refused before a byte of it is written."""
+    point = small_disk(tmp_path / "disk", 16 * MIB)
+    bomb = _bomb_zip(tmp_path / "bomb.zip", {"a.csv": (b"1" * MIB, 4), "b.csv": (b"0" * MIB, 8)})
+    floor = SMALL.model_copy(update={"max_expansion_ratio": 100_000, "max_expanded_bytes": GIB,
+                                     "min_free_bytes": 10 * MIB})
+    extract_members(bomb, [("a.csv", point / "a.csv")], floor)
+    with pytest.raises(SourceError, match=r"bomb.zip: member b.csv: extracting it to .* would leave less than 10 MiB "
+                                          r"free there \(1[12].* MiB free now; limits.min_free_bytes\): not loaded"):
+        extract_members(bomb, [("b.csv", point / "b.csv")], floor)
+    assert sorted(p.name for p in point.iterdir()) == ["a.csv"]
 
 
 def test_a_zip_declaring_too_many_entries_is_refused_before_it_is_parsed(tmp_path):
@@ -141,7 +157,9 @@ FAST_PATHS: dict[str, Callable[[RawFile], Iterator]] = {
 def test_a_record_over_the_limit_fails_the_file_in_every_reader(tmp_path, text):
     """(The general reader counts a record over several lines as it reads, 256 KiB at a time.)"""
     path = _plain(tmp_path / "long.csv", text.format(x="x" * 5000, lines="a\n" * 200_000, rows="2,v\n" * 100_000))
-    with pytest.raises(SourceError, match=r"line 2: a record longer than 4,096 characters, or over more than 64 lines"):
+    said = (r"line 2: a record longer than 4,096 characters \(limits.max_record_chars\)|line 2: a quoted field of the "
+            r"record starting on this line is not closed within 64 lines \(limits.max_record_lines\)")
+    with pytest.raises(SourceError, match=said):
         _general(path, SMALL)
     fmt = sniff(path, limits=SMALL)
     for name, fast in FAST_PATHS.items():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import Limits
 from monitor.load.read import detect, records
 from monitor.load.read.detect import detect_delimiter, sniff
 from monitor.load.read.guard import FileGuard
@@ -57,11 +58,26 @@ def test_a_rejected_record_keeps_its_raw_text_and_line_number(tmp_path):
     ]
 
 
-def test_an_unterminated_quote_rejects_the_rest_of_the_file_as_one_record(tmp_path):
-    rows, rejects, _ = load(tmp_path / "a.csv", 'id,v\n1,a\n2,"never closed\n3,c\n')
-    assert rows == [["1", "a"]]
-    assert [(r.line, r.raw) for r in rejects] == [(3, '2,"never closed\n3,c')]
-    assert "unterminated" in rejects[0].reason
+def test_an_unclosed_quote_fails_the_file_naming_its_line_and_the_lines_it_swallows(tmp_path):
+    with pytest.raises(SourceError, match=r"^a.csv: line 3: a quote opened on this line is never closed: it would "
+                                          r"swallow 3 line\(s\), to the end of the file at line 5"):
+        load(tmp_path / "a.csv", 'id,v\n1,a\n2,"never closed\n3,c\n4,d\n')
+
+
+def test_the_quote_that_opens_the_unclosed_field_is_found_past_closed_ones(tmp_path):
+    """A record whose first quoted field closes over two lines, then a field that never does."""
+    with pytest.raises(SourceError, match=r"line 4: a quote opened on this line is never closed: it would swallow 2"):
+        load(tmp_path / "a.csv", 'id,v,w\n1,a,b\n2,"two\nlines","never\nz\n')
+
+
+def test_a_quoted_field_over_more_lines_than_the_limit_fails_the_file(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text('id,v\n1,"' + "a\n" * 200 + '"\n2,b\n')
+    limits = Limits(max_record_lines=50)
+    said = r"line 2: a quoted field of the record starting on this line is not closed within 50 lines \(limits"
+    with pytest.raises(SourceError, match=said):
+        list(iter_batches(path, sniff(path, limits=limits), 100))
+    assert sum(len(b.rows) for b in iter_batches(path, sniff(path), 100)) == 2  # within the default
 
 
 def test_a_stray_quote_inside_a_field_is_kept(tmp_path):
@@ -243,7 +259,7 @@ def test_other_unicode_line_breaks_stay_inside_their_field(tmp_path):
 
 def test_a_file_of_rejects_is_streamed_in_bounded_batches(tmp_path):
     path = tmp_path / "a.csv"
-    path.write_text("id,v\n" + "lonely\n" * 9 + '"quote never closed\n')
+    path.write_text("id,v\n" + "lonely\n" * 10)
     batches = list(iter_batches(path, sniff(path), 2))
     assert [len(b.rejects) for b in batches] == [2, 2, 2, 2, 2]
-    assert batches[-1].rejects[-1].reason.startswith("unterminated quoted field")
+    assert batches[-1].rejects[-1].reason == "expected 2 fields, found 1"

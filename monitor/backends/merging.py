@@ -21,14 +21,13 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from monitor.catalog import LOAD_ID_COLUMN, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
+from monitor.catalog import BLANK_CHARS, LOAD_ID_COLUMN, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
 
 SEQ_COLUMN = "_seq"  # a staged row's place in the file
 STAGING_MARK = "__merge_"
 MAX_INDEX_NAME = 60
 SAMPLE_KEYS = 3
-# What Python's `str.strip()` takes away: a key of nothing else is empty, as the reader says.
-WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+WHITESPACE = BLANK_CHARS  # a key of nothing else is empty, as the reader says (`monitor.catalog`)
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,9 @@ class MergeSql:
 
     null_safe_differs = "{left} IS DISTINCT FROM {right}"
     now_utc = "CURRENT_TIMESTAMP"
-    # any type, and an ASCII-only literal (a database in a non-Unicode encoding takes it too)
-    blank = "CAST({column} AS TEXT) ~ '^[[:space:]]*$'"
+    # any type; every space of `BLANK_CHARS` as Unicode escapes (an ASCII-only literal):
+    # `[[:space:]]` misses the no-break and figure spaces in the C.UTF-8 locale
+    blank = "btrim(CAST({column} AS TEXT), {spaces}) = ''"
 
     def __init__(self, quote: Callable[[str], str], plan: MergePlan) -> None:
         self.q = quote
@@ -140,9 +140,13 @@ class MergeSql:
         return f"{select} LIMIT {int(rows)}"
 
     # -- the statements, in the order a merge runs them ---------------------------------
+    def spaces(self) -> str:
+        """`BLANK_CHARS` as a string literal of this dialect."""
+        return "U&'" + "".join(f"\\{ord(char):04x}" for char in WHITESPACE) + "'"
+
     def empty_keys(self) -> str:
         """A staged row whose key is empty (NULL, or nothing but white space), if any."""
-        spaces = "'" + WHITESPACE + "'"
+        spaces = self.spaces()
         empty = " OR ".join(f"s.{self.q(k)} IS NULL OR " + self.blank.format(column=f"s.{self.q(k)}", spaces=spaces)
                             for k in self.plan.keys)
         return self.limit(f"SELECT 1 FROM {self.name(self.plan.staging)} AS s WHERE {empty}", 1)

@@ -168,7 +168,9 @@ class Pipeline:
                  hashed: tuple[int, int] | None) -> Outcome:
         assert claim.load_id is not None
         if claim.kind is ClaimKind.DUPLICATE:  # born ended (`StateStore.claim`)
-            return self.state.ended(claim.load_id)
+            ended = self.state.ended(claim.load_id)
+            self.sets.duplicate_part(claim.load_id, rule)
+            return ended
         taken_in = processing_path(rule.path, claim.load_id, path.name)
         try:
             self.mover.relocate(claim.load_id, path, taken_in, copy=keep_source)
@@ -202,6 +204,8 @@ class Pipeline:
         part = self.sets.part(row, rule)
         if part is not None:
             return self.sets.arrive(row, rule, part)
+        if rule.mode == "fullload" and row.replay_of is None and (twin := self.sets.twin(row, rule)) is not None:
+            return twin
         path = Path(row.current_path)
         target = f"{row.target_schema}.{row.target_table}"
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, Table, and_, case, func, or_, select
 
 from monitor.backends import Backend
-from monitor.catalog import events, files, rejects, sets
+from monitor.catalog import events, files, rejects, sets, split_target
 from monitor.load.state.machine import TERMINAL, Status, utcnow
 from monitor.records import FileRecord, SetRecord
 
@@ -38,7 +38,7 @@ def record(row: FileRecord) -> dict[str, Any]:
 def _of_target(query: Select[Any], table: Table, target: str | None) -> Select[Any]:
     """`query` limited to one target (`table` or `schema.table`) of `table`'s rows."""
     if target:
-        schema, _, name = target.rpartition(".")
+        schema, name = split_target(target)
         query = query.where(table.c.target_table == name)
         if schema:
             query = query.where(table.c.target_schema == schema)

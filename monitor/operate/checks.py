@@ -188,3 +188,13 @@ def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[
     problems.extend(db_problems)
     notes = [f"{len(settings.folders)} folder rule(s)"] + ([note] if note else [])
     return problems, notes, rule_warnings(settings)
+
+
+def report(problems: list[str], notes: list[str], warnings: list[str]) -> str:
+    """What `check-config` prints: the problems (one a line), or "config ok", then the warnings."""
+    if problems:
+        lines = [f"{len(problems)} problem(s):" + (f" ({'; '.join(notes)})" if notes else "")]
+        lines += [f"  - {problem}" for problem in problems]
+    else:
+        lines = ["config ok: " + "; ".join(notes)]
+    return "\n".join(lines + [f"  warning: {warning}" for warning in warnings])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from monitor import __version__
 from monitor.backends import dialect_names
+from monitor.catalog import same_target
 from monitor.config import Settings, load_settings
 from monitor.load.state.machine import Status
 from monitor.load.state.outcome import Outcome
@@ -108,7 +109,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     Refused unless the load failed and its file is still in failed/."""
     from monitor.operate.reruns import retry
 
-    return _rerun(args, retry)
+    return _rerun(args, partial(retry, allow_shrink=args.allow_shrink))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -116,7 +117,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     duplicate detection lets it through. The archived file stays where it is."""
     from monitor.operate.reruns import replay
 
-    return _rerun(args, replay)
+    return _rerun(args, partial(replay, allow_shrink=args.allow_shrink))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -132,7 +133,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         known = audit.target_names(app.backend) if args.target and not rows and not sets else []
     finally:
         app.close()
-    named = any(args.target in (name, name.split(".", 1)[1]) for name in known)
+    named = any(same_target(args.target, name) for name in known)
     if args.target and not rows and not sets and not named:
         print(f"no such target: {args.target} (the audit trail knows: {', '.join(known) or 'none yet'})",
               file=sys.stderr)
@@ -181,17 +182,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config and reach the database; name every problem found (folders missing
     or not writable, rules that overlap, a database that does not answer, ...). Exit 2 when the
     configuration is wrong, 3 when only the database is (it does not answer, or refuses writes)."""
-    from monitor.operate.checks import check
+    from monitor.operate.checks import check, report
 
     problems, notes, warnings = check(args.config, args.env_file)
-    if problems:
-        print(f"{len(problems)} problem(s):" + (f" ({'; '.join(notes)})" if notes else ""))
-        for problem in problems:
-            print(f"  - {problem}")
-    else:
-        print("config ok: " + "; ".join(notes))
-    for warning in warnings:
-        print(f"  warning: {warning}")
+    print(report(problems, notes, warnings))
     if not problems:
         return Exit.OK
     return Exit.DATABASE if all(problem.startswith("database: ") for problem in problems) else Exit.USAGE
@@ -273,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
         rerun.add_argument("load_id", type=int, metavar="LOAD_ID", help="the load to re-run")
         rerun.add_argument("-v", "--verbose", action="store_true", help="log every stage")
         rerun.add_argument("--no-progress", action="store_true", help="no progress bar")
+        rerun.add_argument("--allow-shrink", action="store_true", help="swap in a snapshot the shrink guard refused")
 
     command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
     command("check-config", cmd_check_config, "validate the config and the database; list every problem")

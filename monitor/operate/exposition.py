@@ -31,6 +31,7 @@ from monitor.load.sets.machine import SetStatus
 from monitor.load.state.machine import IN_FLIGHT, TERMINAL, Status
 from monitor.operate import audit, failures
 from monitor.operate.metrics import Live
+from monitor.operate.refusals import shrink_refused
 
 log = logging.getLogger("monitor.metrics")
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
@@ -185,6 +186,15 @@ class DaemonCollector:
             durations.add_metric([item["target"]], buckets, item["sum_seconds"])
         yield durations
         yield from self._set_metrics()
+        shrink = GaugeMetricFamily("ingest_shrink_refused", "1 while the latest snapshot of a fullload target was "
+                                   "refused by the shrink guard (not swapped in)", labels=["target"])
+        refused = {item["target"]: item["refused"] for item in shrink_refused(backend)}
+        for rule in self.live.daemon.settings.folders:
+            if rule.mode == "fullload":
+                refused.setdefault(f"{backend.schema_for(rule.reference)}.{rule.table}", False)
+        for target in sorted(refused):
+            shrink.add_metric([target], refused[target])
+        yield shrink
 
     def _set_metrics(self) -> Iterator[Metric]:
         """Snapshot sets by target and status, and those incomplete past their `set_timeout`."""

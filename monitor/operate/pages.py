@@ -20,6 +20,7 @@ from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate import audit
 from monitor.operate.failures import resolution, unresolved
 from monitor.operate.metrics import Live
+from monitor.operate.refusals import shrink_refused
 from monitor.operate.reports import parse_since
 
 RECENT_LOADS = 50
@@ -128,7 +129,8 @@ def hints(item: dict[str, Any]) -> list[str]:
 class Pages:
     """The payloads of the status page, for one running daemon."""
 
-    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets", "in_flight_elsewhere")
+    _read_keys = ("loads", "failures", "targets", "known_targets", "throughput", "sets", "in_flight_elsewhere",
+                  "shrink_refused")
 
     def __init__(self, live: Live) -> None:
         self.live = live
@@ -152,7 +154,7 @@ class Pages:
             "in_flight": live.in_flight(),
             "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
             "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
-            "sets": None, "error": None, "stale_since": None, "in_flight_elsewhere": None,
+            "sets": None, "shrink_refused": None, "error": None, "stale_since": None, "in_flight_elsewhere": None,
         }
         if health["database"]:
             try:
@@ -186,6 +188,7 @@ class Pages:
             "in_flight_elsewhere": self._elsewhere(now),
             "sets": audit.snapshot_sets(backend, limit=RECENT_SETS,
                                         timeouts=self.live.daemon.app.pipeline.sets.timeouts()),
+            "shrink_refused": [item for item in shrink_refused(backend) if item["refused"]],
         }
 
     def _elsewhere(self, now: datetime) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ snapshot set is re-run with its whole set: every part again, loaded as one snaps
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import insert, or_, select
@@ -62,9 +63,16 @@ def _later_owner(app: App, row: FileRecord) -> FileRecord | None:
     return FileRecord.of(found) if found is not None else None
 
 
-def retry(app: App, load_id: int) -> Outcome:
+def allowing_shrink(app: App, allow: bool) -> None:
+    """`--allow-shrink`: this one re-run swaps its snapshot in past the shrink guard."""
+    if allow:
+        app.pipeline.context = replace(app.pipeline.context, allow_shrink=True)
+
+
+def retry(app: App, load_id: int, *, allow_shrink: bool = False) -> Outcome:
     """Load a failed file again: a new load of the file moved from `failed/` back through
     `processing/`. The failed row stays failed. A part of a set: every failed part of it."""
+    allowing_shrink(app, allow_shrink)
     found = app.state.get(load_id)
     if found is not None and found.status == Status.FAILED:
         _refuse_if_retried(app, found)  # said before "its file is gone": it went on to the later load
@@ -93,10 +101,11 @@ def _refuse_if_retried(app: App, row: FileRecord) -> None:
                            f"retry that load instead")
 
 
-def replay(app: App, load_id: int) -> Outcome:
+def replay(app: App, load_id: int, *, allow_shrink: bool = False) -> Outcome:
     """Load an archived file again on purpose: a new load with `replay_of` set (exempt from
     duplicate detection and from "newest wins"); the archived file stays where it is (a
     copy is loaded). A part of a set: the whole set, as one snapshot."""
+    allowing_shrink(app, allow_shrink)
     allowed = (Status.LOADED, Status.DUPLICATE, Status.SUPERSEDED)
     row, _, rule = _load_with_file(app, load_id, allowed, "replay")
     outcomes = []

@@ -1,6 +1,7 @@
 """Running the daemon, the same way under `ingest-monitor run` and the Windows service:
-refuse watched folders that do not exist, take the instance lock, start the status server
-(page, `/metrics`, `/health`), and release all of it when the daemon stops.
+refuse what `check-config` calls a problem of the folders or the rules (in its words), take
+the instance lock, start the status server (page, `/metrics`, `/health`), and release all of
+it when the daemon stops.
 
 The database is not needed to start: the daemon opens it itself, and waits for it when it
 does not answer (see `Daemon.run`).
@@ -8,6 +9,7 @@ does not answer (see `Daemon.run`).
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from contextlib import contextmanager, suppress
 from monitor.backends import Backend
 from monitor.config import ConfigError, Settings
 from monitor.operate.app import build_app
-from monitor.operate.checks import missing_folder
+from monitor.operate.checks import folder_problems, rule_problems, rule_warnings
 from monitor.operate.daemon import Daemon
 from monitor.operate.instance_lock import InstanceLock
 from monitor.operate.notify import Notifier
@@ -24,14 +26,19 @@ from monitor.operate.readiness import FolderLog
 from monitor.operate.web import StatusServer, start_status_server
 
 IDENTITY_TIMEOUT = 5.0  # seconds the database has to say who it is before the URL serves
+log = logging.getLogger("monitor.daemon")
 
 
-def refuse_missing_folders(settings: Settings) -> None:
-    """A ConfigError naming every watched folder that does not exist (a mistyped path is
-    refused, never created)."""
-    missing = [problem for index, rule in enumerate(settings.folders) if (problem := missing_folder(index, rule))]
-    if missing:
-        raise ConfigError("not starting: " + "; ".join(missing))
+def refuse_config_problems(settings: Settings) -> None:
+    """A ConfigError naming every problem `check-config` finds in the folders and the rules, in
+    its words (a mistyped path is refused, never created; a rule watching another rule's
+    `failed/` would load what that rule refused); its warnings are logged, and it starts."""
+    problems = [problem for index, rule in enumerate(settings.folders) for problem in folder_problems(index, rule)]
+    problems += rule_problems(settings)
+    if problems:
+        raise ConfigError("not starting: " + "; ".join(problems))
+    for warning in rule_warnings(settings):
+        log.warning("config: %s", warning)
 
 
 def database_identity(backend: Backend, timeout: float = IDENTITY_TIMEOUT) -> str:
@@ -63,7 +70,7 @@ def _asked(backend: Backend) -> str | None:
 @contextmanager
 def running(settings: Settings, notifier: Notifier | None = None) -> Iterator[tuple[Daemon, StatusServer | None]]:
     """A daemon ready to `run`, its status server serving, its instance lock held."""
-    refuse_missing_folders(settings)
+    refuse_config_problems(settings)
     app = build_app(settings, init_db=False)
     try:
         with InstanceLock(app.state.instance, database_identity(app.backend)):

@@ -31,7 +31,9 @@ def copy_blocks(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[tup
         eol = ""  # not known until a block is proven; then every record ends so (COPY takes one style)
 
         def proven(block: str | bytes) -> Proof | None:
-            return prove(block, scan.delimiter, scan.limit, eol=eol, end_marker=True) if byte_sized else None
+            if not byte_sized:
+                return None
+            return prove(block, scan.delimiter, scan.limit, scan.max_lines, eol=eol, end_marker=True)
 
         for proof in record_blocks(scan, block_chars, proven):
             if proof is None:
@@ -50,7 +52,7 @@ def _copy_lines(scan: Scan, block_chars: int, eol: str) -> Iterator[tuple[str, i
     size = 0
     for line in scan.lines:
         if len(line) > limit and scan.too_long_line(line):
-            raise too_long(scan.limit)
+            raise too_long(scan.limit, scan.max_lines)
         text = line.rstrip("\r\n")
         if not scan.whole_line(text):
             fields = scan.record(line)

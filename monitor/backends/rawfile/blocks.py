@@ -38,7 +38,7 @@ def record_blocks(
                 cut = text.rfind(ret) + 1  # lines ended by a carriage return alone: the csv module reads them
                 if not cut:
                     if len(text) > scan.limit + 2:
-                        raise too_long(scan.limit)
+                        raise too_long(scan.limit, scan.max_lines)
                     carry = text
                     continue
                 scan.detour(text[:cut], text[cut:])
@@ -46,7 +46,7 @@ def record_blocks(
                 yield None
                 continue
         if carry and _straddling_line(text, len(carry), newline, ret) > scan.limit:
-            raise too_long(scan.limit)
+            raise too_long(scan.limit, scan.max_lines)
         whole, rest = text[:cut], text[cut:]
         if final and not whole.endswith(newline):
             whole += newline
@@ -66,7 +66,7 @@ def record_blocks(
                 yield None
             return
         if len(carry) > scan.limit:
-            raise too_long(scan.limit)
+            raise too_long(scan.limit, scan.max_lines)
 
 
 def _straddling_line(text: Any, at: int, newline: Any, ret: Any) -> int:

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.config import Limits
+
+RECORD_LINES = Limits().max_record_lines  # the default bound on the lines of one record
+
 QUOTE, LF, CR, BACKSLASH, DOT = 34, 10, 13, 92, 46
 
 
@@ -42,8 +46,8 @@ def _inside(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return (np.searchsorted(quotes, positions) & 1).astype(bool)
 
 
-def prove(text: str | bytes, delimiter: str, limit: int, *, width: int = 0, eol: str | None = None,
-          end_marker: bool = False) -> Proof | None:
+def prove(text: str | bytes, delimiter: str, limit: int, max_lines: int = RECORD_LINES, *, width: int = 0,
+          eol: str | None = None, end_marker: bool = False) -> Proof | None:
     """`text` (whole lines, starting at a record start; UTF-8 if bytes) proven as the module says, or None.
     With `width`, every record must also have exactly `width` fields (a database that does
     not check widths itself). With `eol` the bytes to hand to the database come too, every
@@ -77,7 +81,7 @@ def prove(text: str | bytes, delimiter: str, limit: int, *, width: int = 0, eol:
         return None  # a record (or one near it in bytes) over the limit: the reader measures it in characters
     if quoted_ends.any():
         lines = np.diff(np.flatnonzero(~quoted_ends), prepend=-1)
-        if int(lines.max()) > limit // 64:
+        if int(lines.max()) > max_lines:
             return None
     if _may_be_blank(padded, starts, sep) and _blank_record(a[:cut], ends, sep):
         return None

@@ -39,10 +39,11 @@ class NotSimple(Exception):
     """The file needs the general reader (a record of another width, a malformed quote, bad bytes)."""
 
 
-def too_long(limit: int) -> NotSimple:
-    """A line or record longer than `limits.max_record_chars`, or a record over more than a
-    64th as many lines (the general reader says where)."""
-    return NotSimple(f"a line or record longer than {limit:,} characters, or over more than {limit // 64:,} lines")
+def too_long(limit: int, lines: int | None = None) -> NotSimple:
+    """A line or record longer than `limits.max_record_chars`, or a record over more than
+    `limits.max_record_lines` lines (the general reader says where, and fails the file)."""
+    over = f", or over more than {lines:,} lines" if lines is not None else ""
+    return NotSimple(f"a line or record longer than {limit:,} characters{over}")
 
 
 class Scan:
@@ -57,6 +58,7 @@ class Scan:
         self.delimiter = fmt.delimiter
         self.separator = QUOTE + fmt.delimiter + QUOTE
         self.limit = fmt.limits.max_record_chars
+        self.max_lines = fmt.limits.max_record_lines  # a quoted field over more lines: the general reader fails it
         self.line_limit = self.limit + 1  # a line's text and `\n`: a longer line is looked at (`too_long_line`)
         self.file_lines: Iterator[str] = iter(partial(stream.readline, self.limit + 3), "")  # read this far at most
         self.lines: Iterator[str] = self.file_lines
@@ -113,11 +115,11 @@ class Scan:
         return len(line.rstrip("\r\n")) > self.limit
 
     def _within_limit(self, lines: Iterable[str]) -> Iterator[str]:
-        total, most = 0, self.limit // 64
+        total, most = 0, self.max_lines
         for count, line in enumerate(lines, start=1):
             total += len(line)
             if total > self.limit or count > most:
-                raise too_long(self.limit)
+                raise too_long(self.limit, self.max_lines)
             yield line
 
     def whole_line(self, text: str) -> bool:

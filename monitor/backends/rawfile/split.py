@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 from monitor.backends.rawfile.scan import QUOTE, scanning, too_long
 from monitor.backends.target import RawFile
+from monitor.source import BATCH_CHARS
 
 
 def row_batches(source: RawFile, batch_rows: int) -> Iterator[list[list[str]]]:
-    """The records as lists of `width` strings, `batch_rows` at a time."""
+    """The records as lists of `width` strings, `batch_rows` at a time (fewer once a batch holds
+    `BATCH_CHARS` characters: memory stays bounded with long values)."""
     with scanning(source) as scan:
         width, delimiter, separator = scan.width, scan.delimiter, scan.separator
         inner_quotes = 2 * width - 2
@@ -18,9 +20,12 @@ def row_batches(source: RawFile, batch_rows: int) -> Iterator[list[list[str]]]:
         rows: list[list[str]] = []
         append = rows.append
         fields: list[str] | None
+        held = 0
         for line in scan.lines:
-            if len(line) > limit and scan.too_long_line(line):
-                raise too_long(scan.limit)
+            size = len(line)
+            held += size
+            if size > limit and scan.too_long_line(line):
+                raise too_long(scan.limit, scan.max_lines)
             text = line.rstrip("\r\n")
             if QUOTE not in text:
                 fields = text.split(delimiter)
@@ -35,9 +40,9 @@ def row_batches(source: RawFile, batch_rows: int) -> Iterator[list[list[str]]]:
                 fields = scan.record(line)
             if fields is not None:
                 append(fields)
-            if len(rows) >= batch_rows:
+            if len(rows) >= batch_rows or held > BATCH_CHARS:
                 yield rows
-                rows = []
+                rows, held = [], 0
                 append = rows.append
         if rows:
             yield rows

@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, MetaData
 from sqlalchemy.engine import URL
 
 from monitor.backends.base import Backend
-from monitor.backends.merging import SEQ_COLUMN, MergeSql, Place, staging_name
+from monitor.backends.merging import SEQ_COLUMN, WHITESPACE, MergeSql, Place, staging_name
 from monitor.backends.rawfile.attempt import attempted
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.rawfile.split import row_batches
@@ -46,6 +46,9 @@ class SqliteMergeSql(MergeSql):
 
     null_safe_differs = "{left} IS NOT {right}"
     blank = "trim({column}, {spaces}) = ''"
+
+    def spaces(self) -> str:
+        return "'" + WHITESPACE + "'"
 
 
 def attached_path(main: Path, schema: str) -> Path:

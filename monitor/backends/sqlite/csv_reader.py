@@ -84,7 +84,7 @@ def native_counts(source: RawFile, block_chars: int = BLOCK_CHARS) -> Iterator[i
         byte_sized = len(scan.delimiter.encode("utf-8")) == 1
 
         def proven(block: str | bytes) -> Proof | None:
-            return prove(block, scan.delimiter, scan.limit, width=scan.width) if byte_sized else None
+            return prove(block, scan.delimiter, scan.limit, scan.max_lines, width=scan.width) if byte_sized else None
 
         for proof in record_blocks(scan, block_chars, proven):
             if proof is None:
@@ -97,7 +97,7 @@ def _native_lines(scan: Scan) -> Iterator[int]:
     count, limit = 0, scan.line_limit
     for line in scan.lines:
         if len(line) > limit and scan.too_long_line(line):
-            raise too_long(scan.limit)
+            raise too_long(scan.limit, scan.max_lines)
         if line.endswith("\r"):
             raise NotNative("a line ends with a carriage return alone")
         text = line.rstrip("\r\n")

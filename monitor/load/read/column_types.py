@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from monitor.catalog import is_blank_key
 from monitor.config import KINDS, ColumnSpec, Kind
 from monitor.load.read.naming import normalise_name
 from monitor.load.read.records import RowError
@@ -153,7 +154,7 @@ class RowPlan:
             fields = [fields[i] for i in self.keep]
         for index, name in self.keys:
             value = fields[index]
-            if value in self.nulls or not value.strip():
+            if is_blank_key(value, self.nulls):
                 raise RowError(name, f"empty key column {name}")
             for step in self.normalise:
                 value = step(value)

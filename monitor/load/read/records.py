@@ -8,8 +8,9 @@ as it was in the file: the decoded lines are held per chunk and the record's
 lines are joined back, never re-serialised.
 
 Memory follows the longest record, so a record is never held past
-`limits.max_record_chars`: a longer one (one endless line, or a quote that swallows the
-rest of the file) fails the file, naming its line, before it is read whole.
+`limits.max_record_chars`: a longer one (one endless line) fails the file, naming its line,
+before it is read whole. A quote never closed fails the file too (`monitor.load.read.quotes`):
+at the end of the file, or once its field runs over `limits.max_record_lines` lines.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from monitor.source import CHUNK_BYTES, EncodingError, SourceError, SourceFormat, open_binary, read_chunk
+from monitor.load.read.quotes import quote_runs_on, unclosed_quote
+from monitor.source import BATCH_CHARS, CHUNK_BYTES, EncodingError, SourceError, SourceFormat, open_binary, read_chunk
 
 csv.field_size_limit(1 << 26)
 
@@ -71,16 +73,10 @@ def _split_lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)  # the same split when no other break occurs, faster
 
 
-def record_lines(limit: int) -> int:
-    """The most lines one record may run over: a 64th of its characters' limit."""
-    return limit // 64
-
-
 def record_too_long(name: str, line: int, limit: int) -> SourceError:
-    """The error of a record longer than `limits.max_record_chars` (or over more lines than
-    `record_lines` of it)."""
-    return SourceError(f"{name}: line {line}: a record longer than {limit:,} characters, or over more than "
-                       f"{record_lines(limit):,} lines (limits.max_record_chars): not loaded")
+    """The error of a record longer than `limits.max_record_chars`."""
+    return SourceError(f"{name}: line {line}: a record longer than {limit:,} characters "
+                       f"(limits.max_record_chars): not loaded")
 
 
 class _Lines:
@@ -93,13 +89,14 @@ class _Lines:
     chunk is read, the reader has taken every line before it: the record spans them all.
     """
 
-    def __init__(self, stream: BinaryIO, encoding: str, name: str, limit: int) -> None:
+    def __init__(self, stream: BinaryIO, encoding: str, name: str, limit: int, max_lines: int) -> None:
         self.stream, self.encoding, self.name, self.limit = stream, encoding, name, limit
-        self.max_lines = record_lines(limit)
+        self.max_lines = max_lines
         self.keep_from = self.record_from = 1
         self.nul = False  # a NUL character was seen: records are checked for it
         self._held: list[tuple[int, list[str], int]] = []  # (first line, lines, characters)
         self._held_chars = 0
+        self.chars_read = 0  # characters handed on so far (a batch ends after `BATCH_CHARS` of them)
         self._next = 1
 
     def __iter__(self) -> Iterator[str]:
@@ -143,6 +140,7 @@ class _Lines:
                 size = sum(map(len, lines))
                 self._held.append((self._next, lines, size))
                 self._held_chars += size
+                self.chars_read += size
                 self._next += len(lines)
                 yield lines
             if final:
@@ -158,7 +156,9 @@ class _Lines:
         the next chunk is read (its characters counted by whole chunks: at most one chunk
         more than the record's)."""
         size = sum(chars for base, lines, chars in self._held if base + len(lines) > self.record_from)
-        if size > self.limit + CHUNK_BYTES or self._next - self.record_from > self.max_lines:
+        if self._next - self.record_from > self.max_lines:
+            raise quote_runs_on(self.name, self.record_from, self.max_lines)
+        if size > self.limit + CHUNK_BYTES:
             raise record_too_long(self.name, self.record_from, self.limit)
 
     def _invalid(self, exc: UnicodeDecodeError, data: bytes, base: int, carry: str) -> SourceError:
@@ -212,39 +212,42 @@ def iter_batches(
     width = len(fmt.header)
     limits = fmt.limits
     with open_binary(path, name, limits) as stream:
-        source = _Lines(stream, fmt.encoding, name, limits.max_record_chars)
+        most = limits.max_record_lines
+        budget = BATCH_CHARS  # a batch ends past this many characters read, whatever its rows
+        source = _Lines(stream, fmt.encoding, name, limits.max_record_chars, most)
         reader = csv.reader(source, delimiter=fmt.delimiter, strict=False)
         batch = Batch()
         rows = batch.rows
         plain = shape is None and not keep_raw  # the hot path: records load as read
         start = last_start = 1
-        loaded_last = full = False
+        full = False
         try:
             for _ in range(fmt.skip + 1):
                 next(reader, None)
             start = source.record_from = reader.line_num + 1
             for fields in reader:
                 end = reader.line_num
-                if full or len(rows) >= batch_rows:
+                if end - start >= most:
+                    raise quote_runs_on(name, start, most)
+                if full or len(rows) >= batch_rows or source.chars_read > budget:
                     yield batch
                     batch = Batch()
                     rows, full = batch.rows, False
+                    budget = source.chars_read + BATCH_CHARS
                 source.keep_from = last_start
                 last_start = start
                 if plain and len(fields) == width and not source.nul and any(fields):
                     rows.append(fields)
-                    loaded_last = True
                 else:
-                    loaded_last = False
                     kept = _misfit(fields, width, start, end, source, batch) if len(fields) != width else fields
                     if kept is not None and any(kept):
-                        loaded_last = _take(kept, shape, start, end, source, batch, keep_raw)
+                        _take(kept, shape, start, end, source, batch, keep_raw)
                     full = len(batch.rejects) >= batch_rows  # memory stays bounded in a file of rejects
                 start = source.record_from = end + 1
         except csv.Error as exc:
             raise SourceError(f"{name}: line {start}: {exc}") from exc
         if last_start < start:
-            _check_last(source, fmt.delimiter, last_start, start - 1, loaded_last, batch)
+            _check_last(source, fmt.delimiter, last_start, start - 1, name)
         if batch.rows or batch.rejects:
             yield batch
 
@@ -280,21 +283,8 @@ def _take(
     return True
 
 
-def _check_last(source: _Lines, delimiter: str, first: int, last: int, loaded: bool, batch: Batch) -> None:
-    """A quote never closed swallows the rest of the file into the last record: reject it."""
+def _check_last(source: _Lines, delimiter: str, first: int, last: int, name: str) -> None:
+    """A quote never closed swallows the rest of the file into the last record: the file fails."""
     raw = source.raw(first, last)
-    if '"' not in raw or not _unterminated(raw, delimiter):
-        return
-    reason = f"unterminated quoted field: a quote opened on or after line {first} is never closed"
-    if loaded:
-        batch.rows.pop()
-        if batch.lines:
-            batch.lines.pop()
-            batch.raws.pop()
-    elif batch.rejects and batch.rejects[-1].line == first:
-        batch.rejects.pop()
-    else:
-        return
-    batch.rejects.append(Reject(first, None, reason, raw))
-
-
+    if '"' in raw and _unterminated(raw, delimiter):
+        raise unclosed_quote(name, raw, delimiter, first, last)

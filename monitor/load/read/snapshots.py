@@ -3,8 +3,12 @@
 - `part_of(rule, name)`: a file that is one part of a snapshot set (the rule's `part_pattern`,
   by default the Companies House form `BasicCompanyData-2026-11-01-part3_7.zip`): the set's
   name, which part, and how many parts the set has.
+  A copy of a part (`monitor.load.read.copies`: `... (1).zip`, `... - Copy.zip`, `Copy of ...`) is
+  that part, `copy_of` naming the part's own name.
 - `snapshot_date(rule, name)`: the snapshot's date (the rule's `date_pattern` and
   `date_format`, by default `YYYY-MM-DD` anywhere in the name); None when the name has none.
+- `future_check(name, when)`: a snapshot dated later than today where the day has begun
+  anywhere (UTC+14) fails: a typo in its year would otherwise freeze the target.
 - `superseded_reason(...)`: a fullload whose date is older than the snapshot loaded now does
   not replace it (`Superseded`); files without a date keep arrival order, and a replay puts
   an older snapshot back on purpose.
@@ -13,8 +17,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Connection, select
@@ -22,6 +26,10 @@ from sqlalchemy import Connection, select
 from monitor.backends import Backend
 from monitor.catalog import files, sets
 from monitor.config import FolderRule
+from monitor.load.read.copies import originals
+from monitor.source import SourceError
+
+EARLIEST_ZONE = timedelta(hours=14)  # the first time zone to start a day (UTC+14)
 
 
 class Superseded(Exception):
@@ -35,6 +43,7 @@ class PartName:
     set_name: str
     part: int
     count: int
+    copy_of: str | None = None  # the part's own name, when this name is a copy's
 
     @property
     def problem(self) -> str | None:
@@ -53,10 +62,19 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def part_of(rule: FolderRule, name: str) -> PartName | None:
-    """The set this fullload file is a part of, when its name says so (else None)."""
+    """The set this fullload file is a part of, when its name (or the name it is a copy of)
+    says so (else None)."""
     if rule.mode != "fullload" or rule.part_pattern is None:
         return None
-    found = _compiled(rule.part_pattern).search(name)
+    for original in originals(name):
+        found = _part(rule.part_pattern, original)
+        if found is not None:
+            return replace(found, copy_of=original)
+    return _part(rule.part_pattern, name)
+
+
+def _part(pattern: str, name: str) -> PartName | None:
+    found = _compiled(pattern).search(name)
     if found is None or not found.group("set"):
         return None
     return PartName(found.group("set"), int(found.group("part")), int(found.group("count")))
@@ -74,6 +92,20 @@ def snapshot_date(rule: FolderRule, name: str) -> date | None:
         except (TypeError, ValueError):
             continue
     return None
+
+
+def latest_today() -> date:
+    """The latest date it is anywhere on Earth now (UTC+14)."""
+    return (datetime.now(UTC) + EARLIEST_ZONE).date()
+
+
+def future_check(name: str, when: date | None) -> None:
+    """Fail a snapshot whose date is later than today anywhere (it would supersede every
+    real snapshot after it)."""
+    if when is not None and when > latest_today():
+        raise SourceError(f"{name}: its snapshot date {when.isoformat()} is in the future (today is "
+                          f"{datetime.now(UTC).date().isoformat()} UTC): a typo in the name? not loaded, and it "
+                          "supersedes nothing (rename the file with its real date)")
 
 
 def loaded_snapshot(conn: Connection, schema: str, table: str) -> tuple[str, date] | None:

@@ -19,7 +19,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from monitor.config import FolderRule
+from monitor.intake.folders import archive_path
 from monitor.load.read.snapshots import PartName, Superseded, part_of, superseded_reason
+from monitor.load.sets.guards import clash as content_clash
+from monitor.load.sets.guards import lost_part, twin_note, twin_of
 from monitor.load.sets.host import PipelineHost
 from monitor.load.sets.machine import Arrival, SetStatus, SetStore, describe_set
 from monitor.load.sets.run import PartFailed, SetRun
@@ -91,6 +94,40 @@ class SetFlow:
             outcome.error = joined.note
         return outcome
 
+    # -- a part's bytes by another way ---------------------------------------------------------
+    def twin(self, row: FileRecord, rule: FolderRule) -> Outcome | None:
+        """A claimed fullload file not named as a part, with the content of a part waiting in its
+        set: a duplicate of that part (None when no waiting part has its content)."""
+        state = self.pipeline.state
+        with self.pipeline.backend.transaction() as conn:
+            part = twin_of(conn, row)
+            if part is None:
+                return None
+            note = twin_note(part)
+            state.end_in(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=part.load_id,
+                         rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
+                         move_to=archive_path(rule.path, row.file_name, row.load_id, utcnow()))
+        log.info("%s (load %s): %s", row.file_name, row.load_id, note)
+        return state.ended(row.load_id)
+
+    def duplicate_part(self, load_id: int, rule: FolderRule) -> None:
+        """A file named as a part that ended `duplicate` at its claim: when it repeats a snapshot
+        loaded on its own, its set can never load, and an open one fails now."""
+        row = self.pipeline.state.get(load_id)
+        part = part_of(rule, row.file_name) if row is not None and rule.mode == "fullload" else None
+        if row is None or part is None:
+            return
+        failed = None
+        with self.pipeline.backend.transaction() as conn:
+            lost = lost_part(conn, rule, row.target_schema, row.target_table, part.set_name)
+            found = self.store.latest(conn, row.target_schema, row.target_table, part.set_name, None)
+            if lost is not None and found is not None and found.status in (SetStatus.WAITING, SetStatus.LOADING):
+                log.error("failed %s: %s", describe_set(found), lost)
+                self.store.fail_in(conn, found.set_id, rule, f"{lost}: not loaded", None)
+                failed = found.set_id
+        if failed is not None:
+            self.finish_moves(failed)
+
     # -- the set's load ------------------------------------------------------------------
     def load(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete waiting set as one snapshot (unless another worker has it)."""
@@ -108,6 +145,13 @@ class SetFlow:
                                                    found.target_table, found.snapshot_date)
                 if reason is not None:
                     self._supersede(found, rule, reason)
+                    return self.outcome(set_id)
+                with self.pipeline.backend.reading() as conn:
+                    clash = content_clash(conn, set_id)
+                if clash is not None:
+                    log.error("failed %s: %s", describe_set(found), clash)
+                    self.store.fail(set_id, rule, clash, None)
+                    self.finish_moves(set_id)
                     return self.outcome(set_id)
                 parts = self.store.start(set_id)
                 if parts is not None:

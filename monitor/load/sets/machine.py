@@ -26,6 +26,7 @@ from monitor.config import FolderRule
 from monitor.intake.folders import archive_path, failed_path, rejects_path
 from monitor.load.read.rejects import RejectSink
 from monitor.load.read.snapshots import PartName, superseded_reason
+from monitor.load.sets.guards import lost_part
 from monitor.load.state.machine import StateStore, Status, TransitionError, utcnow
 from monitor.records import FileRecord, SetRecord
 
@@ -133,9 +134,13 @@ class SetStore:
             self.backend.lock_target(conn, schema, f"{table} set {part.set_name}")
             if part.problem:
                 return self._refuse(conn, row, rule, None, f"{row.file_name}: {part.problem}: not a part of a set")
-            found = self._latest(conn, schema, table, part.set_name, replay_set)
+            found = self.latest(conn, schema, table, part.set_name, replay_set)
             if found is not None and found.status == SetStatus.LOADED and replay_set is None:
                 return self._repeat(conn, row, rule, found, part)
+            lost = None if replay_set is not None else lost_part(conn, rule, schema, table, part.set_name)
+            if lost is not None:
+                return self._lost(conn, row, rule, found if found is not None and found.status in OPEN else None,
+                                  lost)
             if found is not None and found.status in OPEN:
                 if found.part_count != part.count:
                     return self._refuse(conn, row, rule, found, f"{row.file_name}: its name says {part} of "
@@ -166,7 +171,8 @@ class SetStore:
             conn.execute(update(sets).where(sets.c.set_id == found.set_id).values(complete_at=utcnow()))
             return Joined(Arrival.COMPLETE, found.set_id, f"{detail}: complete")
 
-    def _latest(self, conn: Connection, schema: str, table: str, name: str, replay_set: int | None) -> SetRecord | None:
+    def latest(self, conn: Connection, schema: str, table: str, name: str, replay_set: int | None) -> SetRecord | None:
+        """The newest set of this name into this target (of the replay of `replay_set`)."""
         replay = sets.c.replay_of.is_(None) if replay_set is None else sets.c.replay_of == replay_set
         query = (select(sets).where(sets.c.target_schema == schema, sets.c.target_table == table,
                                     sets.c.set_name == name, replay)
@@ -204,16 +210,31 @@ class SetStore:
         if slot is None:  # a loaded set without this part cannot be: refuse rather than guess
             return self._refuse(conn, row, rule, found, f"{row.file_name}: {describe_set(found)} is loaded and "
                                 f"has no {part}: not loaded")
+        if slot.sha256 != row.sha256 and part.copy_of:
+            return self._refuse(conn, row, rule, found, f"{row.file_name}: named as a copy of {part.copy_of}, "
+                                f"{part} of {describe_set(found)}, here as load {slot.load_id} ({slot.file_name}), "
+                                "but its content differs: not loaded (never a snapshot of its own)")
         if slot.sha256 != row.sha256 and found.status != SetStatus.LOADED:
             return self._refuse(conn, row, rule, found, f"{row.file_name}: {part} of {describe_set(found)} is "
                                 f"already here as load {slot.load_id} ({slot.file_name}) with other content: "
                                 "not loaded")
         same = "same content" if slot.sha256 == row.sha256 else "other content (the set is loaded already)"
-        note = f"{part} of {describe_set(found)}: {same} as load {slot.load_id}"
+        copy = f"a copy of {part.copy_of}: " if part.copy_of else ""
+        note = f"{copy}{part} of {describe_set(found)}: {same} as load {slot.load_id} ({slot.file_name})"
         self.state.end_in(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=slot.load_id,
                           rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
                           move_to=archive_path(rule.path, row.file_name, row.load_id, utcnow()))
         return Joined(Arrival.DUPLICATE, found.set_id, note)
+
+    def _lost(self, conn: Connection, row: FileRecord, rule: FolderRule, found: SetRecord | None,
+              lost: str) -> Joined:
+        """A part of a set that lost a part to a snapshot loaded on its own: refused, and its
+        open set (if any) fails with it."""
+        message = f"{row.file_name}: {lost}: not loaded"
+        joined = self._refuse(conn, row, rule, found, message)
+        if found is not None:
+            self.fail_in(conn, found.set_id, rule, message, None)
+        return joined
 
     def _refuse(self, conn: Connection, row: FileRecord, rule: FolderRule, found: SetRecord | None,
                 message: str) -> Joined:
@@ -272,21 +293,24 @@ class SetStore:
         """The set fails, and every part with it (each moved to `failed/`, saying why); the
         part at fault (`culprit`) carries the error itself. Rejects found so far are kept."""
         with self.backend.transaction() as conn:
-            found = self.get(set_id, conn)
-            assert found is not None
-            self._move_set(conn, set_id, SetStatus(found.status), SetStatus.FAILED, error=message,
-                           finished_at=utcnow())
-            for part in self.parts(set_id, conn):
-                if part.status not in (Status.WAITING, Status.LOADING):
-                    continue
-                error = message if part.load_id == culprit else (
-                    f"{part.file_name}: not loaded: {describe_set(found)} failed: {message}")
-                path = Path(part.current_path)
-                sink = RejectSink.reopen(rejects_path(path))
-                sink.store(conn, part.load_id)
-                target = failed_path(rule.path, part.file_name, part.load_id) if path.exists() else None
-                self.state.end_in(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
-                                  rows_rejected=sink.count, move_to=target)
+            self.fail_in(conn, set_id, rule, message, culprit)
+
+    def fail_in(self, conn: Connection, set_id: int, rule: FolderRule, message: str, culprit: int | None) -> None:
+        """`fail`, inside `conn`'s transaction."""
+        found = self.get(set_id, conn)
+        assert found is not None
+        self._move_set(conn, set_id, SetStatus(found.status), SetStatus.FAILED, error=message, finished_at=utcnow())
+        for part in self.parts(set_id, conn):
+            if part.status not in (Status.WAITING, Status.LOADING):
+                continue
+            error = message if part.load_id == culprit else (
+                f"{part.file_name}: not loaded: {describe_set(found)} failed: {message}")
+            path = Path(part.current_path)
+            sink = RejectSink.reopen(rejects_path(path))
+            sink.store(conn, part.load_id)
+            target = failed_path(rule.path, part.file_name, part.load_id) if path.exists() else None
+            self.state.end_in(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
+                              rows_rejected=sink.count, move_to=target)
 
     def supersede(self, set_id: int, rule: FolderRule, reason: str) -> None:
         """The set is older than the snapshot loaded now: it and its parts end `superseded`."""

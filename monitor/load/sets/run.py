@@ -40,6 +40,7 @@ from monitor.load.write.isolation import is_transient, load_file, reason_of
 from monitor.load.write.parallel import fill_then_swap
 from monitor.load.write.readers import SwapWait
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
+from monitor.load.write.shrink import check_shrink, on_purpose
 from monitor.records import FileRecord, SetRecord
 from monitor.source import EncodingError, SourceError, SourceFormat
 
@@ -240,6 +241,10 @@ class SetRun:
         if rows == 0:
             why = f"all {rejected} rows were rejected" if rejected else "its parts have no data rows"
             raise PolicyError(f"{self.name}: refusing to replace {target} with an empty table: {why}")
+        note = check_shrink(conn, backend, self.schema, self.table, rows, self.rule.min_row_share,
+                            on_purpose(self.ctx.allow_shrink, self.found.replay_of))
+        for run in self.runs:
+            run.shrink_note = note
         for run in self.runs:
             self.current = run
             run.guard.check()

@@ -33,6 +33,7 @@ def prepare(backend: Backend, conn: Connection, target: Place, keys: list[str]) 
         for name, type_ in columns:
             if name not in present:
                 backend.add_typed_column(conn, history, name, type_)
+    backend.lock_target(conn, target.schema, MERGES_TABLE)  # the first merges of two targets at once
     if not backend.table_exists(conn, target.schema, MERGES_TABLE):
         conn.execute(CreateTable(merges_table(target.schema)))
 

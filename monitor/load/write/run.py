@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from monitor.load.read.naming import NameRules, normalise_header
 from monitor.load.read.policies import LoadPlan, PolicyError, RejectPolicy, plan_load
 from monitor.load.read.records import Reject, iter_batches
 from monitor.load.read.rejects import RejectSink
-from monitor.load.read.snapshots import check_newest
+from monitor.load.read.snapshots import check_newest, future_check
 from monitor.load.state.inflight import Progress
 from monitor.load.state.leases import Renewal
 from monitor.load.state.machine import StateStore, Status, utcnow
@@ -40,6 +39,7 @@ from monitor.load.write.isolation import careful_writer, load_file
 from monitor.load.write.parallel import fill_then_swap
 from monitor.load.write.readers import SwapWait
 from monitor.load.write.route import RowSource, offer, write_rows
+from monitor.load.write.shrink import check_shrink, on_purpose
 from monitor.load.write.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
 from monitor.records import FileRecord
 from monitor.source import DEFAULT_LIMITS, SourceFormat
@@ -65,6 +65,7 @@ class RunContext:
     lease_seconds: float
     cancel: threading.Event
     limits: Limits = DEFAULT_LIMITS
+    allow_shrink: bool = False  # an operator's `retry --allow-shrink`: past the shrink guard on purpose
 
 
 class LoadRun:
@@ -88,6 +89,7 @@ class LoadRun:
         self.job: LoadJob | None = None
         self.column_map = "[]"
         self.keys_in_reader = False  # the strategy found empty keys: the reader checks them
+        self.shrink_note: str | None = None  # loaded past the shrink guard on purpose
         self.guard: FileGuard
         self.fmt: SourceFormat
 
@@ -114,12 +116,11 @@ class LoadRun:
         columns = normalise_header(fmt.header, NameRules.of(backend))
         self.column_map = json.dumps([{"header": h, "column": c} for h, c in zip(fmt.header, columns, strict=True)])
         self.plan = plan_load(self.name, fmt.header, columns, self.rule, backend, self.schema, self.table)
-        newest = None
-        if self.rule.mode == "fullload" and self.row.replay_of is None:
-            newest = partial(check_newest, backend=self.ctx.backend, schema=self.schema, table=self.table,
-                             when=self.row.snapshot_date)
+        if self.rule.mode == "fullload":
+            future_check(self.name, self.row.snapshot_date)
         self.job = LoadJob(self.load_id, self.schema, self.table, self.plan.columns, self.rule.null_values,
-                           self.plan.types, keys=self.plan.keys, before_swap=newest,
+                           self.plan.types, keys=self.plan.keys,
+                           before_swap=self.before_swap if self.rule.mode == "fullload" else None,
                            wait=SwapWait(self.rule.swap_wait_seconds, self.swap_waits, self.checkpoint))
         self.strategy.prepare(self.ctx.backend, self.job)
 
@@ -131,6 +132,14 @@ class LoadRun:
             self.ctx.state.update(self.load_id, error=message)
         except Exception as exc:  # said in the log and on the status page all the same
             log.debug("%s: the audit row does not say the swap waits: %s", self.name, exc)
+
+    def before_swap(self, conn: Connection, staged: int) -> None:
+        """Under the target's lock, just before a fullload's swap: newest wins and the shrink
+        guard on the rows staged (a replay, or `--allow-shrink`, loads on purpose)."""
+        if self.row.replay_of is None:
+            check_newest(conn, self.ctx.backend, self.schema, self.table, self.row.snapshot_date)
+        self.shrink_note = check_shrink(conn, self.ctx.backend, self.schema, self.table, staged,
+                                        self.rule.min_row_share, on_purpose(self.ctx.allow_shrink, self.row.replay_of))
 
     # -- between batches -----------------------------------------------------------------
     def checkpoint(self) -> None:
@@ -230,7 +239,7 @@ class LoadRun:
             return read.rows
 
         def swap(conn: Connection, loaded: int) -> None:
-            strategy.swap(conn, backend, job, staging)
+            strategy.swap(conn, backend, job, staging, loaded)
             self._finish(conn, loaded, mark=together)
 
         try:
@@ -270,6 +279,6 @@ class LoadRun:
     def notes(self) -> str | None:
         """The warnings kept with the load: the plan's, then the strategy's."""
         assert self.plan is not None
-        notes = [self.plan.note] if self.plan.note else []
+        notes = [note for note in (self.plan.note, self.shrink_note) if note]
         notes += [f"warning: {warning}" for warning in self.strategy.warnings()]
         return "; ".join(notes) or None

@@ -35,9 +35,10 @@ class LoadJob:
     null_values: list[str] = field(default_factory=lambda: [""])
     types: dict[str, str] = field(default_factory=dict)  # column -> declared kind (monitor.load.read.column_types)
     keys: list[str] = field(default_factory=list)  # the key columns (merge)
-    # fullload: run in the load's transaction under the target's lock just before the swap;
-    # raises to refuse it (a snapshot older than the one in place: `monitor.load.read.snapshots`)
-    before_swap: Callable[[Connection], None] | None = None
+    # fullload: run in the load's transaction under the target's lock just before the swap, with
+    # the rows staged; raises to refuse it (an older snapshot: `monitor.load.read.snapshots`; a
+    # much smaller one: `monitor.load.write.shrink`)
+    before_swap: Callable[[Connection, int], None] | None = None
     wait: SwapWait | None = None  # fullload: how long the swap waits for readers, who is told
 
     def target(self, table: str | None = None, *, fresh: bool = False) -> Target:
@@ -102,14 +103,14 @@ class FullLoad(Strategy):
         backend.drop_table(conn, job.schema, staging)
         backend.create_table(conn, job.schema, staging, job.columns, job.types)
         count = write(conn, job.target(staging, fresh=True))
-        self.swap(conn, backend, job, staging)
+        self.swap(conn, backend, job, staging, count)
         return count
 
-    def swap(self, conn: Connection, backend: Backend, job: LoadJob, staging: str) -> None:
-        """The filled `staging` takes the target's place (a newer snapshot checked first)."""
+    def swap(self, conn: Connection, backend: Backend, job: LoadJob, staging: str, staged: int) -> None:
+        """The filled `staging` (`staged` rows) takes the target's place (`before_swap` first)."""
         if job.before_swap is not None:
             backend.lock_target(conn, job.schema, job.table)
-            job.before_swap(conn)
+            job.before_swap(conn, staged)
         backups.swap_in(backend, conn, job.schema, job.table, staging, self.keep_backups, job.wait)
 
     def is_committed(self, conn: Connection, backend: Backend, job: LoadJob) -> bool:

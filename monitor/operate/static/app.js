@@ -88,6 +88,14 @@ function render(data) {
   }
   error.hidden = !problem;
   error.textContent = problem;
+  const guarded = document.getElementById("shrink-refused");
+  const held = data.shrink_refused || [];
+  guarded.hidden = !held.length;
+  guarded.replaceChildren();
+  held.forEach((h) => {
+    guarded.append(el("a", `${h.target}: load ${h.load_id} not swapped in`, { href: `/load/${h.load_id}` }),
+      ` ${h.error} `);
+  });
   filters(data);
 
   // When the database has not answered yet, nothing is known: say so rather than "none".
