@@ -13,6 +13,7 @@ events per minute. It records each request and when each timepoint was first sen
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import threading
@@ -219,10 +220,8 @@ class StreamServer:
                 pass
 
             def do_GET(self) -> None:
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     server._serve(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         return Handler
 

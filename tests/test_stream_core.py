@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select, text
+from stream_server import event, history, model, profile
 
 from monitor.backends import Backend
 from monitor.catalog import files, rejects
@@ -14,7 +15,6 @@ from monitor.config import StreamSource
 from monitor.stream.applier import Applier
 from monitor.stream.framing import Event, Framer
 from monitor.stream.mapping import basic_company_data
-from tests.stream_server import event, history, model, profile
 
 EXAMPLE = {
     "company_name": "EXAMPLE UK LIMITED", "company_number": "07687209", "company_status": "active", "type": "ltd",

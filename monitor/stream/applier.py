@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, MetaData, Table, delete, insert, literal, select
 
 from monitor.backends import Backend
+from monitor.backends.merging import MergeCounts
 from monitor.backends.target import Target
 from monitor.catalog import LOAD_ID_COLUMN, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
 from monitor.config import StreamSource
@@ -189,7 +190,7 @@ class Applier:
                 found[str(row[self.key])] = {name: "" if value is None else str(value) for name, value in row.items()}
         return found
 
-    def _merge(self, conn: Connection, rows: dict[str, dict[str, str]], load_id: int):  # type: ignore[no-untyped-def]
+    def _merge(self, conn: Connection, rows: dict[str, dict[str, str]], load_id: int) -> MergeCounts:
         backend = self.backend
         plan = backend.merge_plan(conn, self.schema, self.table, [self.key], self.columns, load_id)
         backend.create_staging(conn, plan)

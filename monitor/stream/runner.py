@@ -90,14 +90,16 @@ class StreamTask:
         applier = asyncio.create_task(self._apply(queue))
         stopper = asyncio.create_task(self._stop_wait())
         done, _ = await asyncio.wait({reader, applier, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if reader in done and not self._stop.is_set():
+        stopping = self._stop
+        assert stopping is not None
+        if reader in done and not stopping.is_set():
             await queue.put(_DONE)  # apply what was read, then stop applying
             await asyncio.wait({applier, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in (reader, applier, stopper):
             task.cancel()
         results = await asyncio.gather(reader, applier, stopper, return_exceptions=True)
         self.status.reconnects += 1
-        if self._stop is not None and self._stop.is_set():
+        if stopping.is_set():
             return 0.0
         if isinstance(results[1], BaseException) and not isinstance(results[1], asyncio.CancelledError):
             return self._failed("backoff", f"database: {results[1]}")
@@ -107,7 +109,7 @@ class StreamTask:
         assert self._stop is not None
         await self._stop.wait()
 
-    def _prepare(self) -> int | None | bool:
+    def _prepare(self) -> int | bool | None:
         """The stored position (after settling, and joining a new snapshot); False while the
         service said the position is too old and no newer snapshot has come."""
         position = self.applier.start()
