@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.load.state import utcnow
 from monitor.operate.progress import Estimate, estimate, measure
+from monitor.stream.status import StreamStatus
 
 if TYPE_CHECKING:
     from monitor.operate.daemon import Daemon
@@ -115,8 +116,14 @@ class Live:
         and holds the daemon's tables, and loads are not paused."""
         watching, database = self.watching(), self.database()
         ok = watching and database.answers and database.schema and not self.loads_paused()
+        streams = [status.as_dict() for status in self.streams()]
         return {"status": "ok" if ok else "unavailable", "watching": watching, "database": database.answers,
-                "schema": database.schema, "loads_paused": self.loads_paused()}
+                "schema": database.schema, "loads_paused": self.loads_paused(),
+                **({"streams": streams} if streams else {})}
+
+    def streams(self) -> list[StreamStatus]:
+        """Each configured stream's live state (README "Streams")."""
+        return self.daemon.streams.statuses()
 
     def queued_files(self) -> list[str]:
         """Names of the files waiting for a worker, in queue order."""

@@ -106,7 +106,7 @@ class Pages:
             "loads_paused": health["loads_paused"], "health": health["status"],
             "queue": {"queued": live.queue_depth(), "settling": live.settling(), "waiting": live.waiting(),
                       "files": live.queued_files()},
-            "in_flight": live.in_flight(),
+            "in_flight": live.in_flight(), "streams": health.get("streams", []),
             "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
             "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
             "sets": None, "error": None, "stale_since": None,
