@@ -108,6 +108,7 @@ class StreamServer:
         self.heartbeat_seconds = 0.2
         self.now_index = 0  # where a request without a timepoint starts
         self.requests: list[dict[str, Any]] = []
+        self.generation = 0  # `drop_connections` ends the connections of earlier generations
         self.sent_at: dict[int, float] = {}
         self._lock = threading.Condition()
         self._stopped = threading.Event()
@@ -126,6 +127,12 @@ class StreamServer:
         with self._lock:
             for item in events:
                 self.lines.append((item["event"]["timepoint"], (json.dumps(item) + "\n").encode()))
+            self._lock.notify_all()
+
+    def drop_connections(self) -> None:
+        """End every open connection (cleanly, between lines)."""
+        with self._lock:
+            self.generation += 1
             self._lock.notify_all()
 
     def start(self) -> StreamServer:
@@ -186,9 +193,9 @@ class StreamServer:
 
     def _send_events(self, handler: BaseHTTPRequestHandler, index: int) -> None:
         cut, self.cut_after = self.cut_after, None
-        sent = 0
+        sent, generation = 0, self.generation
         out = handler.wfile
-        while not self._stopped.is_set():
+        while not self._stopped.is_set() and generation == self.generation:
             with self._lock:
                 line = None if self.heartbeats_only or index >= len(self.lines) else self.lines[index]
                 if line is None:
