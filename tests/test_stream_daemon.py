@@ -172,3 +172,24 @@ def test_a_snapshot_older_than_the_stream_gets_the_later_events_again(
     assert kept == [(0,)]  # older than the newest snapshot: never needed again
     countries = dict(ws.query("SELECT company_number, country_of_origin FROM ref.companies"))
     assert countries["99999999"] == "United Kingdom"
+
+
+def test_a_recorded_stream_replays_through_the_same_path(make_workspace: Callable[..., Workspace],
+                                                         tmp_path: Path) -> None:
+    items = history(25, 250, seed=21)
+    recorded = tmp_path / "companies.jsonl"
+    lines = [json.dumps(item) for item in items]
+    lines.insert(100, "")  # a heartbeat
+    lines.insert(50, "{not json")
+    recorded.write_text("\n".join(lines))  # the last line without its newline
+    with StreamServer() as server:  # configured, never connected to
+        ws = stream_workspace(make_workspace, server)
+    first = ws.cli("stream-replay", str(recorded)).stdout
+    assert f"{len(items)} event(s) read, {len(items)} applied, 0 rejected, 0 already applied" in first
+    assert "1 malformed line(s) skipped" in first
+    assert table(ws) == model(items)
+    again = ws.cli("stream-replay", str(recorded)).stdout
+    assert f"0 applied, 0 rejected, {len(items)} already applied" in again
+    listed = ws.cli("status", "--target", "ref.companies").stdout
+    assert f"companies@{items[0]['event']['timepoint']}-" in listed
+    assert position(ws)[0] == items[-1]["event"]["timepoint"]

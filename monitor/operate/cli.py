@@ -25,6 +25,7 @@ from monitor.operate.exits import DEBUG_ENV, Exit, one_line
 from monitor.operate.logs import setup_logging
 from monitor.operate.progress import ProgressBar
 from monitor.operate.reports import describe, outcome_record, parse_since, summary
+from monitor.operate.stream_cli import add_commands as add_stream_commands
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "rows_inserted", "rows_updated", "finished_at", "error"]
@@ -360,6 +361,7 @@ def parser() -> argparse.ArgumentParser:
 
     command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
     command("check-config", cmd_check_config, "validate the config and the database; list every problem")
+    add_stream_commands(command)
 
     ddl = command("ddl", cmd_ddl, "print the DDL of the daemon's tables for a dialect")
     ddl.add_argument("--dialect", choices=["sqlite", "postgresql", "mssql"], default="sqlite")
