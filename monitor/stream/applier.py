@@ -23,7 +23,7 @@ from monitor.backends.merging import MergeCounts
 from monitor.backends.target import Target
 from monitor.catalog import LOAD_ID_COLUMN, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
 from monitor.config import StreamSource
-from monitor.load.naming import NameRules, normalise_header
+from monitor.load.read.naming import NameRules, normalise_header
 from monitor.stream.audit import BatchAudit, BatchCounts
 from monitor.stream.framing import Event
 from monitor.stream.mapping import columns_of, mapper_of
