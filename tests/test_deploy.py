@@ -15,8 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import CONTACTS, PG_ADMIN_URL, DaemonProcess, cli_env, drop, wait_for, write_csv
-from stream_server import KEY, StreamServer, history
 from test_web_status import free_port, get, metrics, started
+
+from bench.stream_server import KEY, StreamServer, history
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "prometheus" / "ingest-monitor.rules.yml"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select, text
-from stream_server import event, history, model, profile
 
+from bench.stream_server import event, history, model, profile
 from monitor.backends import Backend
 from monitor.catalog import files, rejects
 from monitor.config import StreamSource

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from conftest import COMPANIES, DaemonProcess, Workspace, cli_env, drop, wait_for, write_csv
-from stream_server import KEY, StreamServer, history, model
 
+from bench.stream_server import KEY, StreamServer, history, model
 from monitor.stream.mapping import SNAPSHOT_COLUMNS
 
 TABLE_SQL = ("SELECT company_number, company_name, company_status, reg_address_post_code, accounts_next_due_date "

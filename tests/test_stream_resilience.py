@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from conftest import Workspace, drop, wait_for
-from stream_server import StreamServer, history, model
 from test_stream_daemon import (
     free_port,
     health_of,
@@ -23,6 +22,8 @@ from test_stream_daemon import (
     stream_workspace,
     table,
 )
+
+from bench.stream_server import StreamServer, history, model
 
 pytestmark = pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 
