@@ -72,10 +72,12 @@ def history(companies: int, count: int, *, seed: int = 7, first: int = 1000, sta
     return out
 
 
-def model(events: Iterable[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """What the table should say after `events`, per company: the latest name, status word,
-    post code and accounts due date each event gave (the snapshot's forms); deleted gone."""
-    table: dict[str, dict[str, str]] = {}
+def model(events: Iterable[dict[str, Any]], start: dict[str, dict[str, str]] | None = None,
+          ) -> dict[str, dict[str, str]]:
+    """What the table should say after `events` (on the rows of `start`), per company: the
+    latest name, status word, post code and accounts due date each event gave (the snapshot's
+    forms); deleted gone."""
+    table = {number: dict(row) for number, row in (start or {}).items()}
     for item in events:
         number = item["resource_id"]
         if item["event"]["type"] == "deleted":
