@@ -138,7 +138,30 @@ def run_one(backend: str, url: str, work: Path, *, events: int, companies: int, 
                      peak[0] / 1024, correct)
 
 
-def report(runs: Sequence[StreamRun]) -> str:
+def idle_rss(url: str, work: Path, seconds: float = 15.0) -> float:
+    """The daemon's peak RSS (MB) with the same folder rule and no stream, idle for `seconds`:
+    what the stream's own share is measured against."""
+    root = work / "idle"
+    folder = root / "incoming" / "companies"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = root / "monitor.json"
+    path.write_text(json.dumps({"database_url": url, "http_port": 0, "folders": [
+        {"path": str(folder), "pattern": "BasicCompanyData*", "table": "companies", "mode": "fullload",
+         "reference": True}]}))
+    proc = subprocess.Popen([*cli_command(), "--config", str(path), "run"], cwd=root, env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    done, peak = threading.Event(), [0]
+    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, done, peak), daemon=True)
+    watcher.start()
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    done.set()
+    watcher.join()
+    return peak[0] / 1024
+
+
+def report(runs: Sequence[StreamRun], idle: dict[str, float] | None = None) -> str:
     """The results as Markdown, the seed's targets beside the figures."""
     lines = [
         f"# Stream benchmark ({date.today().isoformat()})", "",
@@ -157,6 +180,8 @@ def report(runs: Sequence[StreamRun]) -> str:
         lines.append(f"| {r.backend} | {r.rate} | {r.events:,} | {r.sent_per_s:,.0f} | {r.applied_per_s:,.0f} | "
                      f"{r.latency_median:.2f} | {r.latency_p99:.2f} | {r.db_ms_per_event:.2f} | {r.batches} | "
                      f"{r.peak_rss_mb:.0f} | {'yes' if r.correct else 'NO'} |")
+    for backend, mb in (idle or {}).items():
+        lines.append(f"\nThe same daemon on {backend} with no stream configured, idle: peak RSS {mb:.0f} MB.")
     lines += ["", "Latency: from the moment the server wrote the event to the batch's `applied_at` (taken inside "
               "its transaction, just before the commit). Database time: the audited durations of the batches "
               "(audit rows, merge, history, events kept, position) summed over the events. Peak RSS: the "
@@ -175,10 +200,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pg-url", default=os.environ.get("INGEST_BENCH_PG", DEFAULT_PG_URL))
     p.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
     args = p.parse_args(argv)
-    runs = []
+    runs: list[StreamRun] = []
+    idle: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         work = Path(tmp)
         for backend in args.backends.split(","):
+            if backend == "sqlite":
+                idle[backend] = idle_rss(f"sqlite:///{work / 'idle.db'}", work)
+            else:
+                server = PgServer(args.pg_url)
+                with server.scratch() as name:
+                    idle[backend] = idle_rss(server.dbname_url(name), work)
             for per_minute in (1_000.0, 20_000.0, None):
                 events = int(per_minute * args.minutes) if per_minute else args.fast_events
                 if backend == "sqlite":
@@ -192,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         runs.append(run_one(backend, url, work, events=events, companies=args.companies,
                                             per_minute=per_minute, timeout=600))
                 print(report(runs[-1:]).splitlines()[-3], flush=True)
-    text_out = report(runs)
+    text_out = report(runs, idle)
     if args.out:
         args.out.write_text(text_out)
     print(text_out)

@@ -195,7 +195,7 @@ class StreamServer:
 
     def _send_events(self, handler: BaseHTTPRequestHandler, index: int) -> None:
         cut, self.cut_after = self.cut_after, None
-        sent, generation = 0, self.generation
+        sent, generation, began = 0, self.generation, 0.0
         out = handler.wfile
         while not self._stopped.is_set() and generation == self.generation:
             with self._lock:
@@ -218,8 +218,11 @@ class StreamServer:
             self.sent_at.setdefault(timepoint, time.time())
             sent += 1
             index += 1
-            if self.per_minute:
-                time.sleep(60.0 / self.per_minute)
+            if self.per_minute:  # on a schedule from the first event, so that a slow write is caught up
+                began = began or time.time()
+                delay = began + sent * 60.0 / self.per_minute - time.time()
+                if delay > 0:
+                    time.sleep(delay)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -60,6 +60,7 @@ class Applier:
         self.mapper = mapper_of(source.mapping)
         self.audit = BatchAudit(backend, source.name, self.schema, self.table, source.url, instance)
         self.position = Position(None, None, None)
+        self.prepared = False  # the target made ready in this process (again after a failure or a join)
 
     # -- start -------------------------------------------------------------------------
     def start(self) -> Position:
@@ -86,6 +87,7 @@ class Applier:
             with self.backend.transaction() as conn:
                 counts = self._apply_new(conn, fresh, load_id)
         except BaseException as exc:
+            self.prepared = False
             self._fail(load_id, exc)
             raise
         self.audit.loaded(load_id, counts)
@@ -170,7 +172,10 @@ class Applier:
         return Table(table, MetaData(), *(Column(name) for name in columns), schema=schema)
 
     def _ready(self, conn: Connection) -> None:
-        """The target with every mapped column, its key index, history table and merge record."""
+        """The target with every mapped column, its key index, history table and merge record
+        (looked at once, and again after a failed batch or a snapshot swapped in)."""
+        if self.prepared:
+            return
         backend = self.backend
         if not backend.table_exists(conn, self.schema, self.table):
             backend.create_table(conn, self.schema, self.table, self.columns)
@@ -180,6 +185,7 @@ class Applier:
             if missing:
                 backend.add_columns(conn, self.schema, self.table, missing)
         backend.prepare_merge(conn, self.schema, self.table, [self.key])
+        self.prepared = True
 
     def _current(self, conn: Connection, keys: list[str]) -> dict[str, dict[str, str]]:
         target = self._table(self.columns, self.schema, self.table)

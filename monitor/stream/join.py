@@ -50,6 +50,7 @@ def join_snapshot(applier: Applier) -> int:
     if snapshot is None or snapshot.load_id == position.joined_load_id:
         return 0
     since = since_of(snapshot)
+    applier.prepared = False  # a new table: its key index and history looked at again
     upto = position.join_upto if position.joining_load_id == snapshot.load_id else None
     events = tables.events
     applied = 0
@@ -74,6 +75,7 @@ def join_snapshot(applier: Applier) -> int:
                 write_position(conn, tables, stream, applier.table, joining_load_id=snapshot.load_id,
                                join_upto=chunk[-1].timepoint)
         except BaseException as exc:
+            applier.prepared = False
             applier._fail(load_id, exc)
             raise
         applier.audit.loaded(load_id, counts)
