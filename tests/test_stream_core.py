@@ -128,6 +128,7 @@ def test_applier_merges_by_key_keeps_history_deletes_and_skips_what_it_has(backe
     assert [(k[0], k[1]) for k in kept] == [("00000001", "COMPANY 00000001 VERSION 2 LIMITED"),
                                              ("00000002", "COMPANY 00000002 VERSION 1 LIMITED")]
     assert [a.status for a in audit] == ["loaded", "loaded"]
+    assert audit[0].rows_superseded == 1  # 00000001 twice in the first batch: the later event wins
     assert audit[1].file_name == "companies@13-15" and audit[1].rows_read == 3 and audit[1].rows_rejected == 1
     assert {k[2] for k in kept} == {audit[1].load_id}
     assert lineage == [audit[1].load_id]

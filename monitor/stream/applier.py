@@ -131,7 +131,8 @@ class Applier:
         keys = sorted({key for key in (self._key_of(e) for e in events) if key})
         current = self._current(conn, keys)
         folded = self.fold(events, current)
-        counts = BatchCounts(events[0].timepoint, events[-1].timepoint, len(events), rejected=folded.rejected)
+        counts = BatchCounts(events[0].timepoint, events[-1].timepoint, len(events), rejected=folded.rejected,
+                             superseded=len(events) - len(folded.rejected) - len(folded.rows))
         changed = {key: row for key, row in folded.rows.items() if row is not None}
         gone = [key for key, row in folded.rows.items() if row is None and key in current]
         if changed:

@@ -35,6 +35,7 @@ class BatchCounts:
     unchanged: int = 0
     deleted: int = 0
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (timepoint, reason, raw)
+    superseded: int = 0  # events a later event of the same company in the batch gave way to
 
     def summary(self) -> str:
         """One line for the audit event and the log."""
@@ -80,7 +81,8 @@ class BatchAudit:
         with self.backend.transaction() as conn:
             self._finish(conn, load_id, "loaded", counts.summary(), rows_read=counts.events,
                          rows_loaded=counts.events - len(counts.rejected), rows_rejected=len(counts.rejected),
-                         rows_inserted=counts.inserted, rows_updated=counts.updated, rows_unchanged=counts.unchanged)
+                         rows_inserted=counts.inserted, rows_updated=counts.updated, rows_unchanged=counts.unchanged,
+                         rows_superseded=counts.superseded)
             for timepoint, reason, raw in counts.rejected:
                 conn.execute(insert(rejects).values(load_id=load_id, line_number=timepoint, reason=reason,
                                                     raw=raw[:4000]))
@@ -118,5 +120,5 @@ class BatchAudit:
                 self._finish(conn, load_id, "loaded", counts.summary() + " (settled after a restart)",
                              rows_read=batch.events, rows_loaded=batch.events - batch.rejected,
                              rows_rejected=batch.rejected, rows_inserted=batch.inserted, rows_updated=batch.updated,
-                             rows_unchanged=batch.unchanged)
+                             rows_unchanged=batch.unchanged, rows_superseded=0)
         return len(left)
