@@ -196,6 +196,32 @@ def test_a_recorded_stream_replays_through_the_same_path(make_workspace: Callabl
     assert table(ws) == model(items)
     again = ws.cli("stream-replay", str(recorded)).stdout
     assert f"0 applied, 0 rejected, {len(items)} already applied" in again
+    checked = ws.cli("check-config", check=False)
+    assert "streams[0] (companies): CH_STREAM_API_KEY is not set" in checked.stdout + checked.stderr
     listed = ws.cli("status", "--target", "ref.companies").stdout
     assert f"companies@{items[0]['event']['timepoint']}-" in listed
     assert position(ws)[0] == items[-1]["event"]["timepoint"]
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_lost_database_connections_resume_from_the_stored_position(make_workspace: Callable[..., Workspace],
+                                                                    backend_url: str) -> None:
+    items = history(200, 3000, seed=31)
+    name = backend_url.rsplit("/", 1)[1]
+    with StreamServer(items) as server:
+        server.per_minute = 30_000.0
+        ws = stream_workspace(make_workspace, server)
+        with start(ws) as daemon:
+            wait_for(lambda: (position(ws)[0] or 0) > items[0]["event"]["timepoint"], timeout=120)
+            ended = 0
+            for _ in range(5):  # the database drops every connection of the daemon, five times
+                ended += len(ws.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
+                    "AND pid <> pg_backend_pid()", name=name))
+                time.sleep(1.0)
+            wait_for(reached(ws, items[-1]["event"]["timepoint"]), timeout=180)
+    assert ended >= 5
+    assert "database:" in daemon.output()  # a batch failed with the connection, and was read again
+    assert table(ws) == model(items)
+    assert ws.query("SELECT COUNT(*), COUNT(DISTINCT timepoint) FROM ref.ingest_stream_events") == \
+        [(len(items), len(items))]
