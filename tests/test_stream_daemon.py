@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import COMPANIES, DaemonProcess, Workspace, cli_env, drop, wait_for, write_csv
+from test_web_status import chromium, dump_dom
 
 from bench.stream_server import KEY, StreamServer, history, model
 from monitor.stream.mapping import SNAPSHOT_COLUMNS
@@ -91,6 +92,9 @@ def test_events_are_applied_by_key_with_history(make_workspace: Callable[..., Wo
                 metrics = response.read().decode()
             assert 'ingest_stream_last_timepoint{stream="companies"} ' + str(items[-1]["event"]["timepoint"]) in metrics
             assert 'ingest_stream_connected{stream="companies"} 1.0' in metrics
+            page = dump_dom(chromium(), f"http://127.0.0.1:{port}/")
+            row = page.split('data-stream="companies"')[1].split("</tr>")[0]
+            assert "streaming" in row and f"<td>{items[-1]['event']['timepoint']}</td>" in row
     history_rows = ws.query("SELECT COUNT(*) FROM ref.companies__history") if ws.url.startswith("sqlite") else \
         ws.query("SELECT COUNT(*) FROM bkp.companies__history")
     assert history_rows[0][0] > 0

@@ -61,6 +61,7 @@ class Applier:
         self.audit = BatchAudit(backend, source.name, self.schema, self.table, source.url, instance)
         self.position = Position(None, None, None)
         self.prepared = False  # the target made ready in this process (again after a failure or a join)
+        self._tables: dict[tuple[str | None, str, tuple[str, ...]], Table] = {}
 
     # -- start -------------------------------------------------------------------------
     def start(self) -> Position:
@@ -170,7 +171,12 @@ class Applier:
         return Folded(rows, rejected)
 
     def _table(self, columns: list[str], schema: str | None, table: str) -> Table:
-        return Table(table, MetaData(), *(Column(name) for name in columns), schema=schema)
+        """A table of these columns, made once (statements on the same Table object compile once:
+        a new object per batch would fill the engine's statement cache)."""
+        key = (schema, table, tuple(columns))
+        if key not in self._tables:
+            self._tables[key] = Table(table, MetaData(), *(Column(name) for name in columns), schema=schema)
+        return self._tables[key]
 
     def _ready(self, conn: Connection) -> None:
         """The target with every mapped column, its key index, history table and merge record
