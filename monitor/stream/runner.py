@@ -85,7 +85,7 @@ class StreamTask:
         if position is False:  # the service cannot resume from here: wait for a snapshot
             return self.source.breaker_seconds
         self.status.set("connecting")
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self.source.batch_events * 4)
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self.source.batch_events * 2)
         reader = asyncio.create_task(self._read(client, position, queue))
         applier = asyncio.create_task(self._apply(queue))
         stopper = asyncio.create_task(self._stop_wait())
