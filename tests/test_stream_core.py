@@ -5,6 +5,8 @@ audit row in step, events at or before the position skipped)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from sqlalchemy import select, text
 
@@ -13,6 +15,7 @@ from monitor.backends import Backend
 from monitor.catalog import files, rejects
 from monitor.config import StreamSource
 from monitor.stream.applier import Applier
+from monitor.stream.client import Backoff, retry_after
 from monitor.stream.framing import Event, Framer
 from monitor.stream.mapping import basic_company_data
 
@@ -144,3 +147,16 @@ def test_applier_matches_the_model_over_many_events(backend: Backend) -> None:
     for start in range(0, len(parsed), 97):
         applier.apply(parsed[start:start + 97])
     assert table_rows(backend, applier) == model(items)
+
+
+def test_backoff_grows_with_full_jitter_honours_retry_after_and_opens_the_circuit() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0, breaker_failures=5, breaker_seconds=600.0)
+    waits = [backoff.failed() for _ in range(4)]
+    assert all(0 <= wait <= bound for wait, bound in zip(waits, (1, 2, 4, 8), strict=True))
+    assert not backoff.open
+    assert backoff.failed() == 600.0 and backoff.open  # the fifth failure in a row
+    backoff.succeeded()
+    assert not backoff.open and backoff.failed(at_least=30.0) >= 30.0
+    assert retry_after("7") == 7.0 and retry_after(None) is None and retry_after("soon") is None
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    assert 60 < (retry_after(later) or 0) <= 120
