@@ -190,48 +190,6 @@ class StreamSource(BaseModel):
         return os.environ.get(self.api_key_env, "")
 
 
-class SqliteOptions(BaseModel):
-    """SQLite's own settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    driver: Literal["sqlean", "sqlite3"] = Field(
-        default="sqlean", description="sqlean (a current SQLite that reads CSV itself) or the standard sqlite3"
-    )
-
-
-class MssqlOptions(BaseModel):
-    """SQL Server's own settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bcp: bool = Field(default=False, description="bulk load with bcp when it is on the PATH")
-    bulk_copy: Literal["auto", "always", "never"] = Field(
-        default="auto", description="mssql-python's bulk copy: auto (tried first, except on Babelfish, where it "
-        "panics), always (tried first there too, falling back per target), never")
-
-
-class PostgresOptions(BaseModel):
-    """PostgreSQL's own settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    split_connections: int | None = Field(
-        default=None, ge=1, le=16,
-        description="connections a large fullload file is filled over at once (default: 2, or 1 on one core)")
-    split_min_bytes: int = Field(default=64 * (1 << 20), ge=0, description="files this large (as stored) are split")
-
-
-class BackendOptions(BaseModel):
-    """Each database's own settings, used only by its backend."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sqlite: SqliteOptions = Field(default_factory=SqliteOptions)
-    postgresql: PostgresOptions = Field(default_factory=PostgresOptions)
-    mssql: MssqlOptions = Field(default_factory=MssqlOptions)
-
-
 MIB = 1 << 20
 GIB = 1 << 30
 
@@ -274,7 +232,9 @@ class Settings(BaseModel):
     instance: str | None = None
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
-    backend: BackendOptions = Field(default_factory=BackendOptions)
+    backend: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="each database's own settings under its name, read by its backend "
+        "(`monitor.backends.<database>.options`)")
     limits: Limits = Field(default_factory=Limits)
     http_host: str = Field(default="127.0.0.1", description="status page, /metrics and /health")
     http_port: int = Field(default=8765, ge=0, le=65535, description="0: no HTTP server")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from monitor.backends import Backend, open_backend
 from monitor.backends.mssql.connect import drop_database, mssql_engine
 from monitor.backends.sqlite.csv_reader import driver_module
+from monitor.load import setup
 from monitor.operate.exits import Exit
 
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -97,7 +98,7 @@ def backend(backend_url: str) -> Iterator[Backend]:
     """The daemon's own backend object on the test's database, its tables created (for
     in-process tests of the core: state machine, backups, the rows' route, isolation)."""
     opened = open_backend(backend_url)
-    opened.init_db()
+    setup.init_db(opened)
     yield opened
     opened.dispose()
 

@@ -7,6 +7,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from monitor.backends import option_problems
 from monitor.config import ConfigError, FolderRule, Settings, load_settings
 from monitor.errors import first_line
 from monitor.intake.folders import work_dir
@@ -111,6 +112,7 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
     from sqlalchemy.engine import make_url
 
     from monitor.backends import open_backend
+    from monitor.load import setup
 
     shown = url
     try:
@@ -123,7 +125,7 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
     def probe() -> None:
         try:
             backend.ping()
-            result["ready"] = backend.is_initialised()
+            result["ready"] = setup.is_initialised(backend)
         except Exception as exc:  # reported below
             result["error"] = exc
 
@@ -155,6 +157,7 @@ def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[
     for index, rule in enumerate(settings.folders):
         problems.extend(folder_problems(index, rule))
     problems.extend(rule_problems(settings))
+    problems.extend(option_problems(settings.backend))
     db_problems, note = database_problems(settings.database_url)
     problems.extend(db_problems)
     notes = [f"{len(settings.folders)} folder rule(s)"] + ([note] if note else [])

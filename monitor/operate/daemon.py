@@ -16,15 +16,14 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import Row
 
 from monitor.config import FolderRule
 from monitor.errors import brief
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
+from monitor.load import setup
+from monitor.load.jobs import FileJob, Job, ResumeJob, SetJob
 from monitor.load.pipeline import is_transient
 from monitor.load.state import journal
 from monitor.load.state.leases import renew_interval
@@ -34,6 +33,7 @@ from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate
 from monitor.operate.narrator import Narrator
 from monitor.operate.notify import Notifier
+from monitor.records import FileRecord
 from monitor.stream.runner import Streams
 
 log = logging.getLogger("monitor.daemon")
@@ -45,27 +45,6 @@ WAITING_COUNT_SECONDS = 2.0  # while the database is down, files ready and waiti
 
 class SchemaMissing(Exception):
     """The daemon's own tables are gone (the database was dropped and created again)."""
-
-
-@dataclass
-class Work:
-    """One unit for a worker: a new file, a file to resume after a crash, or a complete
-    snapshot set to load (`set_id`)."""
-
-    rule: FolderRule
-    path: Path | None = None
-    row: Row | None = None
-    discovered_at: datetime | None = None
-    set_id: int | None = None
-
-    @property
-    def name(self) -> str:
-        """The file's name, for the log."""
-        if self.path is not None:
-            return self.path.name
-        if self.set_id is not None:
-            return f"set {self.set_id}"
-        return str(self.row.file_name) if self.row is not None else "?"
 
 
 def _where(thread: threading.Thread) -> str:
@@ -88,7 +67,7 @@ class Daemon:
         self.tracker = StabilityTracker(self.settings.settle_seconds,
                                         max_candidates=max(100, 2 * self.settings.queue_size))
         self.watcher = FolderWatcher(self.settings, self.tracker)
-        self.queue: queue.Queue[Work] = queue.Queue(maxsize=self.settings.queue_size)
+        self.queue: queue.Queue[Job] = queue.Queue(maxsize=self.settings.queue_size)
         self.gate = DatabaseGate(self._open_database)
         self.notifier = notifier or Notifier()
         self.narrator = Narrator(self)
@@ -207,14 +186,14 @@ class Daemon:
     def _open_database(self) -> None:
         """Make sure files can load: the database answers and holds the daemon's tables
         (created, as at a first start, when they are missing). The gate's probe."""
-        self.app.backend.init_db()
+        setup.init_db(self.app.backend)
 
     def _database_trouble(self, exc: BaseException) -> bool:
         """True (and the gate opened) when an error means the database cannot take loads now:
         a lost connection, or the daemon's tables gone with the database recreated empty."""
         if not is_transient(exc):
             try:
-                if self.app.backend.is_initialised():
+                if setup.is_initialised(self.app.backend):
                     return False
             except Exception as probe:  # the check could not reach it either
                 exc = probe
@@ -239,7 +218,7 @@ class Daemon:
                 already = candidate.path in self.queued_paths
             if not already:
                 seen = now - timedelta(seconds=now_mono - candidate.first_seen)
-                if not self._offer(Work(candidate.rule, path=candidate.path, discovered_at=seen)):
+                if not self._offer(FileJob(candidate.rule, candidate.path, seen)):
                     return
             self.tracker.forget(candidate.path)
 
@@ -257,18 +236,19 @@ class Daemon:
             log.warning("database unavailable: %d file(s) detected and waiting for it", waiting)
             self._waiting_noted = waiting
 
-    def _offer(self, work: Work) -> bool:
+    def _offer(self, job: Job) -> bool:
         with self._lock:
             try:
-                self.queue.put_nowait(work)
+                self.queue.put_nowait(job)
             except queue.Full:
                 return False
-            if work.path is not None:
-                self.queued_paths.add(work.path)
-            if work.row is not None:
-                self.queued_loads.add(work.row.load_id)
-            if work.set_id is not None:
-                self.queued_sets.add(work.set_id)
+            match job:
+                case FileJob(path=path):
+                    self.queued_paths.add(path)
+                case ResumeJob(record=record):
+                    self.queued_loads.add(record.load_id)
+                case SetJob(set_id=set_id):
+                    self.queued_sets.add(set_id)
         return True
 
     def _sweep_loop(self) -> None:
@@ -306,7 +286,7 @@ class Daemon:
                         log.error("load %s (%s): no folder rule loads into %s.%s any more; left as %s",
                                   row.load_id, row.file_name, row.target_schema, row.target_table, row.status)
                     continue
-                if not self._offer(Work(rule, row=row)):
+                if not self._offer(ResumeJob(rule, row)):
                     return
             self._sweep_sets()
         except Exception as exc:
@@ -321,49 +301,51 @@ class Daemon:
             with self._lock:
                 if set_id in self.queued_sets:
                     continue
-            if not self._offer(Work(rule, set_id=set_id)):
+            if not self._offer(SetJob(rule, set_id)):
                 return
 
     # -- workers -----------------------------------------------------------------------
     def _work(self) -> None:
         while True:
             try:
-                work = self.queue.get(timeout=TICK_SECONDS)
+                job = self.queue.get(timeout=TICK_SECONDS)
             except queue.Empty:
                 if self.stop_event.is_set():
                     return
                 continue
             try:
                 if not self.stop_event.is_set() and self.gate.wait_until_up(self.stop_event):
-                    self._handle(work)
+                    self._handle(job)
             finally:
                 with self._lock:
-                    if work.path is not None:
-                        self.queued_paths.discard(work.path)
-                    if work.row is not None:
-                        self.queued_loads.discard(work.row.load_id)
-                    if work.set_id is not None:
-                        self.queued_sets.discard(work.set_id)
+                    match job:
+                        case FileJob(path=path):
+                            self.queued_paths.discard(path)
+                        case ResumeJob(record=record):
+                            self.queued_loads.discard(record.load_id)
+                        case SetJob(set_id=set_id):
+                            self.queued_sets.discard(set_id)
                 self.queue.task_done()
 
-    def _handle(self, work: Work) -> None:
+    def _handle(self, job: Job) -> None:
         try:
-            if work.set_id is not None:
-                self._report(self.app.pipeline.load_set(work.set_id, work.rule))
-            elif work.row is not None:
-                self._resume(work.row, work.rule)
-            elif work.path is not None:
-                self._process(work.path, work.rule, work.discovered_at)
+            match job:
+                case SetJob(rule=rule, set_id=set_id):
+                    self._report(self.app.pipeline.load_set(set_id, rule))
+                case ResumeJob(rule=rule, record=record):
+                    self._resume(record, rule)
+                case FileJob(rule=rule, path=path, discovered_at=discovered_at):
+                    self._process(path, rule, discovered_at)
         except TransitionError as exc:
-            log.warning("%s: %s (another instance took it over); leaving it to that instance", work.name, exc)
+            log.warning("%s: %s (another instance took it over); leaving it to that instance", job.name, exc)
         except Exception as exc:
             if is_transient(exc) and self.app.pipeline.database_answers():  # not an outage: a statement refused
-                log.error("%s: refused by the database: %s; tried again later", work.name, brief(exc))
+                log.error("%s: refused by the database: %s; tried again later", job.name, brief(exc))
             elif self._database_trouble(exc):
-                if work.path is not None and work.path.exists():
-                    self.tracker.offer(work.path, work.rule)
+                if isinstance(job, FileJob) and job.path.exists():
+                    self.tracker.offer(job.path, job.rule)
             else:
-                log.exception("unexpected error on %s", work.path or work.name)
+                log.exception("unexpected error on %s", job.path if isinstance(job, FileJob) else job.name)
 
     def _process(self, path: Path, rule: FolderRule, discovered_at: datetime | None) -> None:
         with self._lock:
@@ -379,7 +361,7 @@ class Daemon:
         if outcome.status is OutcomeKind.BUSY and path.exists():  # look again later, not at once
             self.tracker.offer(path, rule, delay=BUSY_RETRY_SECONDS)
 
-    def _resume(self, row: Row, rule: FolderRule) -> None:
+    def _resume(self, row: FileRecord, rule: FolderRule) -> None:
         state = self.app.state
         if row.load_id in self.app.pipeline.in_flight or not state.take_over(row.load_id):
             return

@@ -10,15 +10,22 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from queue import Queue
+from typing import Any, Protocol
 
+from monitor.config import Settings
+from monitor.intake.watcher import FolderWatcher, StabilityTracker
+from monitor.load import setup
+from monitor.load.jobs import Job, ResumeJob
 from monitor.load.state.machine import utcnow
+from monitor.operate.app import App
+from monitor.operate.gate import DatabaseGate
+from monitor.operate.notify import Notifier
 from monitor.operate.progress import Estimate, estimate, measure
+from monitor.stream.runner import Streams
 from monitor.stream.status import StreamStatus
-
-if TYPE_CHECKING:
-    from monitor.operate.daemon import Daemon
 
 log = logging.getLogger("monitor.metrics")
 PROBE_TIMEOUT = 5.0
@@ -68,12 +75,28 @@ class DatabaseProbe:
         return self.state().answers
 
 
+class RunningDaemon(Protocol):
+    """What the views of a running daemon read of it (`monitor.operate.daemon.Daemon` is one):
+    named here so that the daemon imports its views, and they never import it back."""
+
+    app: App
+    settings: Settings
+    stop_event: threading.Event
+    watcher: FolderWatcher
+    tracker: StabilityTracker
+    queue: Queue[Job]
+    gate: DatabaseGate
+    notifier: Notifier
+    waiting_for_database: int
+    streams: Streams
+
+
 class Live:
     """A read-only view of a running daemon."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: RunningDaemon) -> None:
         self.daemon = daemon
-        self.probe = DatabaseProbe(daemon.app.backend.is_initialised)
+        self.probe = DatabaseProbe(partial(setup.is_initialised, daemon.app.backend))
         self._estimates: dict[int, Estimate | None] = {}
 
     @property
@@ -130,7 +153,7 @@ class Live:
         work_queue = self.daemon.queue
         with work_queue.mutex:
             waiting = list(work_queue.queue)
-        return [work.name if work.row is None else f"{work.name} (resuming)" for work in waiting]
+        return [f"{job.name} (resuming)" if isinstance(job, ResumeJob) else job.name for job in waiting]
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Loads in flight with rows read, rate, fraction done and ETA (estimated)."""

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from monitor.load.state import journal
-from monitor.operate.metrics import Live
-
-if TYPE_CHECKING:
-    from monitor.operate.daemon import Daemon
+from monitor.operate.metrics import Live, RunningDaemon
 
 STATUS_EVERY = 1.0  # seconds between two STATUS= updates at most (sent only when it changed)
 NAMES_SHOWN = 2  # loads named in the status line; the rest are counted
@@ -24,7 +20,7 @@ NAMES_SHOWN = 2  # loads named in the status line; the rest are counted
 class Narrator:
     """Keeps the service manager's status line current and logs the progress of long loads."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: RunningDaemon) -> None:
         self.daemon = daemon
         self.live = Live(daemon)
         self.progress_seconds = daemon.settings.progress_seconds

@@ -3,8 +3,8 @@
 One batch is one transaction: the target locked, the stored position read (events at or
 before it are skipped: the service resends the event at the position it resumes from), the
 events folded in order over the rows the table holds (a column the profile lacks keeps its
-value; the last event of a company wins), the rows merged on the key by the backend's merge
-(`Backend.merge_from`: the replaced versions kept in history, `_load_id` the batch's audit
+value; the last event of a company wins), the rows merged on the key by the load's merge
+(`load.write.merge_steps.apply`: the replaced versions kept in history, `_load_id` the batch's audit
 row), `deleted` companies removed (their last version kept in history too), the events kept
 in `ingest_stream_events`, the batch's counts and the new position stored. Nothing of a batch
 is seen unless all of it is.
@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, MetaData, Table, delete, insert, literal, select
 
 from monitor.backends import Backend
-from monitor.backends.merging import MergeCounts
+from monitor.backends.merging import MergeCounts, Place
 from monitor.backends.target import Target
 from monitor.catalog import LOAD_ID_COLUMN, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
 from monitor.config import StreamSource
 from monitor.load.read.naming import NameRules, normalise_header
+from monitor.load.write import merge_steps
 from monitor.stream.audit import BatchAudit, BatchCounts
 from monitor.stream.framing import Event
 from monitor.stream.mapping import columns_of, mapper_of
@@ -191,7 +192,7 @@ class Applier:
             missing = [name for name in self.columns if name not in present]
             if missing:
                 backend.add_columns(conn, self.schema, self.table, missing)
-        backend.prepare_merge(conn, self.schema, self.table, [self.key])
+        merge_steps.prepare(backend, conn, Place(self.schema, self.table), [self.key])
         self.prepared = True
 
     def _current(self, conn: Connection, keys: list[str]) -> dict[str, dict[str, str]]:
@@ -205,13 +206,13 @@ class Applier:
 
     def _merge(self, conn: Connection, rows: dict[str, dict[str, str]], load_id: int) -> MergeCounts:
         backend = self.backend
-        plan = backend.merge_plan(conn, self.schema, self.table, [self.key], self.columns, load_id)
+        plan = merge_steps.plan(backend, conn, Place(self.schema, self.table), [self.key], self.columns, load_id)
         backend.create_staging(conn, plan)
         staging = Target(plan.staging.schema, plan.staging.table, self.columns, load_id, [""], fresh=True,
                          destination=self.table, ordered=True)
         values = [[row.get(name, "") for name in self.columns] for row in rows.values()]
         staged = backend.bulk_insert(conn, staging, [values])
-        return backend.merge_from(conn, plan, staged)
+        return merge_steps.apply(backend, conn, plan, staged)
 
     def _delete(self, conn: Connection, keys: list[str], load_id: int) -> int:
         """Remove deleted companies, their last version kept in the history table."""

@@ -23,19 +23,22 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, RootTransaction, event
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, RootTransaction, event
 from sqlalchemy.dialects import mssql
+from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
 from monitor.backends import views
 from monitor.backends.base import Backend
-from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name
+from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, short_name
+from monitor.backends.mssql.column_types import KIND_TYPES, sql_type
+from monitor.backends.mssql.connect import mssql_engine
 from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import (
     SQL_DRIVER_NAME,
@@ -45,37 +48,29 @@ from monitor.backends.mssql.insert_paths import (
     choose_insert_path,
     nulls_mapped,
 )
+from monitor.backends.mssql.options import MssqlOptions
+from monitor.backends.mssql.probe import probing
+from monitor.backends.mssql.side_tables import SideTables
 from monitor.backends.mssql.statements import (
     BULK_MARK,
-    PROBE_TABLE,
     TEXT_CHARS,
     VIEW_SQL,
     MssqlMergeSql,
     applock_resource,
-    probe_type,
     qualified,
     renamable,
 )
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.names import SYSTEM_COLUMNS
+from monitor.backends.registry import register
 from monitor.backends.target import Target
-from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
+from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
 
 log = logging.getLogger("monitor.backends.mssql")
 # PostgreSQL's words for a value or a row it refuses, as Babelfish passes them on.
 ENGINE_DATA_ERRORS = ("invalid input syntax for type", "value too long for type", "out of range",
                       "violates not-null constraint", "violates check constraint", "violates unique constraint",
                       "invalid byte sequence", "null value in column")
-CLEANUP_LOCK_MS = 10_000  # dropping a side table never waits long (it is ours alone)
-SIMPLE_TYPES: dict[str, TypeEngine] = {
-    "bigint": BigInteger(), "int": mssql.INTEGER(), "smallint": mssql.SMALLINT(), "tinyint": mssql.TINYINT(),
-    "bit": mssql.BIT(), "date": mssql.DATE(), "datetime": mssql.DATETIME(), "float": mssql.FLOAT(),
-    "real": mssql.REAL(), "uniqueidentifier": mssql.UNIQUEIDENTIFIER(),
-}
-KIND_TYPES: dict[str, TypeEngine] = {
-    "integer": BigInteger(), "decimal": mssql.DECIMAL(38, 10), "date": mssql.DATE(),
-    "datetime": mssql.DATETIME2(), "boolean": mssql.BIT(),
-}
 
 
 # -- the backend ------------------------------------------------------------------------
@@ -84,6 +79,8 @@ class MssqlBackend(Backend):
 
     name = "mssql"
     label = "SQL Server"
+    default_driver = "mssql+pyodbc"
+    options_model = MssqlOptions
     default_schema = "dbo"
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
     max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)
@@ -106,10 +103,15 @@ class MssqlBackend(Backend):
         self._driver: DriverInfo | None = None
         self._babelfish: bool | None = None
         self._bulk_broken: set[str] = set()
-        self._side_tables: dict[int, list[tuple[str | None, str]]] = {}
-        self._lock = threading.Lock()
-        event.listen(engine, "commit", self._on_commit)
+        self.side_tables = SideTables(engine)  # bulk copy's and bcp's, dropped if the load fails
         event.listen(engine, "connect", self._on_connect)
+
+    @classmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> MssqlBackend:
+        """The URL in its driver's form (`connect.mssql_engine`), `pool_size` connections kept."""
+        assert isinstance(options, MssqlOptions)
+        engine = mssql_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2)
+        return cls(engine, bcp=options.bcp, bulk_copy=options.bulk_copy)
 
     def _on_connect(self, dbapi_connection: Any, _record: object) -> None:
         """Every connection reads `"name"` as an identifier; the first learns if it is Babelfish."""
@@ -169,26 +171,7 @@ class MssqlBackend(Backend):
             log.debug("after a failed transaction: %s", exc)
             if not conn.invalidated:
                 conn.invalidate()
-        self._drop_side_tables(id(conn))
-
-    def _drop_side_tables(self, key: int) -> None:
-        with self._lock:
-            pending = self._side_tables.pop(key, [])
-        for schema, table in pending:
-            self.drop_side_table(schema, table)
-
-    def drop_side_table(self, schema: str | None, table: str) -> None:
-        """Drop a committed side table on a connection of its own, waiting briefly at most."""
-        try:
-            with self.engine.connect() as side:
-                side.exec_driver_sql(S.lock_timeout(CLEANUP_LOCK_MS))
-                try:
-                    side.exec_driver_sql(S.drop_table(schema, table, if_exists=True))
-                    side.commit()
-                finally:
-                    side.exec_driver_sql(S.lock_timeout(-1))
-        except Exception as exc:
-            log.warning("could not drop side table %s: %s", qualified(schema, table), exc)
+        self.side_tables.drop_left_by(conn)
 
     def objects_exist(self) -> bool:
         sql = S.initialised((REF_SCHEMA, BKP_SCHEMA), list(catalog.metadata.tables), views.VIEW_NAMES)
@@ -314,15 +297,6 @@ class MssqlBackend(Backend):
             log.warning("bulk path failed for %s, using the direct path from now on: %s: %s",
                         key, type(reason).__name__, reason)
 
-    def register_side_table(self, conn: Connection, schema: str | None, table: str) -> None:
-        with self._lock:
-            self._side_tables.setdefault(id(conn), []).append((schema, table))
-
-    def _on_commit(self, conn: Connection) -> None:
-        """The transaction that dropped its side tables committed: nothing left to clean."""
-        with self._lock:
-            self._side_tables.pop(id(conn), None)
-
     # -- fullload ----------------------------------------------------------------------
     def rename_table(self, conn: Connection, schema: str, table: str, new_name: str) -> None:
         """`sp_rename ..., 'OBJECT'`; on Babelfish, whose `sp_rename` finds no table whose name
@@ -334,42 +308,18 @@ class MssqlBackend(Backend):
         else:
             conn.exec_driver_sql(S.rename(schema, table, new_name))
 
+    @contextmanager
+    def probing(self, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
+        """Rows tried on a connection of their own (`probe.probing`), every try rolled back."""
+        with probing(self, conn, target) as probe:
+            yield probe
+
     def value_errors_end_transactions(self, conn: Connection) -> bool:
         """SQL Server keeps the transaction after a refused value (XACT_ABORT is off);
         Babelfish ends it on the errors it passes on from PostgreSQL (a value that does not
         convert, a date or number out of range), though not on constraint errors (seen on
         Babelfish 4.2)."""
         return self.is_babelfish(conn)
-
-    @contextmanager
-    def probing(self, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
-        """Rows tried on a connection of their own, in a session table of `target`'s column
-        types (text columns as NVARCHAR(max): the target widens for long values), every try
-        rolled back."""
-        kinds = {name: probe_type(type_name, precision, scale) for name, type_name, precision, scale
-                 in conn.exec_driver_sql(S.column_definitions(target.schema, target.table))}
-        columns = [(name, kinds.get(name, "NVARCHAR(max)")) for name in target.columns] + [(LOAD_ID_COLUMN, "BIGINT")]
-        with self.engine.connect() as side:
-            side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))  # a pooled session's last one
-            side.exec_driver_sql(S.create_probe(columns))
-            side.commit()
-            raw = self.dbapi_connection(side)
-            sql = S.insert_row(None, PROBE_TABLE, target.columns, target.load_id)
-
-            def probe(rows: list[list[str]]) -> None:
-                cursor = raw.cursor()
-                try:
-                    cursor.executemany(sql, nulls_mapped(rows, target.null_values))
-                finally:
-                    cursor.close()
-                    with suppress(Exception):  # the server may have ended the try already
-                        raw.rollback()
-
-            try:
-                yield probe
-            finally:
-                side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))
-                side.commit()
 
     def is_data_error(self, exc: BaseException) -> bool:
         """PEP 249's data errors, SQL states 22xxx (data) and 23xxx (constraints), and the
@@ -425,26 +375,16 @@ class MssqlBackend(Backend):
         chars = self.column_chars(conn, plan.target.schema, plan.target.table)
         return MssqlMergeSql(plan, {name for name, width in chars.items() if width})
 
-    def merge_from(self, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
-        """Widen the target's (and its history's) text columns first where the staged rows
-        needed NVARCHAR(max)."""
+    def hold_staged_values(self, conn: Connection, plan: MergePlan) -> None:
+        """Widen the target's (and its history's) text columns where the staged rows needed
+        NVARCHAR(max)."""
         staged_chars = self.column_chars(conn, plan.staging.schema, plan.staging.table)
         for place in (plan.target, plan.history):
             chars = self.column_chars(conn, place.schema, place.table)
             for name in plan.columns:
                 if staged_chars.get(name) == -1 and chars.get(name, 0) > 0:
                     conn.exec_driver_sql(S.widen_column(place.schema, place.table, name))
-        return super().merge_from(conn, plan, staged)
 
 
-def sql_type(type_name: str, length: int, precision: int, scale: int) -> TypeEngine:
-    """The SQLAlchemy type of a column as `sys.columns` describes it."""
-    if type_name in ("nvarchar", "nchar"):
-        return mssql.NVARCHAR(None if length == -1 else length // 2)
-    if type_name in ("varchar", "char"):
-        return mssql.VARCHAR(None if length == -1 else length)
-    if type_name in ("decimal", "numeric"):
-        return mssql.DECIMAL(precision, scale)
-    if type_name == "datetime2":
-        return mssql.DATETIME2(scale)
-    return SIMPLE_TYPES.get(type_name, mssql.NVARCHAR())
+
+register(MssqlBackend)

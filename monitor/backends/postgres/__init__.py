@@ -5,20 +5,25 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
 import psycopg
-from sqlalchemy import BigInteger, Column, Connection, Identity, MetaData, Table, text
+from pydantic import BaseModel
+from sqlalchemy import BigInteger, Column, Connection, Identity, MetaData, Table, create_engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.postgres.copy_text import copy_blocks
+from monitor.backends.postgres.options import PostgresOptions
 from monitor.backends.postgres.parallel_copy import copy_in_parallel
 from monitor.backends.rawfile.attempt import attempted, prefetched
 from monitor.backends.rawfile.scan import NotSimple
+from monitor.backends.registry import register
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
 from monitor.backends.views import ViewSql
 from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
@@ -45,6 +50,9 @@ class PostgresBackend(Backend):
 
     name = "postgresql"
     label = "PostgreSQL"
+    url_aliases = ("postgres",)
+    default_driver = "postgresql+psycopg"
+    options_model = PostgresOptions
     default_schema = "public"
     max_identifier_bytes = 63  # NAMEDATALEN - 1: longer names are cut, silently
     max_columns = 1600
@@ -59,6 +67,16 @@ class PostgresBackend(Backend):
     )
     schema_prologue = "CREATE SCHEMA IF NOT EXISTS ref;\nCREATE SCHEMA IF NOT EXISTS bkp;\n"
     merge_sql = PostgresMergeSql
+
+    @classmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> PostgresBackend:
+        """A pool of `pool_size` connections (half as many more on demand); a large fullload
+        file split over `backend.postgresql.split_connections` (2 by default, 1 on one core)."""
+        assert isinstance(options, PostgresOptions)
+        backend = cls(create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2))
+        backend.split_connections = options.split_connections or min(2, os.cpu_count() or 1)
+        backend.split_min_bytes = options.split_min_bytes
+        return backend
 
     def create_schemas(self, conn: Connection) -> None:
         """Create `ref` and `bkp`."""
@@ -197,3 +215,6 @@ class PostgresBackend(Backend):
         """`ANALYZE` (a temporary table has no statistics until then): the joins on the key
         then hash the staged rows rather than loop over them."""
         self.run_sql(conn, f"ANALYZE {self.qualified(plan.staging.schema, plan.staging.table)}")
+
+
+register(PostgresBackend)

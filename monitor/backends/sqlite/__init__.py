@@ -14,14 +14,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, MetaData, Table, event, text
+from pydantic import BaseModel
+from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, MetaData, Table, create_engine, event, text
+from sqlalchemy.engine import URL
 
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergeSql, Place, staging_name
 from monitor.backends.rawfile.attempt import attempted
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.rawfile.split import row_batches
-from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, insert_csv, native_readable
+from monitor.backends.registry import register
+from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, driver_module, insert_csv, native_readable
+from monitor.backends.sqlite.options import SqliteOptions
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
 from monitor.backends.views import ViewSql
 from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
@@ -56,6 +60,7 @@ class SqliteBackend(Backend):
     max_columns = 2000  # SQLITE_MAX_COLUMN as built by default
     supports_leases = False
     reads_files = True
+    options_model = SqliteOptions
     write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}
     merge_sql = SqliteMergeSql
     view_sql = ViewSql(
@@ -80,6 +85,13 @@ class SqliteBackend(Backend):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "begin", self._on_begin)
+
+    @classmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> SqliteBackend:
+        """On the driver of `backend.sqlite.driver` (one file: no pool to size)."""
+        assert isinstance(options, SqliteOptions)
+        return cls(create_engine(url, module=driver_module(options.driver),
+                                 connect_args={"check_same_thread": False, "timeout": 60}))
 
     def _on_connect(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # transactions are ours, DDL included
@@ -197,3 +209,6 @@ class SqliteBackend(Backend):
         """`_seq` is the rowid (INTEGER PRIMARY KEY): numbered as the rows arrive."""
         return Table(place.table, MetaData(), Column(SEQ_COLUMN, Integer(), primary_key=True), *columns,
                      Column(LOAD_ID_COLUMN, BigInteger()), schema=place.schema)
+
+
+register(SqliteBackend)

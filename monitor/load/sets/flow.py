@@ -19,8 +19,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from sqlalchemy import Row
-
 from monitor.config import FolderRule
 from monitor.load.read.snapshots import PartName, Superseded, part_of, superseded_reason
 from monitor.load.sets.host import PipelineHost
@@ -30,6 +28,7 @@ from monitor.load.state.machine import Status, TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled
+from monitor.records import FileRecord, SetRecord
 
 log = logging.getLogger("monitor.sets")
 SET_OUTCOMES = {SetStatus.WAITING: OutcomeKind.WAITING, SetStatus.LOADING: OutcomeKind.LOADING,
@@ -46,7 +45,7 @@ class SetFlow:
         self._lock = threading.Lock()
         self._busy: set[int] = set()  # sets a worker of this process is loading or resuming
 
-    def part(self, row: Row, rule: FolderRule) -> PartName | None:
+    def part(self, row: FileRecord, rule: FolderRule) -> PartName | None:
         """The set a claimed file is a part of (a replay: only of a part that was in a set)."""
         found = part_of(rule, row.file_name)
         if found is None or row.replay_of is None:
@@ -68,7 +67,7 @@ class SetFlow:
                     self._busy.discard(set_id)
 
     # -- arrival -------------------------------------------------------------------------
-    def arrive(self, row: Row, rule: FolderRule, part: PartName) -> Outcome:
+    def arrive(self, row: FileRecord, rule: FolderRule, part: PartName) -> Outcome:
         """A claimed part sitting in `processing/` joins its set; the last one loads it."""
         pipeline = self.pipeline
         replay_set = None
@@ -111,7 +110,7 @@ class SetFlow:
                     self._run(found, parts, rule)
         return self.outcome(set_id)
 
-    def _run(self, found: Row, parts: list[Row], rule: FolderRule) -> None:
+    def _run(self, found: SetRecord, parts: list[FileRecord], rule: FolderRule) -> None:
         pipeline, set_id = self.pipeline, found.set_id
         target = f"{found.target_schema}.{found.target_table}"
         with ExitStack() as stack:
@@ -140,7 +139,7 @@ class SetFlow:
                 self.store.fail(set_id, rule, message, None)
         self._finish_moves(set_id)
 
-    def _supersede(self, found: Row, rule: FolderRule, reason: str) -> None:
+    def _supersede(self, found: SetRecord, rule: FolderRule, reason: str) -> None:
         log.warning("%s into %s.%s: %s", describe_set(found), found.target_schema, found.target_table, reason)
         self.store.supersede(found.set_id, rule, reason)
         self._finish_moves(found.set_id)
@@ -151,10 +150,11 @@ class SetFlow:
                 self.pipeline.mover.finish(part)
 
     # -- after a crash -------------------------------------------------------------------
-    def resume(self, row: Row, rule: FolderRule) -> Outcome:
+    def resume(self, row: FileRecord, rule: FolderRule) -> Outcome:
         """A part found `loading` after a crash or takeover: its set's swap committed (every
         part is marked `loaded`), or the set waits again and is loaded again whole."""
         again = False
+        assert row.set_id is not None, "a part of a set"
         with self._only_one(row.set_id) as mine:
             found = self.store.get(row.set_id)
             if mine and found is not None and found.status == SetStatus.LOADING:
@@ -172,7 +172,7 @@ class SetFlow:
             self.load(row.set_id, rule)
         return self.pipeline.outcome_of(row.load_id)
 
-    def _take_over(self, found: Row) -> bool:
+    def _take_over(self, found: SetRecord) -> bool:
         """Hold every loading part of the set (this instance's, or with an expired lease)."""
         state = self.pipeline.state
         return all(state.take_over(part.load_id) for part in self.store.parts(found.set_id)
@@ -200,11 +200,12 @@ class SetFlow:
                 out.setdefault(f"{self.pipeline.backend.schema_for(rule.reference)}.{rule.table}", rule.set_timeout)
         return out
 
-    def report_overdue(self) -> list[Row]:
+    def report_overdue(self) -> list[SetRecord]:
         """Log (once each) the sets still incomplete after their rule's `set_timeout`."""
         found = self.store.overdue(self.timeouts())
         for overdue in found:
-            here = sorted(part.set_part for part in self.store.parts(overdue.set_id) if part.status == Status.WAITING)
+            here = sorted(part.set_part for part in self.store.parts(overdue.set_id)
+                          if part.status == Status.WAITING and part.set_part is not None)
             missing = [str(n) for n in range(1, overdue.part_count + 1) if n not in here]
             waited = (utcnow() - overdue.first_seen_at).total_seconds()
             log.warning("%s into %s.%s is incomplete after %.0f s: %d of %d parts here, missing part(s) %s; "
