@@ -66,7 +66,7 @@ def stream_audit(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def health(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=120) as response:
         return dict(json.load(response))
 
 
@@ -88,7 +88,7 @@ def test_events_are_applied_by_key_with_history(make_workspace: Callable[..., Wo
             streams = health_of(port)["streams"]
             assert streams[0]["state"] == "streaming"
             assert streams[0]["last_timepoint"] == items[-1]["event"]["timepoint"]
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as response:
                 metrics = response.read().decode()
             assert 'ingest_stream_last_timepoint{stream="companies"} ' + str(items[-1]["event"]["timepoint"]) in metrics
             assert 'ingest_stream_connected{stream="companies"} 1.0' in metrics
