@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -126,6 +127,7 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
         try:
             backend.ping()
             result["ready"] = setup.is_initialised(backend)
+            result["refused"] = backend.write_problem()
         except Exception as exc:  # reported below
             result["error"] = exc
 
@@ -139,6 +141,8 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
             error = result["error"]
             assert isinstance(error, BaseException)
             return [f"database: {shown}: cannot connect: {first_line(error)}"], ""
+        if result.get("refused"):
+            return [f"database: {shown}: {result['refused']}"], ""
         note = "tables ready" if result.get("ready") else "tables not created yet (`init-db`, or `run` creates them)"
         return [], f"database answers ({backend.name}, {shown}); {note}"
     finally:
@@ -146,13 +150,35 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
             backend.dispose()
 
 
+def raw_folder_problems(path: Path) -> list[str]:
+    """The watched folders that do not exist, read from a config that does not validate (so
+    they are listed with its other problems, all at once)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        rules = raw.get("folders") if isinstance(raw, dict) else None
+    except (OSError, ValueError):
+        return []
+    problems = []
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, dict) and isinstance(rule.get("path"), str) and rule.get("table"):
+            try:
+                valid = FolderRule.model_validate({"path": rule["path"], "table": rule["table"]})
+            except ValueError:
+                continue
+            problem = missing_folder(index, valid)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
 def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[str], list[str], list[str]]:
     """Every problem found, notes on what is fine, and warnings (fine, but worth knowing)."""
     try:
         settings = load_settings(config, env_file)
     except ConfigError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        return ((lines[1:], lines[:1]) if len(lines) > 1 else (lines, [])) + ([],)
+        if not exc.problems or exc.source is None:
+            return [str(exc)], [], []
+        return [*exc.problems, *raw_folder_problems(exc.source)], [f"{exc.source}: invalid configuration"], []
     problems: list[str] = []
     for index, rule in enumerate(settings.folders):
         problems.extend(folder_problems(index, rule))

@@ -24,6 +24,7 @@ from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate
 from monitor.operate.notify import Notifier
 from monitor.operate.progress import Estimate, estimate, measure
+from monitor.operate.readiness import folder_causes, folder_problems
 from monitor.stream.runner import Streams
 from monitor.stream.status import StreamStatus
 
@@ -105,8 +106,17 @@ class Live:
         return self.daemon.app.backend
 
     def watching(self) -> bool:
-        """The daemon runs and its folder observers are alive."""
-        return not self.daemon.stop_event.is_set() and self.daemon.watcher.alive()
+        """The daemon runs, its folder observers are alive and every watched folder is there."""
+        return (not self.daemon.stop_event.is_set() and self.daemon.watcher.alive()
+                and not any(self.folders().values()))
+
+    def folders(self) -> dict[str, str | None]:
+        """Each watched folder and why files there cannot be read (None when they can)."""
+        return folder_problems(self.daemon.settings)
+
+    def database_writable(self) -> bool:
+        """False while loads wait because the database refuses the loader's writes."""
+        return not (self.loads_paused() and self.daemon.gate.refused)
 
     def database_up(self) -> bool:
         """The database answers now."""
@@ -137,11 +147,25 @@ class Live:
     def health(self) -> dict[str, Any]:
         """Whether files can load now: the daemon watches its folders, the database answers
         and holds the daemon's tables, and loads are not paused."""
-        watching, database = self.watching(), self.database()
-        ok = watching and database.answers and database.schema and not self.loads_paused()
+        watching, database, folders, paused = self.watching(), self.database(), self.folders(), self.loads_paused()
+        ok = watching and database.answers and database.schema and not paused
+        causes = folder_causes(folders)
         streams = [status.as_dict() for status in self.streams()]
+        if self.daemon.stop_event.is_set():
+            causes.append("the daemon is stopping")
+        elif not self.daemon.watcher.alive():
+            causes.append("the folder observers are not running")
+        gate = self.daemon.gate.cause
+        if not database.answers:
+            causes.append("the database does not answer" + (f" ({gate})" if gate and not self.daemon.gate.refused
+                                                            else ""))
+        elif not database.schema:
+            causes.append("the daemon's tables are missing in the database")
+        if paused and (database.answers or self.daemon.gate.refused):
+            causes.append(f"loads are paused: {gate or 'after a connection error; retrying'}")
         return {"status": "ok" if ok else "unavailable", "watching": watching, "database": database.answers,
-                "schema": database.schema, "loads_paused": self.loads_paused(),
+                "schema": database.schema, "loads_paused": paused, "writable": self.database_writable(),
+                "causes": causes, "folders": {folder: why is None for folder, why in folders.items()},
                 **({"streams": streams} if streams else {})}
 
     def streams(self) -> list[StreamStatus]:

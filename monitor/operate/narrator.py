@@ -7,8 +7,12 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 
 from monitor.load.state import journal
 from monitor.operate.metrics import Live, RunningDaemon
@@ -74,3 +78,13 @@ class Narrator:
                 if load["elapsed_seconds"] >= self.progress_seconds:
                     journal.progress(load["load_id"], load["file"], load["target"], load["rows"],
                                      load["elapsed_seconds"], load["phase"], load["fraction"], load["mb_per_s"])
+
+
+def where(thread: threading.Thread) -> str:
+    """`name at file:line in function`, the innermost frame of a running thread."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return thread.name
+    stack = traceback.extract_stack(frame)
+    inner = next((f for f in reversed(stack) if "/monitor/" in f.filename.replace("\\", "/")), stack[-1])
+    return f"{thread.name} at {Path(inner.filename).name}:{inner.lineno} in {inner.name}"

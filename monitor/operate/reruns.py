@@ -14,8 +14,9 @@ from sqlalchemy import insert, or_, select
 from monitor.catalog import events, files
 from monitor.config import FolderRule
 from monitor.load.state.machine import Status, utcnow
-from monitor.load.state.outcome import Outcome
+from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate.app import App
+from monitor.operate.failures import set_note_aside
 from monitor.records import FileRecord
 
 
@@ -78,7 +79,11 @@ def retry(app: App, load_id: int) -> Outcome:
             note(app, part.load_id, f"retried as load {outcome.load_id}")
             note(app, outcome.load_id, f"retry of load {part.load_id}")
         outcomes.append(outcome)
-    return _set_outcome(app, outcomes)
+    ended = _set_outcome(app, outcomes)
+    if ended.status in (OutcomeKind.LOADED, OutcomeKind.DUPLICATE):
+        for part in rows:
+            set_note_aside(part)
+    return ended
 
 
 def _refuse_if_retried(app: App, row: FileRecord) -> None:
