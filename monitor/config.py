@@ -189,6 +189,40 @@ def _compiled(pattern: str) -> re.Pattern[str]:
         raise ValueError(f"not a valid regular expression: {exc}") from exc
 
 
+class StreamSource(BaseModel):
+    """One event stream kept applied to a table (README "Streams"; monitor/stream/): the
+    Companies House companies stream by default, merged on the company number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(min_length=1, description="the stream's endpoint, e.g. .../companies")
+    api_key_env: str = Field(default="CH_STREAM_API_KEY", description="the environment variable holding the key")
+    table: str = Field(default="companies", min_length=1, max_length=100)
+    reference: bool = True
+    key_column: str = Field(default="CompanyNumber", description="the target's key, as the snapshot's header names it")
+    mapping: Literal["basic-company-data"] | dict[str, str] = Field(
+        default="basic-company-data", description="built-in, or {column: dotted path into the event's data}")
+    batch_events: int = Field(default=500, ge=1, le=50_000, description="events applied in one transaction at most")
+    batch_seconds: float = Field(default=0.5, gt=0, description="an event waits this long at most for its batch")
+    idle_timeout: float = Field(default=90.0, gt=0, description="reconnect when no byte arrives for this long")
+    connect_timeout: float = Field(default=15.0, gt=0)
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=300.0, gt=0)
+    breaker_failures: int = Field(default=5, ge=1, description="failures in a row that open the circuit")
+    breaker_seconds: float = Field(default=600.0, gt=0, description="how long an open circuit waits")
+    max_line_bytes: int = Field(default=4 << 20, ge=1024, description="a longer line is malformed")
+
+    @property
+    def target(self) -> str:
+        """The target as an operator writes it, e.g. `ref.companies`."""
+        return f"{REF_SCHEMA}.{self.table}" if self.reference else self.table
+
+    def api_key(self) -> str:
+        """The API key from the environment ('' when unset: the server answers 401)."""
+        return os.environ.get(self.api_key_env, "")
+
+
 MIB = 1 << 20
 GIB = 1 << 30
 
@@ -222,6 +256,7 @@ class Settings(BaseModel):
 
     database_url: str = DEFAULT_DATABASE_URL
     folders: list[FolderRule] = Field(min_length=1)
+    streams: list[StreamSource] = Field(default_factory=list, description="event streams applied to tables")
     settle_seconds: float = Field(default=2.0, ge=0)
     workers: int = Field(default=4, ge=1, le=64)
     queue_size: int = Field(default=1000, ge=1)
@@ -261,6 +296,9 @@ class Settings(BaseModel):
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(f"rule names must be unique: {', '.join(repeated)} named more than once")
+        streams = [stream.name for stream in self.streams]
+        if len(set(streams)) != len(streams):
+            raise ValueError("stream names must be unique")
         return self
 
 

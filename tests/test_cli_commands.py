@@ -17,7 +17,8 @@ from conftest import CONTACTS, cli_env, write_csv
 from monitor.operate.cli import main, parser
 
 SQLITE_ONLY = pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
-COMMANDS = ["run", "ingest", "status", "show", "retry", "replay", "init-db", "check-config", "ddl", "demo"]
+COMMANDS = ["run", "ingest", "status", "show", "retry", "replay", "init-db", "check-config", "stream-replay", "ddl",
+            "demo"]
 
 
 def test_every_command_has_help(capsys):

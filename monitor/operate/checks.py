@@ -187,7 +187,9 @@ def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[
     db_problems, note = database_problems(settings.database_url)
     problems.extend(db_problems)
     notes = [f"{len(settings.folders)} folder rule(s)"] + ([note] if note else [])
-    return problems, notes, rule_warnings(settings)
+    unset = [f"streams[{i}] ({stream.name}): {stream.api_key_env} is not set; the service will answer 401"
+             for i, stream in enumerate(settings.streams) if not stream.api_key()]
+    return problems, notes, rule_warnings(settings) + unset
 
 
 def report(problems: list[str], notes: list[str], warnings: list[str]) -> str:

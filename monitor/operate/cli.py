@@ -23,6 +23,7 @@ from monitor.operate.exits import DEBUG_ENV, Exit, one_line
 from monitor.operate.logs import setup_logging
 from monitor.operate.one_off import ingest_files, keeping_leases, report, with_bar
 from monitor.operate.reports import describe, fitted_table, parse_since
+from monitor.operate.stream_cli import add_commands as add_stream_commands
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "rows_inserted", "rows_updated", "finished_at", "error"]
@@ -271,6 +272,7 @@ def parser() -> argparse.ArgumentParser:
 
     command("init-db", cmd_init_db, "create the schemas and the daemon's tables")
     command("check-config", cmd_check_config, "validate the config and the database; list every problem")
+    add_stream_commands(command)
 
     ddl = command("ddl", cmd_ddl, "print the DDL of the daemon's tables for a dialect")
     ddl.add_argument("--dialect", choices=dialect_names(), default="sqlite")

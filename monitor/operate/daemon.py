@@ -31,6 +31,7 @@ from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate, SchemaMissing, WriteRefused
 from monitor.operate.narrator import Narrator, where
 from monitor.operate.notify import Notifier
+from monitor.stream.runner import Streams
 
 log = logging.getLogger("monitor.daemon")
 TICK_SECONDS = 0.2
@@ -55,6 +56,7 @@ class Daemon:
         self.gate = DatabaseGate(self._open_database)
         self.notifier = notifier or Notifier()
         self.narrator = Narrator(self)
+        self.streams = Streams(app.backend, self.settings.streams, app.state.instance)
         self.waiting_for_database = 0  # files ready to load while the database is down
         self.queued_paths: set[Path] = set()  # queued or being worked on
         self.queued_loads: set[int] = set()
@@ -106,6 +108,7 @@ class Daemon:
             self._workers.append(worker)
         self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
         self._sweeper.start()
+        self.streams.start()
         self.notifier.ready(self.narrator.status_line())
         log.info("ingest-monitor running")
         next_rescan = time.monotonic() + settings.rescan_seconds
@@ -144,6 +147,7 @@ class Daemon:
         self.notifier.stopping(f"finishing {in_flight} load(s) in flight")
         log.info("stopping: finishing %d load(s) in flight (timeout %gs)", in_flight, timeout)
         self.watcher.stop()
+        self.streams.stop(min(10.0, timeout / 3))
         finish_by = deadline - min(10.0, timeout / 3)
         for worker in self._workers:
             worker.join(timeout=max(0.0, finish_by - time.monotonic()))

@@ -32,6 +32,7 @@ from monitor.load.state.machine import IN_FLIGHT, TERMINAL, Status
 from monitor.operate import audit, failures
 from monitor.operate.metrics import Live
 from monitor.operate.refusals import shrink_refused
+from monitor.operate.stream_metrics import StreamCollector
 
 log = logging.getLogger("monitor.metrics")
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
@@ -228,6 +229,7 @@ class Exposition:
     def __init__(self, live: Live) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(DaemonCollector(live))
+        self.registry.register(StreamCollector(live))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
 

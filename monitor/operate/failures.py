@@ -20,6 +20,7 @@ from monitor.load.state.machine import Status
 from monitor.load.state.moves import error_note_path
 from monitor.operate.audit import record
 from monitor.records import FileRecord
+from monitor.stream.audit import MODE as STREAM_MODE
 
 log = logging.getLogger("monitor.failures")
 RESOLVING = (Status.LOADED.value, Status.DUPLICATE.value, Status.SUPERSEDED.value)
@@ -35,7 +36,8 @@ def _resolved_by() -> ColumnElement[bool]:
 
 
 def _needing_action() -> ColumnElement[bool]:
-    return and_(files.c.status == Status.FAILED.value, ~exists().where(_resolved_by()))
+    # a failed stream batch needs no one: its events are read again from the stored position
+    return and_(files.c.status == Status.FAILED.value, files.c.mode != STREAM_MODE, ~exists().where(_resolved_by()))
 
 
 def unresolved(backend: Backend, limit: int = 20) -> list[dict[str, Any]]:

@@ -25,6 +25,8 @@ from monitor.operate.gate import DatabaseGate
 from monitor.operate.notify import Notifier
 from monitor.operate.progress import Estimate, estimate, measure
 from monitor.operate.readiness import folder_causes, folder_problems
+from monitor.stream.runner import Streams
+from monitor.stream.status import StreamStatus
 
 log = logging.getLogger("monitor.metrics")
 PROBE_TIMEOUT = 5.0
@@ -87,6 +89,7 @@ class RunningDaemon(Protocol):
     gate: DatabaseGate
     notifier: Notifier
     waiting_for_database: int
+    streams: Streams
 
 
 class Live:
@@ -147,6 +150,7 @@ class Live:
         watching, database, folders, paused = self.watching(), self.database(), self.folders(), self.loads_paused()
         ok = watching and database.answers and database.schema and not paused
         causes = folder_causes(folders)
+        streams = [status.as_dict() for status in self.streams()]
         if self.daemon.stop_event.is_set():
             causes.append("the daemon is stopping")
         elif not self.daemon.watcher.alive():
@@ -161,7 +165,12 @@ class Live:
             causes.append(f"loads are paused: {gate or 'after a connection error; retrying'}")
         return {"status": "ok" if ok else "unavailable", "watching": watching, "database": database.answers,
                 "schema": database.schema, "loads_paused": paused, "writable": self.database_writable(),
-                "causes": causes, "folders": {folder: why is None for folder, why in folders.items()}}
+                "causes": causes, "folders": {folder: why is None for folder, why in folders.items()},
+                **({"streams": streams} if streams else {})}
+
+    def streams(self) -> list[StreamStatus]:
+        """Each configured stream's live state (README "Streams")."""
+        return self.daemon.streams.statuses()
 
     def queued_files(self) -> list[str]:
         """Names of the files waiting for a worker, in queue order."""

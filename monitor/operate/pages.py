@@ -151,7 +151,7 @@ class Pages:
             "outage": _outage(live),
             "queue": {"queued": live.queue_depth(), "settling": live.settling(), "waiting": live.waiting(),
                       "files": live.queued_files()},
-            "in_flight": live.in_flight(),
+            "in_flight": live.in_flight(), "streams": health.get("streams", []),
             "filters": {key: query[key] for key in FILTERS if query and query.get(key)},
             "loads": None, "failures": None, "targets": None, "known_targets": None, "throughput": None,
             "sets": None, "shrink_refused": None, "error": None, "stale_since": None, "in_flight_elsewhere": None,

@@ -147,6 +147,11 @@ function render(data) {
     t.expected_seconds === null ? "" : ago(t.expected_seconds)],
     { "data-target": t.target, "data-stale": t.stale }), known ? "no loads yet" : unknown);
 
+  fill("streams", data.streams || [], (s) => row([s.name, s.target, statusCell(s.state), s.last_timepoint ?? "",
+    s.last_published_at ?? "", s.lag_seconds ?? "", s.events_per_second, num(s.events_applied),
+    num(s.events_rejected), num(s.malformed_lines), num(s.reconnects),
+    el("td", s.last_error ?? "", { class: "error-text" })], { "data-stream": s.name }), "no streams configured");
+
   fill("sets", data.sets || [], (s) => row([s.set_id, s.set_name, s.target, s.snapshot_date ?? "",
     statusCell(s.status), s.parts, s.missing, num(s.rows_loaded), s.first_seen_at ?? "",
     el("td", s.incomplete ?? "", { class: "error-text" }), el("td", s.error ?? "", { class: "error-text" })],
