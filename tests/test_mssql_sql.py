@@ -8,6 +8,7 @@ import ast
 import json
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import sqlglot
@@ -18,6 +19,7 @@ from sqlglot import ErrorLevel, exp
 
 from monitor.backends import DIALECTS, backend_class, ddl, open_backend, views
 from monitor.backends.mssql import MssqlBackend
+from monitor.backends.mssql.connect import describes_null_parameters, nulls_inline, question_marks
 from monitor.backends.mssql.insert_paths import (
     MAX_PARAMS,
     MAX_VALUES_ROWS,
@@ -464,3 +466,63 @@ def test_the_probe_table_of_careful_mode_parses_and_keeps_each_type():
     assert [t for _, t in columns] == ["NVARCHAR(max)", "BIGINT", "DECIMAL(38, 10)", "DATETIME2(7)"]
     assert isinstance(parse_one(S.column_definitions("ref", "it's a [big] table.v2")), exp.Select)
     parse_insert(S.insert_row(None, PROBE_TABLE, ["a", "odd]name"], 3), qualified(None, PROBE_TABLE))
+
+
+# -- the URL as written; NULL parameters inline for Microsoft's driver ------------------------
+@pytest.mark.parametrize("url", [
+    "mssql://loader:secret@127.0.0.1:1433/warehouse?driver=FreeTDS&TDS_Version=7.4",
+    "mssql+pyodbc://loader:secret@sql01:1433/warehouse?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes",
+    "mssql+mssqlpython://loader:secret@sql01/warehouse?Encrypt=no",
+    "postgresql://loader:secret@127.0.0.1:5432/warehouse",
+])
+def test_the_url_is_shown_as_written_with_the_password_hidden(url):
+    backend = open_backend(url)
+    try:
+        assert backend.shown_url == make_url(url).render_as_string(hide_password=True)
+        assert "secret" not in backend.shown_url and "***" in backend.shown_url
+        assert "any_engine" not in backend.shown_url and backend.shown_url.startswith(url.split("://")[0] + "://")
+    finally:
+        backend.dispose()
+
+
+@pytest.mark.parametrize(("sql", "markers"), [
+    ("UPDATE t SET a=?, b=? WHERE t.c = ?", 3),
+    ("INSERT INTO [it's a ?] ([a?], \"b?\") VALUES (?, N'?''?', ?) -- ?\n/* ? */", 2),
+    ("SELECT N'', ? FROM [x]]?]", 1),
+])
+def test_parameter_markers_are_found_outside_quotes_and_comments(sql, markers):
+    found = question_marks(sql)
+    assert len(found) == markers and all(sql[at] == "?" for at in found)
+
+
+class SizesSeen:
+    """Records what `setinputsizes` was given (a cursor's one call here)."""
+
+    def __init__(self) -> None:
+        self.sizes: list | None = None
+
+    def setinputsizes(self, sizes: list) -> None:
+        self.sizes = sizes
+
+
+def test_null_parameters_are_written_into_the_statement_keeping_the_other_sizes():
+    class Context:
+        ingest_input_sizes: ClassVar[list] = [(-9, 2000, 0), (str, None, None), (-5, None, None)]
+
+    cursor = SizesSeen()
+    sql, params = nulls_inline(None, cursor, "UPDATE [a?] SET x=?, y=? WHERE [a?].k = ?", ("v", None, 7), Context(),
+                               False)
+    assert sql == "UPDATE [a?] SET x=?, y=NULL WHERE [a?].k = ?" and params == ("v", 7)
+    assert cursor.sizes == [(-9, 2000, 0), (-5, None, None)]
+    named, values = nulls_inline(None, cursor, "SET x=%(x)s, y=%(y)s", {"x": None, "y": 1}, None, False)
+    assert named == "SET x=NULL, y=%(y)s" and values == {"y": 1}
+    assert nulls_inline(None, cursor, "x=?", [None], None, True) == ("x=?", [None])  # executemany: as it is
+
+
+@pytest.mark.parametrize(("url", "describes"), [
+    ("mssql+pyodbc://u@h/d?driver=ODBC+Driver+18+for+SQL+Server", True),
+    ("mssql+mssqlpython://u@h/d", True),
+    ("mssql+pyodbc://u@h/d?driver=FreeTDS", False),
+])
+def test_null_parameters_go_inline_where_the_driver_would_describe_them(url, describes):
+    assert describes_null_parameters(make_url(url)) is describes

@@ -37,7 +37,12 @@ def open_backend(url: str, options: BackendOptions | None = None, *, pool_size: 
     `pool_size` connections are kept for a server database (half as many more on demand);
     `options` holds each backend's own settings (SQLite's driver, PostgreSQL's split fill, SQL
     Server's bcp)."""
-    options = options or BackendOptions()
+    backend = _open(url, options or BackendOptions(), pool_size)
+    backend.shown_url = make_url(url).render_as_string(hide_password=True)  # never the driver's form
+    return backend
+
+
+def _open(url: str, options: BackendOptions, pool_size: int) -> Backend:
     parsed = make_url(url)
     if parsed.drivername in DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=DEFAULT_DRIVERS[parsed.drivername])

@@ -37,7 +37,7 @@ def database_identity(backend: Backend) -> str:
     url = backend.engine.url
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return f"sqlite:///{Path(url.database).resolve()}"
-    return url.render_as_string(hide_password=True)
+    return backend.shown_url
 
 
 @contextmanager
