@@ -33,8 +33,6 @@ from monitor.backends.mssql.insert_paths import (
     chunk_rows,
     direct_path,
     input_sizes,
-    json_ready,
-    json_text,
     longest_per_column,
     nulls_mapped,
     row_path,
@@ -42,6 +40,7 @@ from monitor.backends.mssql.insert_paths import (
     rows_per_statement,
     write_bcp_file,
 )
+from monitor.backends.mssql.json_rows import ESCAPED, STAND_INS, JsonForm, json_batch, json_ready, json_text
 from monitor.backends.mssql.statements import (
     PROBE_TABLE,
     applock_resource,
@@ -318,19 +317,41 @@ def test_driver_chooses_its_path(driver, path):
     assert row_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.EXECUTEMANY)
 
 
-@pytest.mark.parametrize(("row", "ready"), [
-    (["plain", "", None, "é 名前 ü", "\u2028 and \u0085 and \x7f", "x" * 4000], True),
-    (['say "hi"'], False),  # an escape Babelfish hands back unread
-    (["back\\slash"], False),
-    (["line\nbreak"], False), (["tab\t"], False), (["\x01"], False),
-    (["😀"], False),  # beyond the BMP
-    (["x" * 4001], False),  # wider than NVARCHAR(4000)
+@pytest.mark.parametrize(("row", "plain", "stand_ins", "escapes"), [
+    (["plain", "", None, "é 名前 ü", "\u2028 and \u0085 and \x7f", "x" * 4000], True, True, True),
+    (['say "hi"'], False, True, True),  # an escape Babelfish hands back unread: a stand-in there
+    (["back\\slash"], False, True, True),
+    (["line\nbreak\r\n"], False, True, True), (["tab\t"], False, True, True), (["\x01\x1f"], False, True, True),
+    (["\x00"], False, False, True),  # U+0000: no PostgreSQL text holds it
+    ([STAND_INS[0]], True, False, True),  # a stand-in character itself could not be told apart
+    (["😀"], False, False, True),  # beyond the BMP
+    (["x" * 4001], False, False, False), (["😀" * 2001], False, False, False),  # wider than NVARCHAR(4000)
 ])
-def test_rows_travel_as_json_only_when_no_engine_reads_them_otherwise(row, ready):
-    assert json_ready(row) is ready
-    if ready:
-        text = json_text([row, row])
-        assert "\\" not in text and json.loads(text) == [row, row]
+def test_which_rows_travel_as_json_is_the_engines_form(row, plain, stand_ins, escapes):
+    assert json_ready(row) is plain and json_ready(row, JsonForm.PLAIN) is plain
+    assert json_ready(row, JsonForm.STAND_INS) is stand_ins and json_ready(row, JsonForm.ESCAPES) is escapes
+    if plain:
+        assert "\\" not in json_text([row, row]) and json.loads(json_text([row, row])) == [row, row]
+    for form, ready in ((JsonForm.STAND_INS, stand_ins), (JsonForm.ESCAPES, escapes)):
+        if ready:
+            batch = json_batch([row, row], form)
+            assert json.loads(batch.text) == [row, row] if batch.restore is None else "\\" not in batch.text
+            back = json.loads(batch.text)
+            if batch.restore:  # what TRANSLATE does on the server, by Python's str.translate
+                table = str.maketrans(*batch.restore)
+                back = [[v.translate(table) if v else v for v in r] for r in back]
+            assert back == [row, row]
+
+
+def test_stand_ins_cover_every_character_json_escapes_and_name_only_those_used():
+    assert len(ESCAPED) == len(STAND_INS) == 33 and not set(ESCAPED) & set(STAND_INS)
+    row = ['a "quoted"\nline', None, "back\\slash", "plain"]
+    batch = json_batch([row], JsonForm.STAND_INS)
+    assert batch.restore is not None and sorted(batch.restore[1]) == sorted('"\n\\')
+    assert json_batch([["plain"]], JsonForm.STAND_INS).restore is None
+    assert json_batch([row], JsonForm.ESCAPES).restore is None
+    sql = S.insert_json("ref", "t", ["a", "b", "c", "d"], 7, restore=batch.restore)
+    assert sql.count("TRANSLATE(") == 4 and sql.count("?") == 1
 
 
 @pytest.mark.parametrize("name", NAMES)

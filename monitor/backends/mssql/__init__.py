@@ -8,7 +8,8 @@ How rows travel (`insert_path`; the paths in `insert_paths`):
 
 - pyodbc with Microsoft's ODBC driver: `fast_executemany`, `setinputsizes` from the column types.
 - pyodbc with FreeTDS, and mssql-python's direct path: 1,000 rows per statement as one JSON text
-  (`OPENJSON`); rows JSON cannot carry as they are, by `INSERT ... VALUES` or `executemany`.
+  (`OPENJSON`) in the form the engine reads (`json_rows`: its escapes, or stand-ins put back by
+  `TRANSLATE`, probed once); the rare rows neither carries, by `INSERT ... VALUES` or `executemany`.
 - mssql-python: its TDS bulk copy first (on Babelfish only with `bulk_copy: always`), probed once
   per target; on any failure, Rust panics included, the direct path for good.
 - `bcp` (when `mssql_bcp` is set and `bcp` is on the PATH): bulk load per batch.
@@ -45,6 +46,7 @@ from monitor.backends.mssql.insert_paths import (
     choose_insert_path,
     nulls_mapped,
 )
+from monitor.backends.mssql.json_rows import JsonForm, probe_json_form
 from monitor.backends.mssql.statements import (
     BULK_MARK,
     PROBE_TABLE,
@@ -55,6 +57,7 @@ from monitor.backends.mssql.statements import (
     probe_type,
     qualified,
     renamable,
+    sql_type,
 )
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.names import SYSTEM_COLUMNS
@@ -67,11 +70,6 @@ ENGINE_DATA_ERRORS = ("invalid input syntax for type", "value too long for type"
                       "violates not-null constraint", "violates check constraint", "violates unique constraint",
                       "invalid byte sequence", "null value in column")
 CLEANUP_LOCK_MS = 10_000  # dropping a side table never waits long (it is ours alone)
-SIMPLE_TYPES: dict[str, TypeEngine] = {
-    "bigint": BigInteger(), "int": mssql.INTEGER(), "smallint": mssql.SMALLINT(), "tinyint": mssql.TINYINT(),
-    "bit": mssql.BIT(), "date": mssql.DATE(), "datetime": mssql.DATETIME(), "float": mssql.FLOAT(),
-    "real": mssql.REAL(), "uniqueidentifier": mssql.UNIQUEIDENTIFIER(),
-}
 KIND_TYPES: dict[str, TypeEngine] = {
     "integer": BigInteger(), "decimal": mssql.DECIMAL(38, 10), "date": mssql.DATE(),
     "datetime": mssql.DATETIME2(), "boolean": mssql.BIT(),
@@ -105,6 +103,7 @@ class MssqlBackend(Backend):
             log.warning("mssql_bcp is set but bcp is not on the PATH; loading without it")
         self._driver: DriverInfo | None = None
         self._babelfish: bool | None = None
+        self.json_form: JsonForm | None = None  # what the engine's OPENJSON reads, asked once
         self._bulk_broken: set[str] = set()
         self._side_tables: dict[int, list[tuple[str | None, str]]] = {}
         self._lock = threading.Lock()
@@ -112,7 +111,8 @@ class MssqlBackend(Backend):
         event.listen(engine, "connect", self._on_connect)
 
     def _on_connect(self, dbapi_connection: Any, _record: object) -> None:
-        """Every connection reads `"name"` as an identifier; the first learns if it is Babelfish."""
+        """Every connection reads `"name"` as an identifier; the first learns if it is Babelfish
+        and which JSON form its OPENJSON reads."""
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(S.quoted_identifiers_on())
@@ -121,6 +121,9 @@ class MssqlBackend(Backend):
                 self._learn_babelfish(bool(cursor.fetchone()[0]))
         finally:
             cursor.close()
+        if self.json_form is None:
+            self.json_form = probe_json_form(dbapi_connection)
+            log.info("SQL Server's OPENJSON reads rows in the %s form", self.json_form)
 
     def _learn_babelfish(self, babelfish: bool) -> None:
         """Keep what the server is; on Babelfish, names are held to PostgreSQL's length."""
@@ -436,15 +439,3 @@ class MssqlBackend(Backend):
                     conn.exec_driver_sql(S.widen_column(place.schema, place.table, name))
         return super().merge_from(conn, plan, staged)
 
-
-def sql_type(type_name: str, length: int, precision: int, scale: int) -> TypeEngine:
-    """The SQLAlchemy type of a column as `sys.columns` describes it."""
-    if type_name in ("nvarchar", "nchar"):
-        return mssql.NVARCHAR(None if length == -1 else length // 2)
-    if type_name in ("varchar", "char"):
-        return mssql.VARCHAR(None if length == -1 else length)
-    if type_name in ("decimal", "numeric"):
-        return mssql.DECIMAL(precision, scale)
-    if type_name == "datetime2":
-        return mssql.DATETIME2(scale)
-    return SIMPLE_TYPES.get(type_name, mssql.NVARCHAR())

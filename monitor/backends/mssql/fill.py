@@ -24,14 +24,13 @@ from monitor.backends.mssql.insert_paths import (
     chunk_rows,
     direct_path,
     input_sizes,
-    json_ready,
-    json_text,
     longest_per_column,
     row_path,
     rows_copied,
     rows_per_statement,
     write_bcp_file,
 )
+from monitor.backends.mssql.json_rows import JsonForm, json_batch, json_ready
 from monitor.backends.mssql.statements import TEXT_CHARS, qualified, side_table_name
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.target import Target
@@ -100,15 +99,17 @@ class TableFill:
         return len(rows)
 
     def _json(self, cursor: Any, rows: list[list[str | None]]) -> list[list[str | None]]:
-        """Insert the rows JSON carries unchanged, a statement per `JSON_ROWS_PER_STATEMENT`;
-        return the others."""
+        """Insert the rows JSON carries in the engine's form (json_rows.py), a statement per
+        `JSON_ROWS_PER_STATEMENT`; return the others."""
         ready: list[list[str | None]] = []
         rest: list[list[str | None]] = []
+        form = self.backend.json_form or JsonForm.PLAIN
         for row in rows:
-            (ready if json_ready(row) else rest).append(row)
-        sql = S.insert_json(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock)
+            (ready if json_ready(row, form) else rest).append(row)
         for start in range(0, len(ready), JSON_ROWS_PER_STATEMENT):
-            cursor.execute(sql, json_text(ready[start:start + JSON_ROWS_PER_STATEMENT]))
+            batch = json_batch(ready[start:start + JSON_ROWS_PER_STATEMENT], form)
+            cursor.execute(S.insert_json(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock,
+                                         restore=batch.restore), batch.text)
         return rest
 
     def _executemany(self, cursor: Any, rows: list[list[str | None]], longest: list[int], *,

@@ -14,7 +14,6 @@ Pure functions, tested without a server:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -89,23 +88,8 @@ def row_path(driver: DriverInfo) -> InsertPath:
     return InsertPath.EXECUTEMANY if driver.dbapi == "mssql_python" else InsertPath.MULTIROW_VALUES
 
 
-# A value travels in JSON only when it needs no escape (Babelfish 4.2's OPENJSON hands back
-# escapes such as \" unread), holds no character beyond the BMP and fits NVARCHAR(4000).
-_NEEDS_ESCAPE_OR_ASTRAL = re.compile(r'["\\\x00-\x1f\U00010000-\U0010ffff]')
 JSON_ROWS_PER_STATEMENT = 1000  # measured fastest on Babelfish 4.2 (more rows parse slower)
 BABELFISH_OPENJSON_COLUMNS = 98  # the widest OPENJSON ... WITH Babelfish 4.2 runs (measured)
-
-
-def json_ready(row: Sequence[str | None]) -> bool:
-    """Whether a row travels as JSON unchanged on every engine (see above)."""
-    values = [value for value in row if value]
-    return (not any(len(value) > TEXT_CHARS for value in values)
-            and _NEEDS_ESCAPE_OR_ASTRAL.search("".join(values)) is None)
-
-
-def json_text(rows: Sequence[Sequence[str | None]]) -> str:
-    """Rows as one JSON array of arrays (null for NULL), without escapes (`json_ready`)."""
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
 def choose_insert_path(driver: DriverInfo, *, bcp: bool = False, bcp_found: bool = False,

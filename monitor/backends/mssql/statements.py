@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from sqlalchemy import BigInteger
 from sqlalchemy.dialects import mssql
 from sqlalchemy.types import TypeEngine
 
@@ -36,6 +37,11 @@ VIEW_SQL = views.ViewSql(
     create="CREATE OR ALTER VIEW {name} AS\n{body}",
     separator=";\nGO\n\n",
 )
+SIMPLE_TYPES: dict[str, TypeEngine] = {
+    "bigint": BigInteger(), "int": mssql.INTEGER(), "smallint": mssql.SMALLINT(), "tinyint": mssql.TINYINT(),
+    "bit": mssql.BIT(), "date": mssql.DATE(), "datetime": mssql.DATETIME(), "float": mssql.FLOAT(),
+    "real": mssql.REAL(), "uniqueidentifier": mssql.UNIQUEIDENTIFIER(),
+}
 _DIALECT = mssql.dialect()
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -251,9 +257,13 @@ class MssqlStatements:
 
     @classmethod
     def insert_json(cls, schema: str | None, table: str, columns: Sequence[str], load_id: int,
-                    *, tablock: bool = False) -> str:
-        """Rows from one JSON parameter (an array of arrays of text or null), by position."""
+                    *, tablock: bool = False, restore: tuple[str, str] | None = None) -> str:
+        """Rows from one JSON parameter (an array of arrays of text or null), by position;
+        `restore`: TRANSLATE's (stand-ins, characters) applied to every value (json_rows.py)."""
         fields = ", ".join(f"c{i}" for i in range(len(columns)))
+        if restore:
+            stand_ins, originals = literal(restore[0]), literal(restore[1])
+            fields = ", ".join(f"TRANSLATE(c{i}, {stand_ins}, {originals})" for i in range(len(columns)))
         shape = ", ".join(f"c{i} NVARCHAR({TEXT_CHARS}) '$[{i}]'" for i in range(len(columns)))  # no N: Babelfish
         return (f"{cls._insert_head(schema, table, columns, tablock)} "
                 f"SELECT {fields}, {int(load_id)} FROM OPENJSON(?) WITH ({shape})")
@@ -280,6 +290,13 @@ class MssqlStatements:
     @staticmethod
     def server_version() -> str:
         return "SELECT CAST(@@VERSION AS NVARCHAR(4000))"
+
+    @staticmethod
+    def json_probe(text: str, restore: tuple[str, str] | None = None) -> str:
+        """The first value of a JSON text of one row as OPENJSON hands it back (its stand-ins
+        put back by TRANSLATE with `restore`)."""
+        value = f"TRANSLATE(v, {literal(restore[0])}, {literal(restore[1])})" if restore else "v"
+        return f"SELECT {value} FROM OPENJSON({literal(text)}) WITH (v NVARCHAR(40) '$[0]')"
 
     @staticmethod
     def babelfish() -> str:
@@ -343,3 +360,16 @@ class MssqlMergeSql(MergeSql):
         return (f"UPDATE t SET {sets}, {quote(LOAD_ID_COLUMN)} = {int(plan.load_id)} "
                 f"FROM {self.name(plan.target)} AS t WITH (UPDLOCK, SERIALIZABLE) "
                 f"INNER JOIN {self.name(plan.staging)} AS s ON {self.keys_match('t', 's')} WHERE {self.differs()}")
+
+
+def sql_type(type_name: str, length: int, precision: int, scale: int) -> TypeEngine:
+    """The SQLAlchemy type of a column as `sys.columns` describes it."""
+    if type_name in ("nvarchar", "nchar"):
+        return mssql.NVARCHAR(None if length == -1 else length // 2)
+    if type_name in ("varchar", "char"):
+        return mssql.VARCHAR(None if length == -1 else length)
+    if type_name in ("decimal", "numeric"):
+        return mssql.DECIMAL(precision, scale)
+    if type_name == "datetime2":
+        return mssql.DATETIME2(scale)
+    return SIMPLE_TYPES.get(type_name, mssql.NVARCHAR())
