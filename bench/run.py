@@ -52,7 +52,7 @@ from bench.daemon_runs import Burst, Latency, burst, detection_latency
 from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
 from bench.generate import companies, mixed
 from bench.loads import LoadResult
-from bench.mssql import MssqlServer, describe, round_of_loads
+from bench.mssql import MssqlServer, describe, round_of_loads, verdicts
 from monitor.demo.ch_parts import PARTS, write_companies_house_parts
 
 BACKENDS = ("sqlite", "postgresql")
@@ -203,11 +203,13 @@ class Bench:
         """The SQL Server rows (`bench.mssql`), `--repeat` times; the best run each."""
         assert self.mssql is not None
         rows = self.args.mssql_rows
-        data = self.data_file(rows)
+        files = {"": self.data_file(rows)}
+        if "mixed" not in self.skip:
+            files["mixed-shape"] = self.shape_file(rows, "mixed")
         runs: dict[tuple[str, str], list[LoadResult]] = {}
         for attempt in range(self.args.repeat):
             _say(f"loads: mssql, {rows} rows, run {attempt + 1} of {self.args.repeat}")
-            for result in round_of_loads(self.mssql, self.args.mssql_pg_url or None, self.work / "mssql", data,
+            for result in round_of_loads(self.mssql, self.args.mssql_pg_url or None, self.work / "mssql", files,
                                          rows, "pandas" in self.skip):
                 runs.setdefault((result.backend, result.tool), []).append(result)
         self.mssql_loads = [loads.best(results) for results in runs.values()]
@@ -360,7 +362,8 @@ class Bench:
             repeat = self.args.repeat
             best = f"best of {repeat} runs per tool" if repeat > 1 else "one run per tool"
             parts += ["", f"## SQL Server loads: {self.args.mssql_rows:,} rows, 55 columns ({best})", "",
-                      describe(self.mssql), "", report.loads_table(self.mssql_loads)]
+                      describe(self.mssql), "", report.loads_table(self.mssql_loads), "",
+                      *[f"- {line}" for line in verdicts(self.mssql_loads)]]
         if self.latency:
             parts += ["", "## Detection latency", "", report.latency_table(self.latency)]
         if self.bursts:
