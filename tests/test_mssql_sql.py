@@ -315,6 +315,7 @@ def test_driver_chooses_its_path(driver, path):
     assert direct_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.FAST_EXECUTEMANY, InsertPath.JSON_ROWS)
     assert direct_path(driver) is not InsertPath.FAST_EXECUTEMANY or not driver.is_freetds
     assert row_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.EXECUTEMANY)
+    assert driver.declares_sizes is (direct_path(driver) is InsertPath.FAST_EXECUTEMANY)  # never described
 
 
 @pytest.mark.parametrize(("row", "plain", "stand_ins", "escapes"), [

@@ -41,6 +41,7 @@ from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import (
     SQL_DRIVER_NAME,
     SQL_DRIVER_VER,
+    SQL_WLONGVARCHAR,
     DriverInfo,
     InsertPath,
     choose_insert_path,
@@ -356,12 +357,14 @@ class MssqlBackend(Backend):
             side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))  # a pooled session's last one
             side.exec_driver_sql(S.create_probe(columns))
             side.commit()
-            raw = self.dbapi_connection(side)
+            raw, declared = self.dbapi_connection(side), self.driver(conn).declares_sizes
             sql = S.insert_row(None, PROBE_TABLE, target.columns, target.load_id)
 
             def probe(rows: list[list[str]]) -> None:
                 cursor = raw.cursor()
                 try:
+                    if declared:  # no parameter described by the server (see DriverInfo)
+                        cursor.setinputsizes([(SQL_WLONGVARCHAR, 0, 0)] * len(target.columns))
                     cursor.executemany(sql, nulls_mapped(rows, target.null_values))
                 finally:
                     cursor.close()

@@ -91,7 +91,7 @@ class TableFill:
             if not rest:
                 pass
             elif path is InsertPath.MULTIROW_VALUES:
-                self._multirow(cursor, rest)
+                self._multirow(cursor, rest, longest)
             else:
                 self._executemany(cursor, rest, longest, fast=path is InsertPath.FAST_EXECUTEMANY)
         finally:
@@ -123,13 +123,16 @@ class TableFill:
             cursor.setinputsizes(sizes)
             cursor.executemany(sql, rows[start:start + step])
 
-    def _multirow(self, cursor: Any, rows: list[list[str | None]]) -> None:
+    def _multirow(self, cursor: Any, rows: list[list[str | None]], longest: list[int]) -> None:
         per = rows_per_statement(len(self.columns))
         full = S.insert_values(self.schema, self.table, self.columns, self.load_id, per, tablock=self.tablock)
+        sizes = input_sizes(self.chars, longest) if self.driver.declares_sizes else []
         for start in range(0, len(rows), per):
             chunk = rows[start:start + per]
             sql = full if len(chunk) == per else S.insert_values(
                 self.schema, self.table, self.columns, self.load_id, len(chunk), tablock=self.tablock)
+            if sizes:
+                cursor.setinputsizes(sizes * len(chunk))
             cursor.execute(sql, list(chain.from_iterable(chunk)))
 
     # -- bulk paths (a committed side table, moved in by the caller's transaction) ------

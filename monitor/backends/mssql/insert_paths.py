@@ -66,6 +66,12 @@ class DriverInfo:
         return "tdsodbc" in name or "freetds" in name
 
     @property
+    def declares_sizes(self) -> bool:
+        """pyodbc with Microsoft's ODBC driver: parameters go with `setinputsizes`, so the driver
+        never asks the server to describe them (Babelfish ends the transaction where it cannot)."""
+        return self.dbapi == "pyodbc" and not self.is_freetds and not self.is_legacy_sqlsrv
+
+    @property
     def is_legacy_sqlsrv(self) -> bool:
         """Windows' ancient `SQL Server` driver (SQLSRV32.DLL): no parameter arrays either."""
         return self.name.lower().startswith("sqlsrv32")
