@@ -24,7 +24,7 @@ from monitor.backends.postgres import PostgresMergeSql
 from monitor.backends.sqlite import SqliteMergeSql
 from monitor.catalog import LOAD_ID_COLUMN, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
 from monitor.demo.enrichment import ENRICHMENT_HEADER, enrichment_rows
-from monitor.load.naming import normalise_header
+from monitor.load.read.naming import normalise_header
 
 TABLE = "contacts"
 KEY = "email"

@@ -78,7 +78,7 @@ class FolderRule(BaseModel):
     on_error: Literal["continue", "skip_file", "abort"] = "continue"
     max_rejects: int | None = Field(default=None, ge=0, description="skip_file: more rejects fail the file")
     max_reject_percent: float | None = Field(default=None, ge=0, le=100)
-    # fullload snapshots (docs/snapshots.md; monitor/load/snapshots.py, monitor/load/sets.py)
+    # fullload snapshots (docs/snapshots.md; monitor/load/read/snapshots.py, monitor/load/sets/machine.py)
     part_pattern: str | None = Field(default=PART_PATTERN, description="a part of a set: groups set, part, count")
     date_pattern: str | None = Field(default=DATE_PATTERN, description="the snapshot date in the name")
     date_format: str = Field(default="%Y-%m-%d", description="strptime format of the date found")

@@ -1,6 +1,6 @@
 """A dropped file's bytes: its container (zip, gzip or none) and the format it is read in.
 
-The one layer every other reads through: the general reader (`monitor.load.records`), the
+The one layer every other reads through: the general reader (`monitor.load.read.records`), the
 backends that read a file themselves (`monitor.backends.rawfile`) and the hash
 (`monitor.intake.hashing`) all open files here, so "what is inside this zip" has one answer.
 What compressed content expands to is bounded here too (`Limits`: in all, and against its

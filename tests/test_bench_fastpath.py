@@ -14,9 +14,9 @@ from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.rawfile.split import row_batches
 from monitor.backends.target import RawFile as RawSource
-from monitor.load.detect import sniff
-from monitor.load.records import iter_batches
-from monitor.load.route import offer
+from monitor.load.read.detect import sniff
+from monitor.load.read.records import iter_batches
+from monitor.load.write.route import offer
 
 HEADER = "name,number,city,note\r\n"
 FALLBACK = "reading the file record by record"

@@ -17,9 +17,9 @@ from monitor.backends.rawfile.proof import prove
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.sqlite.csv_reader import native_counts
 from monitor.backends.target import RawFile, Target
-from monitor.load.detect import sniff
-from monitor.load.records import iter_batches
-from monitor.load.route import GENERAL, RowSource, offer, write_rows
+from monitor.load.read.detect import sniff
+from monitor.load.read.records import iter_batches
+from monitor.load.write.route import GENERAL, RowSource, offer, write_rows
 
 BACKENDS = pytest.mark.parametrize("backend_url", ["sqlite", "postgresql"], indirect=True)
 COPY = "read by COPY from its lines"

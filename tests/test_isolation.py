@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.target import Target
-from monitor.load.isolation import careful_writer, load_file
-from monitor.load.records import Batch, Reject
+from monitor.load.read.records import Batch, Reject
+from monitor.load.write.isolation import careful_writer, load_file
 
 # The database refuses a value its column cannot hold: a whole number column (PostgreSQL and
 # SQL Server check the type; SQLite checks the CHECK constraint the test gives its table).

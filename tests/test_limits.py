@@ -20,8 +20,8 @@ from monitor.backends.rawfile.split import row_batches
 from monitor.backends.sqlite.csv_reader import native_counts
 from monitor.backends.target import RawFile
 from monitor.config import Limits
-from monitor.load.detect import sniff
-from monitor.load.records import iter_batches
+from monitor.load.read.detect import sniff
+from monitor.load.read.records import iter_batches
 from monitor.source import SourceError, extract_members, open_binary, zip_entries, zip_members
 
 MIB = 1 << 20

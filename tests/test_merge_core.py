@@ -13,10 +13,10 @@ from monitor.backends.merging import MergeCounts
 from monitor.backends.target import Target
 from monitor.catalog import HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
 from monitor.config import FolderRule
-from monitor.load.column_types import RowPlan
-from monitor.load.policies import PolicyError, check_header
-from monitor.load.records import RowError
-from monitor.load.strategies import LoadJob, Merge, MergeError
+from monitor.load.read.column_types import RowPlan
+from monitor.load.read.policies import PolicyError, check_header
+from monitor.load.read.records import RowError
+from monitor.load.write.strategies import LoadJob, Merge, MergeError
 
 FIRST = [["a@x.com", "Ann", "CEO"], ["b@x.com", "Bob", "CTO"], ["c@x.com", "Cy", "CFO"]]
 

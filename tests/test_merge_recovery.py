@@ -11,8 +11,8 @@ import pytest
 from conftest import write_csv
 
 from monitor.config import FolderRule, Settings
-from monitor.load.state import FileFacts, Status
-from monitor.load.strategies import LoadJob, Merge
+from monitor.load.state.machine import FileFacts, Status
+from monitor.load.write.strategies import LoadJob, Merge
 from monitor.operate.app import build_app
 
 ROWS = [["a@x.com", "Ann"], ["b@x.com", "Bob"], ["a@x.com", "Ann Lee"]]

@@ -178,7 +178,7 @@ def test_a_null_set_by_an_update_keeps_the_transaction_whole(backend_url):
     from sqlalchemy import insert, select, update
 
     from monitor.catalog import files
-    from monitor.load.state import utcnow
+    from monitor.load.state.machine import utcnow
 
     backend = open_backend(backend_url)
     try:

@@ -10,7 +10,7 @@ from monitor.backends.mssql import MssqlBackend
 from monitor.backends.names import table_name_problem
 from monitor.demo.companies_house import COMPANIES_HOUSE_HEADER
 from monitor.demo.enrichment import ENRICHMENT_HEADER
-from monitor.load.naming import NameRules, normalise_header, normalise_name
+from monitor.load.read.naming import NameRules, normalise_header, normalise_name
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError as WrappedOperationalError
 
 from monitor.config import Settings
-from monitor.load.isolation import failure_message, is_transient
-from monitor.load.outcome import OutcomeKind
 from monitor.load.pipeline import REFUSED_TRIES
+from monitor.load.state.outcome import OutcomeKind
+from monitor.load.write.isolation import failure_message, is_transient
 from monitor.operate.app import build_app
 
 REFUSE_ALWAYS = {

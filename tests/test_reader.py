@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.load import detect, records
-from monitor.load.detect import detect_delimiter, sniff
-from monitor.load.guard import FileGuard
-from monitor.load.records import iter_batches
+from monitor.load.read import detect, records
+from monitor.load.read.detect import detect_delimiter, sniff
+from monitor.load.read.guard import FileGuard
+from monitor.load.read.records import iter_batches
 from monitor.source import EncodingError, SourceError, extract_members, member_file_name, zip_members
 
 

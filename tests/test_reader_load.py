@@ -10,7 +10,7 @@ from conftest import CONTACTS, engine_for
 from monitor.config import load_settings
 from monitor.intake.folders import processing_path
 from monitor.intake.hashing import sha256_of
-from monitor.load.state import FileFacts
+from monitor.load.state.machine import FileFacts
 from monitor.operate.app import build_app
 
 IDS = {**CONTACTS, "columns": {"id": "integer"}}

@@ -1,4 +1,4 @@
-"""Which way a file's rows travel (`monitor.load.route`), in-process, per file shape and per
+"""Which way a file's rows travel (`monitor.load.write.route`), in-process, per file shape and per
 database: the backend reading the file itself where it may, the general reader where it must,
 each logged with its reason, and the same rows in the table either way."""
 
@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from monitor.backends.target import Target
-from monitor.load.detect import sniff
-from monitor.load.records import iter_batches
-from monitor.load.route import CAREFUL, GENERAL, RowSource, offer, write_rows
+from monitor.load.read.detect import sniff
+from monitor.load.read.records import iter_batches
+from monitor.load.write.route import CAREFUL, GENERAL, RowSource, offer, write_rows
 
 HEADER = "name,number,city,note\r\n"
 SHAPES = {

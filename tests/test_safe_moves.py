@@ -23,9 +23,9 @@ from monitor.intake.folders import (
     readable_name,
     write_note,
 )
-from monitor.load.moves import Mover
-from monitor.load.outcome import OutcomeKind
-from monitor.load.state import FileFacts, StateStore, Status, utcnow
+from monitor.load.state.machine import FileFacts, StateStore, Status, utcnow
+from monitor.load.state.moves import Mover
+from monitor.load.state.outcome import OutcomeKind
 from monitor.operate.app import build_app
 
 MIB = 1 << 20

@@ -15,10 +15,10 @@ from monitor.catalog import events, files, sets
 from monitor.config import Settings
 from monitor.demo.ch_parts import one_file_name, write_companies_house_parts
 from monitor.demo.companies_house import write_companies_house
-from monitor.load.outcome import OutcomeKind
-from monitor.load.sets import SET_TRANSITIONS, SetStatus
-from monitor.load.snapshots import Superseded, check_newest
-from monitor.load.state import Status, TransitionError
+from monitor.load.read.snapshots import Superseded, check_newest
+from monitor.load.sets.machine import SET_TRANSITIONS, SetStatus
+from monitor.load.state.machine import Status, TransitionError
+from monitor.load.state.outcome import OutcomeKind
 from monitor.operate.app import build_app
 
 PARTS = 7

@@ -12,8 +12,8 @@ import pytest
 from monitor.config import FolderRule, Settings
 from monitor.intake.patterns import patterns_overlap
 from monitor.intake.rules import NoRule, RuleBook
-from monitor.load.shape import ShapeError, check_shape
-from monitor.load.snapshots import PartName, part_of, snapshot_date
+from monitor.load.read.shape import ShapeError, check_shape
+from monitor.load.read.snapshots import PartName, part_of, snapshot_date
 
 
 def rule(**changes) -> FolderRule:

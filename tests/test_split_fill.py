@@ -19,8 +19,8 @@ from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.catalog import files
 from monitor.config import Settings
 from monitor.demo.companies_house import write_companies_house
-from monitor.load.outcome import OutcomeKind
-from monitor.load.run import LoadRun
+from monitor.load.state.outcome import OutcomeKind
+from monitor.load.write.run import LoadRun
 from monitor.operate.app import build_app
 
 pytestmark = pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)

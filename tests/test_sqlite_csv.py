@@ -14,7 +14,7 @@ from test_bench_fastpath import FALLBACK, HEADER, TRICKY, _key, expected_rows, t
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.sqlite.csv_reader import NotNative, native_counts, native_readable
 from monitor.backends.target import RawFile as RawSource
-from monitor.load.detect import sniff
+from monitor.load.read.detect import sniff
 
 SQLITE = pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 NATIVE = "read by SQLite's CSV reader"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from monitor.catalog import events, files
-from monitor.load.state import TRANSITIONS, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
+from monitor.load.state.machine import TRANSITIONS, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
 
 
 @pytest.fixture

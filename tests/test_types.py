@@ -7,7 +7,7 @@ import json
 import pytest
 
 from monitor.config import ConfigError, FolderRule, load_settings
-from monitor.load.column_types import (
+from monitor.load.read.column_types import (
     ColumnSpec,
     RowPlan,
     match_column,
@@ -18,8 +18,8 @@ from monitor.load.column_types import (
     to_decimal,
     to_integer,
 )
-from monitor.load.policies import PolicyError, RejectPolicy, check_header
-from monitor.load.records import Reject, RowError
+from monitor.load.read.policies import PolicyError, RejectPolicy, check_header
+from monitor.load.read.records import Reject, RowError
 
 
 @pytest.mark.parametrize(("text", "value"), [

@@ -196,7 +196,7 @@ class Backend(ABC):
         return inspect(conn).get_table_names(schema=schema)
 
     def column_type(self, kind: str) -> TypeEngine:
-        """The column type for a declared kind (`monitor.load.column_types`: text, integer,
+        """The column type for a declared kind (`monitor.load.read.column_types`: text, integer,
         decimal, date, datetime, boolean); a backend overrides it for its own types."""
         from sqlalchemy import Boolean, Date, DateTime, Numeric
 

@@ -3,7 +3,7 @@
 A backend gets rows in one of two ways. Always as batches of parsed rows
 (`Backend.bulk_insert`); and, where it declares `reads_files`, as the file itself
 (`Backend.load_file`), which it may take ("loaded N rows") or turn down ("not this file,
-because ..."). `monitor.load.route` is the one place that offers a file and says which way
+because ..."). `monitor.load.write.route` is the one place that offers a file and says which way
 its rows went, and why.
 """
 

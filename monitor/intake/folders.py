@@ -27,6 +27,11 @@ _EXTENSION = re.compile(r"(?:\.[A-Za-z0-9]{1,10}){1,2}$")
 _NO_HARD_LINKS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
+def rejects_path(path: Path) -> Path:
+    """The side file of a file's rejects: `<name>.rejects.csv` beside it."""
+    return path.with_name(path.name + SIDE_SUFFIXES[0])
+
+
 def fit_name(name: str, room: int = NAME_ROOM) -> str:
     """`name` itself when it takes at most `room` bytes; else cut to fit, keeping its
     extensions (`.csv.gz`) and adding `~` and 8 hex digits of the whole name's SHA-256, so

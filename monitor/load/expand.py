@@ -8,23 +8,20 @@ import logging
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from monitor.config import FolderRule
 from monitor.intake.folders import archive_path, disk_problem, failed_path, fit_name, move_file, work_dir, write_note
 from monitor.intake.hashing import stable_sha256
-from monitor.load.outcome import Outcome, OutcomeKind
-from monitor.load.state import FileFacts, utcnow
+from monitor.load.sets.host import PipelineHost
+from monitor.load.state.machine import FileFacts, utcnow
+from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.source import SourceError, extract_members, member_file_name
-
-if TYPE_CHECKING:
-    from monitor.load.pipeline import Pipeline
 
 log = logging.getLogger("monitor.pipeline")
 
 
 def expand_zip(
-    pipeline: Pipeline, path: Path, rule: FolderRule, members: list[str], discovered_at: datetime | None,
+    pipeline: PipelineHost, path: Path, rule: FolderRule, members: list[str], discovered_at: datetime | None,
     keep_source: bool,
 ) -> Outcome:
     """Each member is extracted and loaded as a file of its own (`archive.zip!member.csv`:

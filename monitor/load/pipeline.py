@@ -32,21 +32,22 @@ from monitor.intake.folders import (
     move_file,
     processing_path,
     readable_name,
+    rejects_path,
 )
 from monitor.intake.hashing import stable_sha256
 from monitor.intake.rules import RuleBook
-from monitor.load import journal
 from monitor.load.expand import expand_zip
-from monitor.load.inflight import InFlight, Progress
-from monitor.load.isolation import failure_message, is_transient
-from monitor.load.moves import Mover, locate
-from monitor.load.outcome import Outcome, OutcomeKind
-from monitor.load.rejects import RejectSink
-from monitor.load.run import LoadCancelled, LoadRun, RunContext, rejects_path
-from monitor.load.set_flow import SetFlow
-from monitor.load.snapshots import Superseded, snapshot_date, superseded_reason
-from monitor.load.state import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
-from monitor.load.strategies import LoadJob, strategy_for
+from monitor.load.read.rejects import RejectSink
+from monitor.load.read.snapshots import Superseded, snapshot_date, superseded_reason
+from monitor.load.sets.flow import SetFlow
+from monitor.load.state import journal
+from monitor.load.state.inflight import InFlight, Progress
+from monitor.load.state.machine import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
+from monitor.load.state.moves import Mover, locate
+from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.write.isolation import failure_message, is_transient
+from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
+from monitor.load.write.strategies import LoadJob, strategy_for
 from monitor.source import SourceError, compression_of, zip_members
 
 log = logging.getLogger("monitor.pipeline")

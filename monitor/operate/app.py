@@ -14,7 +14,7 @@ from monitor.backends import Backend, open_backend
 from monitor.config import ConfigError, FolderRule, Settings
 from monitor.errors import first_line
 from monitor.load.pipeline import Pipeline
-from monitor.load.state import StateStore
+from monitor.load.state.machine import StateStore
 from monitor.operate.exits import DatabaseUnavailable, database_reason, is_unreachable
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, Select, Table, and_, case, func, or_, se
 
 from monitor.backends import Backend
 from monitor.catalog import events, files, rejects, sets
-from monitor.load.state import TERMINAL, Status, utcnow
+from monitor.load.state.machine import TERMINAL, Status, utcnow
 
 REJECT_SAMPLES = 10
 SUMMARY_COLUMNS = [

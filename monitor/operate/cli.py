@@ -16,9 +16,9 @@ from pathlib import Path
 from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.intake.rules import NoRule
-from monitor.load.leases import renewing
-from monitor.load.outcome import Outcome, OutcomeKind
-from monitor.load.state import TERMINAL, Status
+from monitor.load.state.leases import renewing
+from monitor.load.state.machine import TERMINAL, Status
+from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate import audit
 from monitor.operate.app import App, build_app, one_off_instance
 from monitor.operate.exits import DEBUG_ENV, Exit, one_line

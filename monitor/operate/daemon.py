@@ -25,11 +25,11 @@ from sqlalchemy import Row
 from monitor.config import FolderRule
 from monitor.errors import brief
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
-from monitor.load import journal
-from monitor.load.leases import renew_interval
-from monitor.load.outcome import Outcome, OutcomeKind
 from monitor.load.pipeline import is_transient
-from monitor.load.state import IN_FLIGHT, TransitionError, utcnow
+from monitor.load.state import journal
+from monitor.load.state.leases import renew_interval
+from monitor.load.state.machine import IN_FLIGHT, TransitionError, utcnow
+from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate
 from monitor.operate.narrator import Narrator

@@ -27,8 +27,8 @@ from prometheus_client.core import (
 )
 
 from monitor import __version__
-from monitor.load.sets import SetStatus
-from monitor.load.state import IN_FLIGHT, TERMINAL, Status
+from monitor.load.sets.machine import SetStatus
+from monitor.load.state.machine import IN_FLIGHT, TERMINAL, Status
 from monitor.operate import audit
 from monitor.operate.metrics import Live
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitor.load.state import utcnow
+from monitor.load.state.machine import utcnow
 from monitor.operate.progress import Estimate, estimate, measure
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.load import journal
+from monitor.load.state import journal
 from monitor.operate.metrics import Live
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.load.outcome import Outcome, OutcomeKind
-from monitor.load.state import IN_FLIGHT, Status, utcnow
+from monitor.load.state.machine import IN_FLIGHT, Status, utcnow
+from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate import audit
 from monitor.operate.metrics import Live
 from monitor.operate.reports import parse_since

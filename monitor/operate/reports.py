@@ -8,8 +8,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.load.outcome import Outcome, OutcomeKind
-from monitor.load.state import utcnow
+from monitor.load.state.machine import utcnow
+from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate import audit
 
 SUMMARY_COLUMNS = ["file", "target", "status", "read", "loaded", "rejected", "duplicate", "seconds"]

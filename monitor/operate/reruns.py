@@ -13,8 +13,8 @@ from sqlalchemy import Row, insert, or_, select
 
 from monitor.catalog import events, files
 from monitor.config import FolderRule
-from monitor.load.outcome import Outcome
-from monitor.load.state import Status, utcnow
+from monitor.load.state.machine import Status, utcnow
+from monitor.load.state.outcome import Outcome
 from monitor.operate.app import App
 
 

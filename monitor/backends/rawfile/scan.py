@@ -1,7 +1,7 @@
 """Reading a file's records with less Python work per value than the general reader, for a
 backend that reads files itself, with proof that it reads exactly what the reader would.
 
-The general reader (`monitor.load.records`) parses every record with the `csv` module,
+The general reader (`monitor.load.read.records`) parses every record with the `csv` module,
 keeps line numbers and raw text for rejects. Most files need none of that: every record is
 as wide as the header. Blocks of records are proven at C speed (`proof`, `blocks`); line by
 line, a line is taken as it is only when its fields are certain without a CSV parser: no

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import Row
 
-from monitor.intake.folders import copy_file, disk_problem, free_path, move_file, write_note
-from monitor.load.run import rejects_path
-from monitor.load.state import StateStore, Status
+from monitor.intake.folders import copy_file, disk_problem, free_path, move_file, rejects_path, write_note
+from monitor.load.state.machine import StateStore, Status
 
 log = logging.getLogger("monitor.pipeline")
 RETRY_FIRST_SECONDS = 5.0

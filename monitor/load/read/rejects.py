@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, insert
 
 from monitor.catalog import rejects
-from monitor.load.records import Reject
+from monitor.load.read.records import Reject
 
 REJECTS_HEADER = ["line", "column", "reason", "raw"]
 INSERT_CHUNK = 1000

@@ -23,11 +23,10 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from monitor.backends import Backend
 from monitor.catalog import files, sets
 from monitor.config import FolderRule
-from monitor.intake.folders import archive_path, failed_path
-from monitor.load.rejects import RejectSink
-from monitor.load.run import rejects_path
-from monitor.load.snapshots import PartName, superseded_reason
-from monitor.load.state import StateStore, Status, TransitionError, utcnow
+from monitor.intake.folders import archive_path, failed_path, rejects_path
+from monitor.load.read.rejects import RejectSink
+from monitor.load.read.snapshots import PartName, superseded_reason
+from monitor.load.state.machine import StateStore, Status, TransitionError, utcnow
 
 
 class SetStatus(StrEnum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.load.state import utcnow
+from monitor.load.state.machine import utcnow
 
 
 @dataclass

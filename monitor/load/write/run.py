@@ -3,7 +3,7 @@ strategy, and mark it `loaded` in the same transaction as its data where the bac
 
 The run owns what the load shares between its stages: the plan, the reject sink and policy,
 the live progress, the lease renewal and the cancellation check. A first try loads fast; if
-the database refuses a row, `monitor.load.isolation` runs it again in careful mode.
+the database refuses a row, `monitor.load.write.isolation` runs it again in careful mode.
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from monitor.backends import Backend
 from monitor.backends.names import table_name_problem
 from monitor.backends.target import NotThisFile, Target
 from monitor.config import FolderRule, Limits
-from monitor.intake.folders import archive_path
-from monitor.load.detect import sniff
-from monitor.load.guard import FileGuard
-from monitor.load.inflight import Progress
-from monitor.load.isolation import careful_writer, load_file
-from monitor.load.leases import Renewal
-from monitor.load.naming import NameRules, normalise_header
-from monitor.load.parallel import fill_then_swap
-from monitor.load.policies import LoadPlan, PolicyError, RejectPolicy, plan_load
-from monitor.load.records import Reject, iter_batches
-from monitor.load.rejects import RejectSink
-from monitor.load.route import RowSource, offer, write_rows
-from monitor.load.snapshots import check_newest
-from monitor.load.state import StateStore, Status, utcnow
-from monitor.load.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
+from monitor.intake.folders import archive_path, rejects_path
+from monitor.load.read.detect import sniff
+from monitor.load.read.guard import FileGuard
+from monitor.load.read.naming import NameRules, normalise_header
+from monitor.load.read.policies import LoadPlan, PolicyError, RejectPolicy, plan_load
+from monitor.load.read.records import Reject, iter_batches
+from monitor.load.read.rejects import RejectSink
+from monitor.load.read.snapshots import check_newest
+from monitor.load.state.inflight import Progress
+from monitor.load.state.leases import Renewal
+from monitor.load.state.machine import StateStore, Status, utcnow
+from monitor.load.write.isolation import careful_writer, load_file
+from monitor.load.write.parallel import fill_then_swap
+from monitor.load.write.route import RowSource, offer, write_rows
+from monitor.load.write.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
 from monitor.source import DEFAULT_LIMITS, SourceFormat
 
 log = logging.getLogger("monitor.pipeline")
@@ -49,11 +49,6 @@ class _NotSplit(Exception):
 
 class LoadCancelled(Exception):
     """The daemon is stopping: the load in flight rolls back and resumes on the next start."""
-
-
-def rejects_path(path: Path) -> Path:
-    """The side file of a file's rejects: `<name>.rejects.csv` beside it."""
-    return path.with_name(path.name + ".rejects.csv")
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from monitor.config import KINDS, ColumnSpec, Kind
-from monitor.load.naming import normalise_name
-from monitor.load.records import RowError
+from monitor.load.read.naming import normalise_name
+from monitor.load.read.records import RowError
 
 __all__ = ["KINDS", "ColumnSpec", "Kind", "RowPlan", "column_types", "match_column", "resolve_specs"]
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1

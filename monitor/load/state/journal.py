@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from monitor.load.outcome import Outcome
-from monitor.load.state import TERMINAL, Status
+from monitor.load.state.machine import TERMINAL, Status
+from monitor.load.state.outcome import Outcome
 
 log = logging.getLogger("monitor.pipeline")
 EVENT_FIELD = "event"  # every line of a file's life carries it: `detected`, `started`, `progress`, `ended`

@@ -24,7 +24,7 @@ from monitor.backends import Backend
 from monitor.backends.target import Target
 from monitor.errors import first_line
 from monitor.intake.folders import disk_problem
-from monitor.load.records import Batch, Reject
+from monitor.load.read.records import Batch, Reject
 from monitor.source import EncodingError, SourceError, SourceFormat
 
 log = logging.getLogger("monitor.isolation")

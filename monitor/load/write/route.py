@@ -7,7 +7,7 @@ Three ways, fastest first:
    declares `reads_files`; it answers "loaded N rows" or "not this file, because ...";
 2. **the general reader's batches** through the backend's bulk path (`bulk_insert`);
 3. **careful mode**: the same batches under savepoints, halved down to the rows the database
-   refuses (`monitor.load.isolation`), after a first try was refused.
+   refuses (`monitor.load.write.isolation`), after a first try was refused.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from monitor.backends import Backend
 from monitor.backends.target import FileLoaded, RawFile, Target
-from monitor.load.isolation import Isolator
+from monitor.load.write.isolation import Isolator
 from monitor.source import SourceFormat
 
 log = logging.getLogger("monitor.route")

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from monitor.backends import Backend
 from monitor.catalog import LOAD_ID_COLUMN
 from monitor.config import FolderRule
-from monitor.load.column_types import RowPlan, column_types, match_column, resolve_specs
-from monitor.load.naming import normalise_name
-from monitor.load.records import Reject, RowShaper
-from monitor.load.rejects import RejectSink
-from monitor.load.shape import check_shape
+from monitor.load.read.column_types import RowPlan, column_types, match_column, resolve_specs
+from monitor.load.read.naming import normalise_name
+from monitor.load.read.records import Reject, RowShaper
+from monitor.load.read.rejects import RejectSink
+from monitor.load.read.shape import check_shape
 from monitor.source import SourceError
 
 SHOWN_NAMES = 20

@@ -8,7 +8,7 @@ lives in `ingest_files` and moves only through `StateStore`:
     duplicate                                    (terminal from the start)
     claimed | loading -> superseded              (a fullload older than the snapshot loaded now)
 
-A part of a snapshot set (`monitor.load.sets`) waits for the rest of its set, then loads
+A part of a snapshot set (`monitor.load.sets.machine`) waits for the rest of its set, then loads
 with it; its set record moves alongside, in the same transactions:
 
     claimed -> waiting -> loading -> loaded | failed | superseded

@@ -29,14 +29,14 @@ from pathlib import Path
 from sqlalchemy import Connection, Row
 
 from monitor.config import FolderRule
-from monitor.load.inflight import Progress
-from monitor.load.isolation import is_transient, load_file, reason_of
-from monitor.load.parallel import fill_then_swap
-from monitor.load.policies import PolicyError
-from monitor.load.run import LoadCancelled, LoadRun, RunContext
-from monitor.load.sets import SetStore, describe_set
-from monitor.load.snapshots import Superseded, check_newest
-from monitor.load.state import TransitionError
+from monitor.load.read.policies import PolicyError
+from monitor.load.read.snapshots import Superseded, check_newest
+from monitor.load.sets.machine import SetStore, describe_set
+from monitor.load.state.inflight import Progress
+from monitor.load.state.machine import TransitionError
+from monitor.load.write.isolation import is_transient, load_file, reason_of
+from monitor.load.write.parallel import fill_then_swap
+from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
 from monitor.source import EncodingError, SourceError, SourceFormat
 
 log = logging.getLogger("monitor.sets")

@@ -31,10 +31,10 @@ class LoadJob:
     table: str
     columns: list[str] = field(default_factory=list)
     null_values: list[str] = field(default_factory=lambda: [""])
-    types: dict[str, str] = field(default_factory=dict)  # column -> declared kind (monitor.load.column_types)
+    types: dict[str, str] = field(default_factory=dict)  # column -> declared kind (monitor.load.read.column_types)
     keys: list[str] = field(default_factory=list)  # the key columns (merge)
     # fullload: run in the load's transaction under the target's lock just before the swap;
-    # raises to refuse it (a snapshot older than the one in place: `monitor.load.snapshots`)
+    # raises to refuse it (a snapshot older than the one in place: `monitor.load.read.snapshots`)
     before_swap: Callable[[Connection], None] | None = None
 
     def target(self, table: str | None = None, *, fresh: bool = False) -> Target:
@@ -43,7 +43,7 @@ class LoadJob:
                       fresh=fresh, destination=self.table)
 
 
-# How a file's rows reach a table: (conn, target) -> rows written (`monitor.load.route`).
+# How a file's rows reach a table: (conn, target) -> rows written (`monitor.load.write.route`).
 RowWriter = Callable[[Connection, Target], int]
 
 

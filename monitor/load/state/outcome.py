@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import Row
 
-from monitor.load.run import rejects_path
-from monitor.load.state import Status
+from monitor.intake.folders import rejects_path
+from monitor.load.state.machine import Status
 
 
 class OutcomeKind(StrEnum):

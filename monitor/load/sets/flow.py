@@ -18,21 +18,18 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
 
 from monitor.config import FolderRule
-from monitor.load.isolation import failure_message, is_transient
-from monitor.load.outcome import Outcome, OutcomeKind
-from monitor.load.run import LoadCancelled
-from monitor.load.set_run import PartFailed, SetRun
-from monitor.load.sets import Arrival, SetStatus, SetStore, describe_set
-from monitor.load.snapshots import PartName, Superseded, part_of, superseded_reason
-from monitor.load.state import Status, TransitionError, utcnow
-
-if TYPE_CHECKING:
-    from monitor.load.pipeline import Pipeline
+from monitor.load.read.snapshots import PartName, Superseded, part_of, superseded_reason
+from monitor.load.sets.host import PipelineHost
+from monitor.load.sets.machine import Arrival, SetStatus, SetStore, describe_set
+from monitor.load.sets.run import PartFailed, SetRun
+from monitor.load.state.machine import Status, TransitionError, utcnow
+from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.write.isolation import failure_message, is_transient
+from monitor.load.write.run import LoadCancelled
 
 log = logging.getLogger("monitor.sets")
 SET_OUTCOMES = {SetStatus.WAITING: OutcomeKind.WAITING, SetStatus.LOADING: OutcomeKind.LOADING,
@@ -43,7 +40,7 @@ SET_OUTCOMES = {SetStatus.WAITING: OutcomeKind.WAITING, SetStatus.LOADING: Outco
 class SetFlow:
     """The pipeline's stages for the parts of snapshot sets."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: PipelineHost) -> None:
         self.pipeline = pipeline
         self.store = SetStore(pipeline.backend, pipeline.state)
         self._lock = threading.Lock()
