@@ -23,7 +23,7 @@ from monitor.backends.mssql.insert_paths import MAX_PARAMS, InsertPath, rows_per
 from monitor.backends.mssql.json_rows import STAND_INS, JsonForm, json_ready
 from monitor.backends.target import Target
 from monitor.catalog import files
-from monitor.load.state import utcnow
+from monitor.load.state.machine import utcnow
 
 pytestmark = pytest.mark.mssql
 ODBC_18 = "ODBC Driver 18 for SQL Server"
