@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from monitor.backends import open_backend
 from monitor.backends.mssql import MssqlBackend
+from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import MAX_PARAMS, InsertPath, rows_per_statement
 from monitor.backends.mssql.json_rows import STAND_INS, JsonForm, json_ready
 from monitor.backends.target import Target
@@ -51,19 +52,20 @@ def driver_urls(url: str) -> dict[str, str]:
     return {name: u.render_as_string(hide_password=False) for name, u in urls.items()}
 
 
-@pytest.fixture(params=["the URL's pyodbc driver", ODBC_18, "mssql-python"])
+@pytest.fixture(params=["the URL's driver", ODBC_18, "mssql-python"])
 def backend(request: pytest.FixtureRequest, mssql_database: str) -> Iterator[MssqlBackend]:
-    urls = driver_urls(mssql_database)
-    wanted = request.param
-    if wanted == "the URL's pyodbc driver":
-        wanted = next((name for name in urls if name not in (ODBC_18, "mssql-python")), "")
-        if not wanted:
-            pytest.skip("MSSQL_URL names mssql-python: its pyodbc run is the ODBC Driver 18 one")
-    elif wanted == ODBC_18 and str(make_url(mssql_database).query.get("driver", "")) == ODBC_18:
-        pytest.skip("MSSQL_URL names ODBC Driver 18: its run is the URL's pyodbc driver one")
-    if wanted not in urls:
-        pytest.skip(f"{wanted} is not registered with unixODBC (tests/odbc_driver.py registers it from PyPI)")
-    opened = open_backend(urls[wanted])
+    parsed, urls = make_url(mssql_database), driver_urls(mssql_database)
+    if request.param == "the URL's driver":
+        if parsed.get_driver_name() == "mssqlpython":
+            pytest.skip("MSSQL_URL names mssql-python: its run is the mssql-python one")
+        url = urls[str(parsed.query.get("driver", "pyodbc"))]
+    elif request.param == ODBC_18 and str(parsed.query.get("driver", "")) == ODBC_18:
+        pytest.skip("MSSQL_URL names ODBC Driver 18: its run is the URL's driver one")
+    elif request.param not in urls:
+        pytest.skip(f"{request.param} is not registered with unixODBC (tests/odbc_driver.py registers it from PyPI)")
+    else:
+        url = urls[request.param]
+    opened = open_backend(url)
     assert isinstance(opened, MssqlBackend)
     opened.init_db()
     yield opened
@@ -73,8 +75,7 @@ def backend(request: pytest.FixtureRequest, mssql_database: str) -> Iterator[Mss
 def load(backend: MssqlBackend, table: str, columns: list[str], rows: list[list[str]], **target: bool) -> list:
     """Rows in through `bulk_insert` (one transaction), read back in order of their first column."""
     with backend.transaction() as conn:
-        backend.create_table(conn, "dbo", table, columns)
-        backend.add_columns(conn, "dbo", table, ["_load_id"], {"_load_id": "integer"})
+        backend.create_table(conn, "dbo", table, columns)  # with its _load_id column
         assert backend.bulk_insert(conn, Target("dbo", table, columns, 7, **target), [rows]) == len(rows)
     with backend.reading() as conn:
         names = ", ".join(f"[{c}]" for c in columns)
@@ -94,9 +95,9 @@ def test_every_kind_of_value_arrives_exactly_by_the_drivers_fast_path(backend):
                                            "WHERE c.object_id = OBJECT_ID(N'dbo.awkward')").all())
         babelfish = backend.is_babelfish(conn)
     assert widths["a"] == widths["b"] == -1 and widths["c"] == 8000  # NVARCHAR(max) where needed only
-    if driver.dbapi == "pyodbc" and not driver.is_freetds:
+    if driver.declares_sizes and not babelfish:
         assert path is InsertPath.FAST_EXECUTEMANY, path  # setinputsizes: NVARCHAR(n) and (max)
-    else:
+    else:  # Babelfish describes no statement over 4,000 characters: Microsoft's driver sends JSON there too
         assert path in (InsertPath.JSON_ROWS, InsertPath.BULKCOPY), path
         assert backend.json_form is (JsonForm.STAND_INS if babelfish else JsonForm.ESCAPES)
         quoted = [row for row in rows if json_ready(row, backend.json_form) and not json_ready(row)]
@@ -124,3 +125,23 @@ def test_a_null_set_by_an_update_keeps_the_transaction_whole(backend):
         assert conn.execute(select(files.c.lease_expires, files.c.file_name)
                             .where(files.c.load_id == load_id)).all() == [(None, "f.csv")]
 
+
+
+def test_fast_executemany_declares_every_size(backend):
+    """Microsoft's driver's own path, called directly (on Babelfish too, for a table whose INSERT
+    it can describe): NVARCHAR(n) and NVARCHAR(max) sizes declared, NULLs, beyond the BMP."""
+    with backend.reading() as conn:
+        if not backend.driver(conn).declares_sizes:
+            pytest.skip("fast_executemany is Microsoft's ODBC driver's path under pyodbc")
+    rows = [[f"{i:03d}", value or None, None if i % 3 else value] for i, value in enumerate(AWKWARD)]
+    with backend.transaction() as conn:
+        backend.create_table(conn, "dbo", "fast", ["n", "a", "b"])
+        fill = TableFill(backend, conn, Target("dbo", "fast", ["n", "a", "b"], 7), backend.driver(conn))
+        longest = fill.widen_for(rows)
+        cursor = backend.dbapi_connection(conn).cursor()
+        try:
+            fill._executemany(cursor, rows, longest, fast=True)
+        finally:
+            cursor.close()
+    with backend.reading() as conn:
+        assert [list(r) for r in conn.exec_driver_sql("SELECT n, a, b FROM dbo.fast ORDER BY n")] == rows

@@ -41,7 +41,6 @@ from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import (
     SQL_DRIVER_NAME,
     SQL_DRIVER_VER,
-    SQL_WLONGVARCHAR,
     DriverInfo,
     InsertPath,
     choose_insert_path,
@@ -153,10 +152,15 @@ class MssqlBackend(Backend):
             log.info("SQL Server driver: %s %s %s; rows go by %s", dbapi, name, version, self.insert_path(conn))
         return self._driver
 
+    def describes_parameters(self, conn: Connection) -> bool:
+        """Whether the engine describes any statement's parameters (Babelfish 4.2: 4,000 characters)."""
+        return not self.is_babelfish(conn)
+
     def insert_path(self, conn: Connection) -> InsertPath:
         """The fastest path here; mssql-python's bulk copy not on Babelfish unless `always`."""
         bulk = self.bulk_copy == "always" or (self.bulk_copy == "auto" and not self.is_babelfish(conn))
-        return choose_insert_path(self.driver(conn), bcp=self.bcp_enabled, bcp_found=self.bcp_found, bulk_copy=bulk)
+        return choose_insert_path(self.driver(conn), bcp=self.bcp_enabled, bcp_found=self.bcp_found, bulk_copy=bulk,
+                                  describes=self.describes_parameters(conn))
 
     def end_failed(self, conn: Connection, trans: RootTransaction) -> None:
         """Roll back only if the server still has the transaction (`XACT_ABORT` and
@@ -358,14 +362,14 @@ class MssqlBackend(Backend):
             side.exec_driver_sql(S.create_probe(columns))
             side.commit()
             raw, declared = self.dbapi_connection(side), self.driver(conn).declares_sizes
-            sql = S.insert_row(None, PROBE_TABLE, target.columns, target.load_id)
 
             def probe(rows: list[list[str]]) -> None:
                 cursor = raw.cursor()
                 try:
-                    if declared:  # no parameter described by the server (see DriverInfo)
-                        cursor.setinputsizes([(SQL_WLONGVARCHAR, 0, 0)] * len(target.columns))
-                    cursor.executemany(sql, nulls_mapped(rows, target.null_values))
+                    for row in nulls_mapped(rows, target.null_values):  # Microsoft's driver: NULLs inline
+                        sql = S.insert_values(None, PROBE_TABLE, target.columns, target.load_id, 1,
+                                              nulls=[[declared and value is None for value in row]])
+                        cursor.execute(sql, [value for value in row if value is not None or not declared])
                 finally:
                     cursor.close()
                     with suppress(Exception):  # the server may have ended the try already

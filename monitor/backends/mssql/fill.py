@@ -79,7 +79,7 @@ class TableFill:
         if not rows:
             return 0
         longest = self.widen_for(rows)
-        path = direct_path(self.driver)
+        path = direct_path(self.driver, describes=self.backend.describes_parameters(self.conn))
         if path is InsertPath.JSON_ROWS and (self.target.ordered or not self.json_fits):  # JSON takes some rows first
             path = row_path(self.driver)
         cursor = self.backend.dbapi_connection(self.conn).cursor()
@@ -115,7 +115,7 @@ class TableFill:
     def _executemany(self, cursor: Any, rows: list[list[str | None]], longest: list[int], *,
                      fast: bool) -> None:
         sql = S.insert_row(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock)
-        sizes = input_sizes(self.chars, longest, max_as_observed=self.driver.dbapi == "mssql_python")
+        sizes = input_sizes(self.chars, longest, max_as_observed=True)  # ODBC Driver 18: no size 0 in arrays
         if fast:
             cursor.fast_executemany = True
         step = chunk_rows(sizes)
@@ -124,15 +124,23 @@ class TableFill:
             cursor.executemany(sql, rows[start:start + step])
 
     def _multirow(self, cursor: Any, rows: list[list[str | None]], longest: list[int]) -> None:
+        """Multi-row VALUES within the parameter limits; with Microsoft's driver, NULLs are
+        written as NULL and the other parameters' sizes declared (nothing left to describe)."""
         per = rows_per_statement(len(self.columns))
         full = S.insert_values(self.schema, self.table, self.columns, self.load_id, per, tablock=self.tablock)
-        sizes = input_sizes(self.chars, longest) if self.driver.declares_sizes else []
+        sizes = input_sizes(self.chars, longest, max_as_observed=True) if self.driver.declares_sizes else []
         for start in range(0, len(rows), per):
             chunk = rows[start:start + per]
+            if sizes:
+                nulls = [[value is None for value in row] for row in chunk]
+                cursor.setinputsizes([size for row in nulls for size, null in zip(sizes, row, strict=True)
+                                      if not null])
+                sql = S.insert_values(self.schema, self.table, self.columns, self.load_id, len(chunk),
+                                      tablock=self.tablock, nulls=nulls)
+                cursor.execute(sql, [value for row in chunk for value in row if value is not None])
+                continue
             sql = full if len(chunk) == per else S.insert_values(
                 self.schema, self.table, self.columns, self.load_id, len(chunk), tablock=self.tablock)
-            if sizes:
-                cursor.setinputsizes(sizes * len(chunk))
             cursor.execute(sql, list(chain.from_iterable(chunk)))
 
     # -- bulk paths (a committed side table, moved in by the caller's transaction) ------

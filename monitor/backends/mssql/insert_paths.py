@@ -77,12 +77,14 @@ class DriverInfo:
         return self.name.lower().startswith("sqlsrv32")
 
 
-def direct_path(driver: DriverInfo) -> InsertPath:
+def direct_path(driver: DriverInfo, *, describes: bool = True) -> InsertPath:
     """The in-transaction path for a driver: the fallback of every bulk path. Microsoft's
     ODBC driver binds parameter arrays (`fast_executemany`); for FreeTDS (whose
     `fast_executemany` crashes the process) and mssql-python, rows travel as one JSON text
-    per statement (`OPENJSON`: measured faster than their parameter paths, see the README)."""
-    if driver.dbapi == "mssql_python" or driver.is_freetds:
+    per statement (`OPENJSON`: measured faster than their parameter paths, see the README).
+    `describes`: the engine describes the parameters of any statement, as `fast_executemany`
+    has Microsoft's driver ask it to; where it cannot (Babelfish), JSON rows too."""
+    if driver.dbapi == "mssql_python" or driver.is_freetds or (driver.declares_sizes and not describes):
         return InsertPath.JSON_ROWS
     if driver.is_legacy_sqlsrv:
         return InsertPath.MULTIROW_VALUES
@@ -99,14 +101,14 @@ BABELFISH_OPENJSON_COLUMNS = 98  # the widest OPENJSON ... WITH Babelfish 4.2 ru
 
 
 def choose_insert_path(driver: DriverInfo, *, bcp: bool = False, bcp_found: bool = False,
-                       bulk_copy: bool = True) -> InsertPath:
+                       bulk_copy: bool = True, describes: bool = True) -> InsertPath:
     """The fastest path a driver supports: `bcp` when enabled and installed, else
     mssql-python's bulk copy (unless `bulk_copy` is off), else the driver's direct path."""
     if bcp and bcp_found:
         return InsertPath.BCP
     if driver.dbapi == "mssql_python" and bulk_copy:
         return InsertPath.BULKCOPY
-    return direct_path(driver)
+    return direct_path(driver, describes=describes)
 
 
 def rows_per_statement(columns: int) -> int:

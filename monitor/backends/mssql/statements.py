@@ -250,8 +250,12 @@ class MssqlStatements:
 
     @classmethod
     def insert_values(cls, schema: str | None, table: str, columns: Sequence[str], load_id: int, rows: int,
-                      *, tablock: bool = False) -> str:
-        """`rows` rows of parameters in one statement."""
+                      *, tablock: bool = False, nulls: Sequence[Sequence[bool]] = ()) -> str:
+        """`rows` rows of parameters in one statement; `nulls`: per row, the values written as NULL."""
+        if nulls:
+            values = ", ".join("(" + ", ".join(["NULL" if null else "?" for null in row] + [str(int(load_id))]) + ")"
+                               for row in nulls)
+            return f"{cls._insert_head(schema, table, columns, tablock)} VALUES {values}"
         row = "(" + ", ".join(["?"] * len(columns) + [str(int(load_id))]) + ")"
         return f"{cls._insert_head(schema, table, columns, tablock)} VALUES {', '.join([row] * rows)}"
 
