@@ -20,8 +20,16 @@ from sqlalchemy.engine import make_url
 from monitor.backends import open_backend
 from monitor.backends.mssql import MssqlBackend
 from monitor.backends.mssql.fill import TableFill
-from monitor.backends.mssql.insert_paths import MAX_PARAMS, InsertPath, rows_per_statement
+from monitor.backends.mssql.insert_paths import (
+    BCP_FIELD,
+    BCP_ROW,
+    MAX_PARAMS,
+    InsertPath,
+    rows_per_statement,
+    write_bcp_file,
+)
 from monitor.backends.mssql.json_rows import STAND_INS, JsonForm, json_ready
+from monitor.backends.mssql.odbc_bcp import OdbcBulkCopy
 from monitor.backends.target import Target
 from monitor.catalog import files
 from monitor.load.state.machine import utcnow
@@ -145,3 +153,31 @@ def test_fast_executemany_declares_every_size(backend):
             cursor.close()
     with backend.reading() as conn:
         assert [list(r) for r in conn.exec_driver_sql("SELECT n, a, b FROM dbo.fast ORDER BY n")] == rows
+
+
+
+def test_odbc_driver_18s_bulk_copy_loads_a_data_file(mssql_database, tmp_path):
+    """Microsoft's ODBC driver's own bulk copy (`monitor/backends/mssql/odbc_bcp.py`: the
+    `bcp_initW` / `bcp_colfmt` / `bcp_exec` API, bulk copy switched on before connecting) loads a
+    batch written as the bcp data file: every value as written, NULLs kept."""
+    urls = driver_urls(mssql_database)
+    if ODBC_18 not in urls:
+        pytest.skip(f"{ODBC_18} is not registered with unixODBC (tests/odbc_driver.py registers it from PyPI)")
+    opened = open_backend(urls[ODBC_18])
+    rows = [(f"{i:03d}", v or None, v[::-1] or None, 7) for i, v in enumerate(AWKWARD)
+            if "\x1f" not in v and len(v.encode("utf-16-le")) <= 8000]  # NVARCHAR(4000) columns
+    try:
+        with opened.transaction() as conn:
+            opened.create_table(conn, "dbo", "copied", ["n", "a", "b"])
+        data = tmp_path / "batch.dat"
+        write_bcp_file(data, rows)
+        copier = OdbcBulkCopy(opened.engine.dialect.create_connect_args(opened.engine.url)[0][0])
+        try:
+            assert copier.copy("dbo.copied", data, 4, (BCP_FIELD, BCP_ROW)) == len(rows)
+        finally:
+            copier.close()
+        with opened.reading() as conn:
+            got = [tuple(r) for r in conn.exec_driver_sql("SELECT n, a, b, _load_id FROM dbo.copied ORDER BY n")]
+        assert got == rows
+    finally:
+        opened.dispose()
