@@ -10,8 +10,8 @@ How rows travel (`insert_path`; the paths in `insert_paths`):
 - pyodbc with FreeTDS, and mssql-python's direct path: 1,000 rows per statement as one JSON text
   (`OPENJSON`) in the form the engine reads (`json_rows`: its escapes, or stand-ins put back by
   `TRANSLATE`, probed once); the rare rows neither carries, by `INSERT ... VALUES` or `executemany`.
-- mssql-python: its TDS bulk copy first (on Babelfish only with `bulk_copy: always`), probed once
-  per target; on any failure, Rust panics included, the direct path for good.
+- mssql-python: its TDS bulk copy first with `bulk_copy: auto` (off by default; on Babelfish only
+  with `always`), probed once per target; on any failure, Rust panics included, the direct path.
 - `bcp` (when `mssql_bcp` is set and `bcp` is on the PATH): bulk load per batch.
 
 Bulk copy and `bcp` open connections of their own, outside the load's transaction, so they fill
@@ -95,7 +95,7 @@ class MssqlBackend(Backend):
         "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n"
     )
 
-    def __init__(self, engine: Engine, *, bcp: bool = False, bulk_copy: str = "auto") -> None:
+    def __init__(self, engine: Engine, *, bcp: bool = False, bulk_copy: str = "never") -> None:
         super().__init__(engine)
         self.bcp_enabled, self.bulk_copy = bcp, bulk_copy
         self.bcp_found = bool(shutil.which("bcp")) if bcp else False
