@@ -33,7 +33,7 @@ REPLACED_BY_COLUMN = "_replaced_by"
 REPLACED_AT_COLUMN = "_replaced_at"
 
 # Bumped whenever a table gains a column or a view changes: a daemon that finds an older
-# version adds the missing columns and recreates the views (`Backend.init_db`).
+# version adds the missing columns and recreates the views (`monitor.load.setup.init_db`).
 SCHEMA_VERSION = 3
 
 metadata = MetaData()

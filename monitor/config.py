@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import difflib
 import fnmatch
 import json
 import os
@@ -10,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitor.catalog import REF_SCHEMA
@@ -45,7 +46,12 @@ class ColumnSpec(BaseModel):
 
 
 class ConfigError(Exception):
-    """The configuration is invalid; the message names the file and the key."""
+    """The configuration is invalid; the message names the file and the key, one line per
+    problem (`problems`: each without the file's name)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, source: Path | None = None) -> None:
+        super().__init__(message)
+        self.problems, self.source = problems or [], source
 
 
 class FolderRule(BaseModel):
@@ -64,6 +70,8 @@ class FolderRule(BaseModel):
     null_values: list[str] = Field(default_factory=lambda: [""])
     backups: int = Field(default=1, ge=0, le=100, description="fullload: bkp versions kept")
     observer: Literal["native", "polling"] = "native"
+    recursive: bool = Field(default=False, description="watch the folder's subfolders too; the pattern may then "
+                            "name them (`**/*.csv`, `2026-*/*.csv`)")
     poll_interval: float = Field(default=2.0, gt=0)
     expected_every_hours: float | None = Field(
         default=None, gt=0, description="a file is expected at least this often (the stale-target alert)")
@@ -128,6 +136,14 @@ class FolderRule(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _pattern_can_match(self) -> FolderRule:
+        if ("/" in self.pattern or "\\" in self.pattern) and not self.recursive:
+            raise ValueError(f"pattern {self.pattern!r} names a subfolder, but only the folder itself is watched, "
+                             "where a file's name never holds one: it cannot match; set \"recursive\": true to "
+                             "watch subfolders, or write the pattern for a name (\"*.csv\")")
+        return self
+
+    @model_validator(mode="after")
     def _merge_has_a_key(self) -> FolderRule:
         if self.mode == "merge" and not self.key_columns:
             raise ValueError('mode "merge" needs key_columns: the columns that identify a row '
@@ -144,9 +160,15 @@ class FolderRule(BaseModel):
         """The target as an operator writes it, e.g. `ref.companies`."""
         return f"{REF_SCHEMA}.{self.table}" if self.reference else self.table
 
-    def matches(self, name: str) -> bool:
-        """True when a file name matches this rule's pattern."""
-        return fnmatch.fnmatch(name, self.pattern)
+    def matches(self, name: str, relative: str | None = None) -> bool:
+        """True when a file matches this rule's pattern: by its name, or, for a pattern naming
+        subfolders, by its path under the watched folder (`relative`, with `/`; `**/` also
+        matches no subfolder)."""
+        if "/" not in self.pattern:
+            return fnmatch.fnmatch(name, self.pattern)
+        relative = relative if relative is not None else name
+        top = self.pattern.startswith("**/") and fnmatch.fnmatch(relative, self.pattern[3:])
+        return top or fnmatch.fnmatch(relative, self.pattern)
 
 
 def _compiled(pattern: str) -> re.Pattern[str]:
@@ -154,49 +176,6 @@ def _compiled(pattern: str) -> re.Pattern[str]:
         return re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"not a valid regular expression: {exc}") from exc
-
-
-class SqliteOptions(BaseModel):
-    """SQLite's own settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    driver: Literal["sqlean", "sqlite3"] = Field(
-        default="sqlean", description="sqlean (a current SQLite that reads CSV itself) or the standard sqlite3"
-    )
-
-
-class MssqlOptions(BaseModel):
-    """SQL Server's own settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bcp: bool = Field(default=False, description="bulk load with bcp when it is on the PATH")
-    bulk_copy: Literal["auto", "always", "never"] = Field(
-        default="never", description="mssql-python's bulk copy (never run end to end on any server here): never, "
-        "auto (tried first, except on Babelfish, where it panics), always (tried first there too, falling back "
-        "per target)")
-
-
-class PostgresOptions(BaseModel):
-    """PostgreSQL's own settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    split_connections: int | None = Field(
-        default=None, ge=1, le=16,
-        description="connections a large fullload file is filled over at once (default: 2, or 1 on one core)")
-    split_min_bytes: int = Field(default=64 * (1 << 20), ge=0, description="files this large (as stored) are split")
-
-
-class BackendOptions(BaseModel):
-    """Each database's own settings, used only by its backend."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sqlite: SqliteOptions = Field(default_factory=SqliteOptions)
-    postgresql: PostgresOptions = Field(default_factory=PostgresOptions)
-    mssql: MssqlOptions = Field(default_factory=MssqlOptions)
 
 
 MIB = 1 << 20
@@ -240,7 +219,9 @@ class Settings(BaseModel):
     instance: str | None = None
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
-    backend: BackendOptions = Field(default_factory=BackendOptions)
+    backend: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="each database's own settings under its name, read by its backend "
+        "(`monitor.backends.<database>.options`)")
     limits: Limits = Field(default_factory=Limits)
     http_host: str = Field(default="127.0.0.1", description="status page, /metrics and /health")
     http_port: int = Field(default=8765, ge=0, le=65535, description="0: no HTTP server")
@@ -274,12 +255,57 @@ def is_ignored_name(name: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in IGNORED_NAME_PATTERNS)
 
 
-def _format_errors(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed where an unknown key `loc` was found."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if isinstance(part, int):
+            continue
+        if field is None:
+            return []
+        inner = [arg for arg in (getattr(field.annotation, "__args__", None) or (field.annotation,))
+                 if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def _did_you_mean(item: Any) -> str:
+    """` (did you mean 'pattern'?)` for an unknown key or value close to a known one."""
+    if item["type"] == "extra_forbidden":
+        given, known = str(item["loc"][-1]), _known_keys(tuple(item["loc"]))
+    elif item["type"] == "literal_error":
+        given, known = str(item.get("input")), re.findall(r"'([^']*)'", str(item.get("ctx", {}).get("expected")))
+    else:
+        return ""
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _format_errors(path: Path, error: ValidationError) -> ConfigError:
+    problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {key}: {item['msg']}")
-    return "\n".join(lines)
+        problems.append(f"{key}: {item['msg']}{_did_you_mean(item)}")
+    return ConfigError("\n".join(f"{path}: {problem}" for problem in problems), problems, path)
+
+
+_FROM_ENV_FILE: dict[str, str] = {}  # variables this process took from `.env`, as it took them
+
+
+def read_env_file(path: Path) -> None:
+    """Put `.env`'s variables into the environment, never over one set outside it; read again
+    (a reload), a variable `.env` had set takes its new value, or goes when it was removed."""
+    values = {key: value for key, value in dotenv_values(path).items() if value is not None} if path.is_file() else {}
+    for key in set(_FROM_ENV_FILE) - set(values):
+        if os.environ.get(key) == _FROM_ENV_FILE.pop(key):
+            os.environ.pop(key, None)
+    for key, value in values.items():
+        if key not in os.environ or os.environ[key] == _FROM_ENV_FILE.get(key):
+            os.environ[key] = value
+            _FROM_ENV_FILE[key] = value
 
 
 def load_settings(config_path: str | Path | None = None, env_file: str | Path | None = None) -> Settings:
@@ -289,7 +315,7 @@ def load_settings(config_path: str | Path | None = None, env_file: str | Path | 
     `config/monitor.json`. Relative folder paths and SQLite files are resolved
     against the current directory.
     """
-    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    read_env_file(Path(env_file) if env_file else Path.cwd() / ".env")
     path = Path(config_path or os.environ.get("INGEST_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -305,4 +331,4 @@ def load_settings(config_path: str | Path | None = None, env_file: str | Path | 
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc)) from exc
+        raise _format_errors(path, exc) from exc

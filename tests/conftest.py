@@ -24,8 +24,16 @@ from sqlalchemy.engine import make_url
 from monitor.backends import Backend, open_backend
 from monitor.backends.mssql.connect import drop_database, mssql_engine
 from monitor.backends.sqlite.csv_reader import driver_module
+from monitor.load import setup
 from monitor.operate.exits import Exit
 
+# Sealed: the suite never reads the caller's `.env` or the variables meant for the daemon
+# (INGEST_DATABASE_URL, INGEST_INSTANCE, INGEST_MONITOR_CONFIG, ...): they are dropped here,
+# every test runs in an empty folder of its own (`_sealed`), and subprocesses get `cli_env()`.
+# Only the suite's own INGEST_TEST_* settings are read.
+TEST_PREFIX = "INGEST_TEST_"
+for _name in [name for name in os.environ if name.startswith("INGEST_") and not name.startswith(TEST_PREFIX)]:
+    del os.environ[_name]
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MSSQL_URL = os.environ.get("MSSQL_URL", "")  # a SQL Server login allowed to CREATE DATABASE
 BACKENDS = ["sqlite", "postgresql", "mssql"]  # mssql: skipped unless MSSQL_URL is set
@@ -47,13 +55,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _pg_connect(dbname: str | None = None) -> psycopg.Connection:
-    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
-    if dbname:
-        info["dbname"] = dbname
+    conninfo = psycopg.conninfo.make_conninfo(PG_ADMIN_URL, **({"dbname": dbname} if dbname else {}))
     try:
-        return psycopg.connect(**info, autocommit=True, connect_timeout=5)
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:  # a test that needs PostgreSQL fails, never skips
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def _sealed(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts in an empty folder of its own, so no `.env` of the caller's is found,
+    and without the daemon's environment variables (a test may set its own)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    for name in [name for name in os.environ if name.startswith("INGEST_") and not name.startswith(TEST_PREFIX)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -105,7 +120,7 @@ def backend(backend_url: str) -> Iterator[Backend]:
     """The daemon's own backend object on the test's database, its tables created (for
     in-process tests of the core: state machine, backups, the rows' route, isolation)."""
     opened = open_backend(backend_url)
-    opened.init_db()
+    setup.init_db(opened)
     yield opened
     opened.dispose()
 
@@ -166,6 +181,7 @@ class Workspace:
         try:
             with engine.connect() as conn:
                 if self.url.startswith("sqlite"):
+                    assert engine.url.database, "a SQLite URL names its file"
                     db = Path(engine.url.database)
                     for schema in ("ref", "bkp"):
                         attached = db.with_name(f"{db.stem}.{schema}{db.suffix}")
@@ -198,7 +214,7 @@ class Workspace:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_") or k.startswith(TEST_PREFIX)}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -294,9 +310,9 @@ def small_disk() -> Iterator[Callable[[Path, int], Path]]:
         subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
-COMPANIES = {"path": "incoming/companies", "pattern": "BasicCompanyData*", "table": "companies",
+COMPANIES: dict[str, Any] = {"path": "incoming/companies", "pattern": "BasicCompanyData*", "table": "companies",
              "mode": "fullload", "reference": True}
-CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts",
+CONTACTS: dict[str, Any] = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts",
             "mode": "append", "reference": False}
 
 

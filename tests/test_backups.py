@@ -7,6 +7,7 @@ import pytest
 
 from monitor.backends.target import Target
 from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
+from monitor.load.write import backups
 
 
 def snapshot(backend, load_id: int) -> None:
@@ -21,7 +22,7 @@ def snapshot(backend, load_id: int) -> None:
 def swap(backend, load_id: int, keep: int) -> None:
     snapshot(backend, load_id)
     with backend.transaction() as conn:
-        backend.replace_table(conn, REF_SCHEMA, "snap", backend.staging_name("snap", load_id), keep)
+        backups.swap_in(backend, conn, REF_SCHEMA, "snap", backend.staging_name("snap", load_id), keep)
 
 
 def versions(backend) -> tuple[int | None, int | None, list[int]]:
@@ -30,7 +31,7 @@ def versions(backend) -> tuple[int | None, int | None, list[int]]:
         current = backend.load_id_of(conn, REF_SCHEMA, "snap")
         has_backup = backend.table_exists(conn, BKP_SCHEMA, "snap")
         backup = backend.load_id_of(conn, BKP_SCHEMA, "snap") if has_backup else None
-        older = [load_id for load_id, _ in backend.backup_names(conn, "snap")]
+        older = [load_id for load_id, _ in backups.backup_names(backend, conn, "snap")]
         leftovers = [name for name in backend.tables_in(conn, REF_SCHEMA) if "__stg_" in name]
     assert not leftovers, f"staging tables left behind: {leftovers}"
     return current, backup, older
@@ -62,7 +63,7 @@ def test_a_swap_that_fails_leaves_every_version_as_it_was(backend):
     before = versions(backend)
     snapshot(backend, 3)
     with pytest.raises(RuntimeError), backend.transaction() as conn:
-        backend.replace_table(conn, REF_SCHEMA, "snap", backend.staging_name("snap", 3), 2)
+        backups.swap_in(backend, conn, REF_SCHEMA, "snap", backend.staging_name("snap", 3), 2)
         raise RuntimeError("the load's transaction fails after the swap")
     with backend.transaction() as conn:
         backend.drop_table(conn, REF_SCHEMA, backend.staging_name("snap", 3))

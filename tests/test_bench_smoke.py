@@ -18,7 +18,7 @@ def test_bench_quick_run_prints_the_table_and_writes_the_results(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--rows", "2000", "--quick", "--burst-files", "12",
          "--pg-url", PG_ADMIN_URL, "--results-dir", str(results), "--workdir", str(tmp_path / "work")],
-        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, env=cli_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     written = list(results.glob("*.md"))

@@ -21,7 +21,7 @@ COMMANDS = ["run", "ingest", "status", "show", "retry", "replay", "init-db", "ch
 
 
 def test_every_command_has_help(capsys):
-    listed = set(parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    listed = set(parser()._subparsers._group_actions[0].choices)
     assert listed == set(COMMANDS)
     top = subprocess.run([sys.executable, "-m", "monitor", "--help"], capture_output=True, text=True,
                          env=cli_env(), timeout=120)
@@ -149,7 +149,7 @@ def test_check_config_names_every_problem(tmp_path):
     ], "postgresql+psycopg://postgres@127.0.0.1:9/nowhere")
     result = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "check-config"],
                             capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
     problems = [line[4:] for line in result.stdout.splitlines() if line.startswith("  - ")]
     assert result.stdout.startswith(f"{len(problems)} problem(s)")
     expected = [
@@ -171,7 +171,7 @@ def test_check_config_lists_every_invalid_key(tmp_path):
                                   "workers": 0}))
     result = subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), "check-config"],
                             capture_output=True, text=True, env=cli_env(), timeout=120, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout.startswith(f"4 problem(s): ({config}: invalid configuration)")
     for key in ("folders.0.table", "folders.0.mode", "folders.0.encoding", "workers"):
         assert f"  - {key}: " in result.stdout
@@ -204,7 +204,7 @@ def test_check_config_names_folders_it_cannot_write():
         result = subprocess.run([*as_user, sys.executable, "-m", "monitor", "--config", str(config),
                                  "check-config"], capture_output=True, text=True, env=cli_env(), timeout=120,
                                 cwd=root)
-        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.returncode == 2, result.stdout + result.stderr
         problems = [line[4:] for line in result.stdout.splitlines() if line.startswith("  - ")]
         assert any(p.startswith(f"folders[0].path: {locked}: not writable") for p in problems), problems
         assert any(p.startswith("folders[0].path: ") and "processing" in p and "cannot be written" in p

@@ -183,8 +183,12 @@ def test_the_daemon_starts_with_the_database_down_and_loads_once_it_answers(priv
             wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=60)
             assert "database unavailable (OperationalError: connection failed" in daemon.output()
             code, body = _health(base)
+            causes = body.pop("causes")
             assert code == 503 and body == {"status": "unavailable", "watching": True, "database": False,
-                                            "schema": False, "loads_paused": True}
+                                            "schema": False, "loads_paused": True, "writable": True,
+                                            "folders": {str(folder.resolve()): True}}
+            assert [c.split(" (")[0] for c in causes] == ["the database does not answer"]
+            assert "connection failed" in causes[0], causes
             for index in range(3):
                 write_csv(folder / f"early-{index}.csv", ["n"], [[str(index)], [str(index + 1)]])
             status = wait_for(lambda: (s := api(base))["queue"]["waiting"] == 3 and s, timeout=60)

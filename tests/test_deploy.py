@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
+from conftest import COMPANIES, CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
 from test_web_status import free_port, get, metrics, started
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def _tool(name: str) -> str:
 def test_promtool_checks_the_rules_and_their_unit_tests_pass():
     checked = subprocess.run([_tool("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True,
                              timeout=120)
-    assert checked.returncode == 0 and "SUCCESS: 8 rules found" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "SUCCESS: 12 rules found" in checked.stdout, checked.stdout + checked.stderr
     tested = subprocess.run([_tool("promtool"), "test", "rules", RULE_TESTS.name], capture_output=True, text=True,
                             timeout=120, cwd=RULE_TESTS.parent)
     assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
@@ -58,7 +58,7 @@ def _names(query: str) -> set[str]:
 @pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 def test_the_dashboard_and_the_rules_name_only_metrics_the_daemon_serves(make_workspace, tmp_path):
     port = free_port()
-    ws = make_workspace({**CONTACTS, "expected_every_hours": 24}, http_port=port)
+    ws = make_workspace({**CONTACTS, "expected_every_hours": 24}, COMPANIES, http_port=port)
     daemon, base = started(ws, port)
     with daemon:
         drop(write_csv(tmp_path / "one.csv", ["a"], [["1"], ["2", "x"]]), ws.folder("contacts"))
@@ -110,7 +110,7 @@ def test_a_real_prometheus_scrapes_the_daemon_and_evaluates_the_rules(make_works
             drop(write_csv(tmp_path / "good.csv", ["a"], [["1"], ["2"]]), ws.folder("contacts"))
             wait_for(lambda: _query(prometheus, 'ingest_files_total{status="failed"}')["result"], timeout=120)
             rules = json.loads(get(prometheus + "api/v1/rules")[2])["data"]["groups"][0]["rules"]
-            assert len(rules) == 8 and all(rule["health"] == "ok" for rule in rules), rules
+            assert len(rules) == 12 and all(rule["health"] == "ok" for rule in rules), rules
             for query in _dashboard_queries():  # each evaluates against the real series
                 _query(prometheus, query.replace("$job", "ingest-monitor").replace("$instance", ".*"))
             assert _query(prometheus, 'up{job="ingest-monitor"}')["result"][0]["value"][1] == "1"

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from monitor.backends import open_backend
 from monitor.backends.mssql import MssqlBackend
 from monitor.demo.companies_house import write_companies_house
+from monitor.load import setup
 
 pytestmark = pytest.mark.mssql
 HEADER = ["First Name", "Last Name", "# Employees", " Company.Name"]
@@ -130,7 +131,7 @@ def test_the_original_error_is_reported_when_the_server_ended_the_transaction(ba
     backend = open_backend(backend_url)
     assert isinstance(backend, MssqlBackend)
     try:
-        backend.init_db()
+        setup.init_db(backend)
         with pytest.raises(DBAPIError) as caught, backend.transaction() as conn:
             conn.exec_driver_sql("SET XACT_ABORT ON")  # any error now ends the transaction server-side
             conn.exec_driver_sql("SELECT CAST(N'not a number' AS int)")
@@ -182,7 +183,7 @@ def test_a_null_set_by_an_update_keeps_the_transaction_whole(backend_url):
 
     backend = open_backend(backend_url)
     try:
-        backend.init_db()
+        setup.init_db(backend)
         with backend.transaction() as conn:
             load_id = conn.execute(insert(files).values(
                 file_name="f.csv", source_path="/in/f.csv", sha256="ab" * 32, size_bytes=1, target_schema="dbo",

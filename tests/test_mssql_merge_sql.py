@@ -12,7 +12,7 @@ from sqlglot import exp
 from test_mssql_sql import NAMES, parse_one
 
 from monitor.backends.merging import MergePlan, Place, key_index_name, staging_name
-from monitor.backends.mssql import sql_type
+from monitor.backends.mssql.column_types import sql_type
 from monitor.backends.mssql.statements import MssqlMergeSql, qualified
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.catalog import merges_table

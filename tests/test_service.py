@@ -46,6 +46,7 @@ def test_the_systemd_unit_is_hardened_and_systemd_analyze_accepts_it(tmp_path):
     assert unit["ReadWritePaths"] and unit["EnvironmentFile"]
     assert not any(path.startswith("-") for path in unit["EnvironmentFile"]), "a missing env file must fail the start"
     assert unit["ExecStart"][0].split()[-1] == "run"
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"], "systemctl reload sends SIGHUP (tests/test_reload.py)"
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.fail("systemd-analyze is not installed (apt-get install systemd): the unit cannot be verified")

@@ -69,8 +69,9 @@ def test_metrics_health_and_status_api(make_workspace, tmp_path):
     ws = make_workspace(CONTACTS, http_port=port)
     daemon, base = started(ws, port)
     with daemon:
-        assert json.loads(get(base + "health")[2]) == {"status": "ok", "watching": True, "database": True,
-                                                      "schema": True, "loads_paused": False}
+        assert json.loads(get(base + "health")[2]) == {
+            "status": "ok", "watching": True, "database": True, "schema": True, "loads_paused": False,
+            "writable": True, "causes": [], "folders": {str(ws.folder("contacts")): True}}
         drop(write_csv(tmp_path / "people.csv", ["name", "age"], [["ann", "3"], ["bob", "4", "x"], ["cy", "5"]]),
              ws.folder("contacts"))
         empty = ws.folder("contacts") / "empty.csv"
@@ -186,7 +187,10 @@ def test_health_is_503_until_the_daemon_watches(tmp_path):
         code, _, body = get(server.url + "health")
         assert code == 503
         assert json.loads(body) == {"status": "unavailable", "watching": False, "database": True, "schema": True,
-                                    "loads_paused": False}
+                                    "loads_paused": False, "writable": True,
+                                    "causes": [f"watched folder {(tmp_path / 'in').resolve()} does not exist: "
+                                               "files there cannot load", "the folder observers are not running"],
+                                    "folders": {str((tmp_path / "in").resolve()): False}}
     finally:
         server.stop()
         app.close()

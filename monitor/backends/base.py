@@ -1,33 +1,36 @@
 """The one narrow interface every database backend implements.
 
-A backend owns everything dialect-specific: how to connect, how to create
-schemas and tables, how rows travel fast (COPY, executemany, bulk copy, reading the
-file itself), how a staging table is swapped into place keeping the old one in `bkp`,
-and the SQL of the operator views. Strategies and the pipeline speak only this interface.
+A backend holds a database's primitives, everything dialect-specific: how to connect, how
+to create schemas and tables, how rows travel fast (COPY, executemany, bulk copy, reading the
+file itself), how a staging table is swapped into place keeping the old one in `bkp`, the
+statements of a merge and the SQL of the operator views. What is done with them, the same on
+every database, lives in `monitor.load`: setting up the daemon's tables (`load.setup`), the
+steps of a merge (`load.write.merge_steps`), the rotation of backups (`load.write.backups`).
 
 What a backend may or may not do is declared, never discovered: `reads_files` (it may
 take a whole file, `load_file`), `supports_leases` (several processes may share the
 work), `fills_in_parallel` (several connections may fill one committed table at once: the
 parts of a snapshot set, or one large file cut at record ends, `load_file_split`) and
 `commits_with_state` (its target tables commit with the daemon's own). So are its limits on
-names and tables (`monitor.backends.names`).
+names and tables (`monitor.backends.names`), and how the database itself behaves where that
+shows (`embedded`, `checks_value_types`, `text_folds_case`, `refuses_reserved_column_names`,
+`reads_files_by`, `feeds_parsed_lines`): code and tests ask these, never the database's name.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
     Engine,
-    Identity,
     Index,
     MetaData,
     RootTransaction,
@@ -35,23 +38,29 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
-from monitor.backends import merge_steps, setup, views
-from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name, staging_name
+from monitor.backends import views
+from monitor.backends.merge_tables import MergeTables
+from monitor.backends.merging import Place
+from monitor.backends.probes import Probes
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
-from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
+from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
 STAGING_MARK = "__stg_"
-BACKUP_MARK = "__load_"
+BACKUP_MARK = "__load_"  # older backups: `bkp.<table>__load_<id>` (`monitor.load.write.backups`)
 
 
-class Backend(ABC):
+class Backend(MergeTables, Probes):
     """A database the daemon loads into and keeps its state in."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # its URL's scheme (`monitor.backends.registry`), and its settings' key in the config
     label: ClassVar[str]  # the database's name as people write it, for messages
+    url_aliases: ClassVar[tuple[str, ...]] = ()  # other spellings of the scheme
+    default_driver: ClassVar[str | None] = None  # the SQLAlchemy driver of a URL that names none
+    options_model: ClassVar[type[BaseModel]]  # its own settings (`backend.<name>` in the config)
     default_schema: ClassVar[str]
     max_identifier_bytes: int | None = None  # a name's length (None: no limit); an instance may lower it
     max_columns: ClassVar[int]  # columns in a table, the lineage column `_load_id` included
@@ -66,13 +75,25 @@ class Backend(ABC):
     split_connections = 1  # connections one large fullload file is filled over (`load_file_split`; 1: one)
     split_min_bytes = 64 << 20  # files this large (as stored) are split; smaller ones go over one connection
     write_options: ClassVar[dict[str, str]] = {}
-    merge_sql: ClassVar[type[MergeSql]] = MergeSql
+    # -- how the database behaves, declared --
+    embedded: ClassVar[bool] = False  # runs inside the process, in files (no server to drain or reconnect)
+    checks_value_types: ClassVar[bool] = True  # a column refuses a value not of its type
+    text_folds_case: ClassVar[bool] = False  # text (keys) compares without regard to case (the default collation)
+    refuses_reserved_column_names: ClassVar[bool] = False  # a column of a `reserved_column_names` name fails
+    reads_files_by: ClassVar[str | None] = None  # what reads a file itself (`reads_files`), as its messages say
+    feeds_parsed_lines: ClassVar[bool] = False  # records its reader cannot take as lines go parsed, with the rest
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.shown_url = engine.url.render_as_string(hide_password=True)  # as the user wrote it: open_backend
         self.quote = engine.dialect.identifier_preparer.quote_identifier
         self._write_lock: threading.Lock | nullcontext[None] = nullcontext()
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> Backend:
+        """The backend on a URL (its driver named), with its settings (an `options_model`);
+        `pool_size` connections kept for a server database."""
 
     # -- connections -------------------------------------------------------------------
     @contextmanager
@@ -130,11 +151,6 @@ class Backend(ABC):
         self.engine.dispose()
 
     # -- schema ------------------------------------------------------------------------
-    def init_db(self) -> None:
-        """Create the `ref` and `bkp` schemas, the daemon's own tables and the operator views,
-        or bring an older version of them up to this one (`monitor.backends.setup`)."""
-        setup.init_db(self)
-
     def add_missing_columns(self, conn: Connection) -> None:
         """Add to the daemon's tables the columns a newer version defines (all nullable)."""
         for table in catalog.metadata.sorted_tables:
@@ -154,11 +170,6 @@ class Backend(ABC):
         """Drop the operator views (they are created again from this version's definitions)."""
         for name in views.VIEW_NAMES:
             conn.execute(text(f"DROP VIEW IF EXISTS {self.quote(name)}"))
-
-    def is_initialised(self) -> bool:
-        """True when the schemas, the daemon's tables and the operator views all exist, at
-        this version."""
-        return setup.is_initialised(self)
 
     def objects_exist(self) -> bool:
         """True when the schemas, the daemon's tables and the operator views all exist."""
@@ -298,20 +309,19 @@ class Backend(ABC):
         value = conn.execute(text(sql)).scalar()
         return int(value) if value is not None else None
 
-    # -- fullload: the swap and the backups ---------------------------------------------
+    # -- fullload: the swap ---------------------------------------------
     @staticmethod
     def staging_name(table: str, load_id: int) -> str:
         """The staging table a fullload fills before the swap."""
         return f"{table}{STAGING_MARK}{load_id}"
 
-    def replace_table(self, conn: Connection, schema: str, table: str, staging: str, keep_backups: int) -> None:
+    def replace_table(self, conn: Connection, schema: str, table: str, staging: str, *, keep_old: bool) -> None:
         """Within `conn`'s transaction, make `staging` the new `schema.table`: the current
-        table becomes `bkp.<table>` (older backups renamed `<table>__load_<id>`, `keep_backups`
-        versions kept in all; none kept with 0). Readers see the old table or the new."""
+        table becomes `bkp.<table>` (with `keep_old`; `bkp` made ready for it first, see
+        `monitor.load.write.backups`) or is dropped. Readers see the old table or the new."""
         self.lock_target(conn, schema, table)
         if self.table_exists(conn, schema, table):
-            if keep_backups:
-                self.rotate_backups(conn, table, keep_backups)
+            if keep_old:
                 self.move_to_backup(conn, schema, table)
             else:
                 self.drop_table(conn, schema, table)
@@ -322,50 +332,15 @@ class Backend(ABC):
         """Make `schema.table` into `bkp.<table>` (which does not exist): moved where the
         database can move a table between schemas, else copied and dropped."""
 
-    def rotate_backups(self, conn: Connection, table: str, keep: int) -> None:
-        """Make room for a new `bkp.<table>`: the one there becomes `<table>__load_<id>`
-        (or is dropped when only one version is kept), and the oldest beyond `keep - 1`
-        older versions are dropped."""
-        if self.table_exists(conn, BKP_SCHEMA, table):
-            if keep > 1:
-                self.rename_table(conn, BKP_SCHEMA, table, self.archive_backup_name(conn, table))
-            else:
-                self.drop_table(conn, BKP_SCHEMA, table)
-        for _, name in self.backup_names(conn, table)[max(keep - 1, 0):]:
-            self.drop_table(conn, BKP_SCHEMA, name)
-
-    def backup_names(self, conn: Connection, table: str) -> list[tuple[int, str]]:
-        """Older backups of `table` in `bkp` as (load id, name), newest first."""
-        pattern = re.compile(re.escape(table + BACKUP_MARK) + r"(\d+)$", re.IGNORECASE if self.names_fold_case else 0)
-        found = []
-        for name in self.tables_in(conn, BKP_SCHEMA):
-            match = pattern.match(name)
-            if match:
-                found.append((int(match.group(1)), name))
-        return sorted(found, reverse=True)
-
-    def archive_backup_name(self, conn: Connection, table: str) -> str:
-        """The name `bkp.<table>` takes when a newer backup arrives: `<table>__load_<id>`."""
-        load_id = self.load_id_of(conn, BKP_SCHEMA, table) or 0
-        taken = {name for _, name in self.backup_names(conn, table)}
-        name, suffix = f"{table}{BACKUP_MARK}{load_id}", 2
-        while name in taken:
-            name = f"{table}{BACKUP_MARK}{load_id}{suffix}"
-            suffix += 1
-        return name
-
-    # -- merge: staged rows applied on a key (`monitor.backends.merging`) ----------------
-    def history_of(self, schema: str | None, table: str) -> Place:
-        """Where a merge target's history table lives: `bkp.<table>__history`."""
-        return Place(BKP_SCHEMA, table + HISTORY_SUFFIX)
-
-    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
-        """Where a merge stages its file: beside the target, dropped in the load's transaction."""
-        return Place(schema, staging_name(table, load_id))
-
+    # -- columns and indexes --------------------------------------------------------
     def column_definitions(self, conn: Connection, schema: str | None, table: str) -> list[tuple[str, TypeEngine]]:
         """The table's columns with their types, in order."""
         return [(col["name"], col["type"]) for col in inspect(conn).get_columns(table, schema=schema)]
+
+    def drop_index(self, conn: Connection, place: Place, name: str) -> None:
+        """Drop a table's index."""
+        qualified = self.qualified(place.schema, name) if place.schema else self.quote(name)
+        conn.execute(text(f"DROP INDEX {qualified}"))
 
     def has_index(self, conn: Connection, place: Place, name: str) -> bool:
         """True when the table has an index of that name."""
@@ -375,68 +350,6 @@ class Backend(ABC):
         """An index on `columns` of a table."""
         table = Table(place.table, MetaData(), *(Column(c) for c in columns), schema=place.schema)
         Index(name, *(table.c[c] for c in columns), unique=unique).create(conn)
-
-    def add_typed_column(self, conn: Connection, place: Place, name: str, type_: TypeEngine) -> None:
-        """Add a nullable column of a given type."""
-        type_sql = type_.compile(dialect=self.engine.dialect)
-        conn.execute(text(f"ALTER TABLE {self.qualified(place.schema, place.table)} ADD {self.quote(name)} {type_sql}"))
-
-    def create_table_of(self, conn: Connection, place: Place, columns: list[tuple[str, TypeEngine]]) -> None:
-        """A table of these columns and types (a merge target's history table)."""
-        Table(place.table, MetaData(), *(Column(n, t) for n, t in columns), schema=place.schema).create(conn)
-
-    def prepare_merge(self, conn: Connection, schema: str | None, table: str, keys: list[str]) -> None:
-        """Make an existing merge target ready, inside the caller's transaction (the target
-        locked): the unique index on its key, its history table with every column it has
-        (plus the replacing load and time), and the `ingest_merges` record beside it."""
-        merge_steps.prepare(self, conn, Place(schema, table), keys)
-
-    def merge_plan(self, conn: Connection, schema: str | None, table: str, keys: list[str], columns: list[str],
-                   load_id: int) -> MergePlan:
-        """The plan of one merge into a prepared target."""
-        kept = [name for name in self.columns_of(conn, schema, table) if name != LOAD_ID_COLUMN]
-        return MergePlan(Place(schema, table), self.staging_of(schema, table, load_id), self.history_of(schema, table),
-                         list(keys), list(columns), kept, load_id)
-
-    def create_staging(self, conn: Connection, plan: MergePlan) -> None:
-        """The staging table of a merge: the file's columns typed as the target has them, and
-        `_seq` numbering the rows in the order they arrive."""
-        types = dict(self.column_definitions(conn, plan.target.schema, plan.target.table))
-        self.staging_table(plan.staging, [Column(name, types.get(name, self.text_type())) for name in plan.columns],
-                           ).create(conn)
-
-    def staging_table(self, place: Place, columns: list[Column[Any]]) -> Table:
-        """The staging table's definition: `_seq` (an identity column), the columns, `_load_id`."""
-        return Table(place.table, MetaData(), Column(SEQ_COLUMN, BigInteger(), Identity()), *columns,
-                     Column(LOAD_ID_COLUMN, BigInteger()), schema=place.schema)
-
-    def index_staging(self, conn: Connection, plan: MergePlan) -> None:
-        """Make the filled staging table quick to join on the key."""
-        self.create_index(conn, plan.staging, short_name(f"ix_{plan.staging.table}"), [*plan.keys, SEQ_COLUMN],
-                          unique=False)
-
-    def drop_staging(self, conn: Connection, place: Place) -> None:
-        """Drop a merge's staging table (in the load's transaction)."""
-        self.run_sql(conn, f"DROP TABLE {self.qualified(place.schema, place.table)}")
-
-    def merge_statements(self, conn: Connection, plan: MergePlan) -> MergeSql:
-        """The statements of this merge in the backend's dialect."""
-        return self.merge_sql(self.quote, plan)
-
-    def has_empty_keys(self, conn: Connection, plan: MergePlan) -> bool:
-        """True when a staged row's key is empty (rows staged from the file as it is)."""
-        return bool(self.run_sql(conn, self.merge_statements(conn, plan).empty_keys(), fetch=True))
-
-    def merge_from(self, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
-        """Apply `staged` rows of the staging table to the target inside `conn`'s transaction
-        (see `monitor.backends.merging`): the last row of a key wins, the replaced versions go
-        to history, matching keys are updated, new keys inserted; the staging table is dropped
-        and the merge recorded in `ingest_merges`."""
-        return merge_steps.apply(self, conn, plan, staged)
-
-    def merged(self, conn: Connection, schema: str | None, table: str, load_id: int) -> MergeCounts | None:
-        """The counts of a merge recorded beside its target; None when it never committed."""
-        return merge_steps.recorded(self, conn, Place(schema, table), load_id)
 
     def run_sql(self, conn: Connection, sql: str, *, fetch: bool = False) -> Any:
         """Run one statement on the driver's own cursor (names are never read as parameters):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from monitor.backends import DIALECTS, backend_class
+from monitor.backends import backend_class, dialect_names
 from monitor.backends.ddl import render_schema
 from monitor.backends.views import ViewSql, render_views
 
@@ -22,13 +22,13 @@ def sql_for(dialect: str) -> ViewSql:
 def main(argv: list[str] | None = None) -> int:
     """Print one dialect's schema and views, or rewrite every `sql/<dialect>/` file."""
     args = argparse.ArgumentParser(prog="python -m monitor.backends.sql_files", description=main.__doc__)
-    args.add_argument("--dialect", choices=DIALECTS, default="mssql")
+    args.add_argument("--dialect", choices=dialect_names(), default="mssql")
     args.add_argument("--write", action="store_true", help="write sql/<dialect>/{schema,views}.sql for every dialect")
     parsed = args.parse_args(argv)
     if not parsed.write:
         print(render_schema(parsed.dialect) + render_views(sql_for(parsed.dialect), parsed.dialect), end="")
         return 0
-    for dialect in DIALECTS:
+    for dialect in dialect_names():
         folder = SQL_ROOT / sql_for(dialect).folder
         (folder / "schema.sql").write_text(render_schema(dialect), encoding="utf-8")
         (folder / "views.sql").write_text(render_views(sql_for(dialect), dialect), encoding="utf-8")

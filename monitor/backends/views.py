@@ -1,6 +1,6 @@
 """Views for operators over the audit tables: one definition, rendered by each backend's SQL.
 
-The daemon creates them with its tables (`Backend.init_db`); `sql/<dialect>/views.sql` is
+The daemon creates them with its tables (`monitor.load.setup.init_db`); `sql/<dialect>/views.sql` is
 this module's output (`python -m monitor.backends.sql_files --write`), so what an operator
 reads in SSMS or psql and what the daemon creates come from one source. The bodies are
 dialect-neutral; each backend supplies the few forms that differ (`ViewSql`).

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.config import FolderRule, Settings, is_ignored_name
+from monitor.intake.folders import work_dir
+
+WORK_KINDS = ("processing", "archive", "failed")  # beside each watched folder, never watched
 
 
 class LoadRow(Protocol):
@@ -46,17 +49,29 @@ class RuleBook:
     def __init__(self, settings: Settings) -> None:
         self.rules = list(settings.folders)
         self._folders = [(rule, rule.path.resolve()) for rule in self.rules]
+        self._work = [work_dir(folder, kind) for _, folder in self._folders for kind in WORK_KINDS]
 
     def _in_folder(self, folder: Path, name: str) -> FolderRule | None:
         for rule, watched in self._folders:
             if watched == folder and rule.matches(name):
                 return rule
+        for rule, watched in self._folders:
+            under = rule.recursive and watched in folder.parents and not self._is_work(folder)
+            relative = (folder / name).relative_to(watched).as_posix() if under else ""
+            hidden = any(part.startswith(".") for part in relative.split("/")[:-1])
+            if under and not hidden and rule.matches(name, relative):
+                return rule
         return None
 
+    def _is_work(self, folder: Path) -> bool:
+        """A folder inside a rule's `processing`, `archive` or `failed` (never watched)."""
+        return any(folder == work or work in folder.parents for work in self._work)
+
     def holds(self, path: Path) -> bool:
-        """True when `path` sits directly in a watched folder."""
+        """True when `path` sits in a watched folder (or a subfolder of a recursive one)."""
         parent = path.resolve().parent
-        return any(folder == parent for _, folder in self._folders)
+        return any(folder == parent or (rule.recursive and folder in parent.parents and not self._is_work(parent))
+                   for rule, folder in self._folders)
 
     def watched(self, path: Path) -> FolderRule | None:
         """The rule of the watched folder holding `path` whose pattern matches its name

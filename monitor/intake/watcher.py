@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,16 @@ class StabilityTracker:
                 known.size, known.mtime_ns, known.changed_at = info.st_size, info.st_mtime_ns, now
         return True
 
+    def rehome(self, rule_for: Callable[[Path], FolderRule | None]) -> None:
+        """Give each candidate the rule that takes it now; drop those no rule takes."""
+        with self._lock:
+            for path, candidate in list(self._candidates.items()):
+                rule = rule_for(path)
+                if rule is None:
+                    del self._candidates[path]
+                else:
+                    candidate.rule = rule
+
     def forget(self, path: Path) -> None:
         """Stop tracking a path (handed on, or gone)."""
         with self._lock:
@@ -115,6 +126,30 @@ class StabilityTracker:
             if _opens(candidate.path):
                 found.append(candidate)
         return found
+
+
+def _entries(folder: Path, recursive: bool) -> Iterator[os.DirEntry[str]]:
+    """The entries of a folder as they are read, then those of its subfolders when
+    `recursive` (not hidden ones, not through links)."""
+    subfolders = []
+    with os.scandir(folder) as found:
+        for entry in found:
+            yield entry
+            if recursive and not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                subfolders.append(Path(entry.path))
+    for subfolder in subfolders:
+        try:
+            yield from _entries(subfolder, recursive)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", subfolder, exc)
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    """A folder's device and inode (OSError when it is not there, or not a folder)."""
+    info = folder.stat()
+    if not folder.is_dir():
+        raise NotADirectoryError(str(folder))
+    return info.st_dev, info.st_ino
 
 
 def _opens(path: Path) -> bool:
@@ -178,6 +213,7 @@ class FolderWatcher:
         self._handler = _Handler(self.rules, tracker)
         self._by_folder: dict[tuple[Path, str], BaseObserver] = {}
         self._observers: list[BaseObserver] = []  # read by the status page
+        self._identity: dict[tuple[Path, str], tuple[int, int]] = {}  # each folder as its observer found it
 
     def alive(self) -> bool:
         """True when every folder has a running observer."""
@@ -191,23 +227,27 @@ class FolderWatcher:
                 self._start_observer(key, rule)
         self.rescan()
 
-    def _start_observer(self, key: tuple[Path, str], rule: FolderRule) -> None:
+    def _start_observer(self, key: tuple[Path, str], rule: FolderRule, *, create: bool = True) -> None:
         folder, kind = key
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if create:
+                folder.mkdir(parents=True, exist_ok=True)
+            self._identity[key] = _identity(folder)
         except OSError as exc:
-            log.error("cannot create watched folder %s: %s", folder, exc)
+            if create:
+                log.error("cannot create watched folder %s: %s", folder, exc)
             return
+        recursive = any(other.recursive for other in self.settings.folders if other.path.resolve() == folder)
         observer = self._make_observer(kind, rule.poll_interval)
         try:
-            observer.schedule(self._handler, str(folder), recursive=False)
+            observer.schedule(self._handler, str(folder), recursive=recursive)
             observer.start()
         except OSError as exc:  # e.g. inotify watch limit, or a share without change events
             log.warning("native watching of %s failed (%s); polling every %.1fs instead",
                         folder, exc, rule.poll_interval)
             observer = self._make_observer("polling", rule.poll_interval)
             try:
-                observer.schedule(self._handler, str(folder), recursive=False)
+                observer.schedule(self._handler, str(folder), recursive=recursive)
                 observer.start()
             except OSError as again:
                 log.error("cannot watch %s: %s; trying again at the next rescan", folder, again)
@@ -215,7 +255,7 @@ class FolderWatcher:
             kind = "polling"
         self._by_folder[key] = observer
         self._observers = list(self._by_folder.values())
-        log.info("watching %s (%s)", folder, kind)
+        log.info("watching %s (%s%s)", folder, kind, ", with its subfolders" if recursive else "")
 
     @staticmethod
     def _make_observer(kind: str, poll_interval: float) -> BaseObserver:
@@ -223,16 +263,40 @@ class FolderWatcher:
         observer.daemon = True
         return observer
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Watch by new rules: observers of folders no longer watched stop, new folders'
+        start; candidates are looked at again under the rule that now takes them."""
+        self.settings = settings
+        self.rules = RuleBook(settings)
+        self.rule_for = self._handler.rule_for = self.rules.watched
+        wanted = {(rule.path.resolve(), rule.observer) for rule in settings.folders}
+        for key in [key for key in self._by_folder if key not in wanted]:
+            observer = self._by_folder.pop(key)
+            observer.stop()
+            log.info("no longer watching %s", key[0])
+        self._observers = list(self._by_folder.values())
+        self.tracker.settle = settings.settle_seconds
+        self.tracker.rehome(self.rule_for)
+        self.check()
+        self.rescan()
+
     def check(self) -> None:
         """Start again any observer whose thread died."""
         for rule in self.settings.folders:
             key = (rule.path.resolve(), rule.observer)
             observer = self._by_folder.get(key)
-            if observer is None or not observer.is_alive():
-                if observer is not None:
-                    log.warning("the observer of %s stopped; starting it again", key[0])
-                    self._by_folder.pop(key, None)
-                self._start_observer(key, rule)
+            try:
+                moved = observer is not None and _identity(key[0]) != self._identity.get(key)
+            except OSError:  # gone (a share unmounted, a folder removed): watched again once back
+                continue
+            if moved and observer is not None:  # removed and made again: the old watch sees nothing
+                log.warning("%s was made again; watching the new folder", key[0])
+                observer.stop()
+            elif observer is not None and not observer.is_alive():
+                log.warning("the observer of %s stopped; starting it again", key[0])
+            if observer is None or moved or not observer.is_alive():
+                self._by_folder.pop(key, None)
+                self._start_observer(key, rule, create=False)
 
     def rescan(self) -> int:
         """Offer every matching file in every watched folder (catches missed events and
@@ -242,26 +306,33 @@ class FolderWatcher:
         for rule in self.settings.folders:
             folder = rule.path.resolve()
             try:
-                entries = os.scandir(folder)
+                found, full = self._rescan_folder(folder, rule)
             except OSError as exc:
                 log.warning("cannot list %s: %s", folder, exc)
                 continue
-            with entries:
-                for entry in entries:
-                    path = Path(entry.path)
-                    if path in self.tracker:
-                        continue
-                    try:
-                        is_file = entry.is_file()
-                    except OSError:
-                        continue
-                    if is_file and self.rule_for(path) is rule:
-                        if not self.tracker.offer(path, rule) and self.tracker.overflowed:
-                            return offered
-                        offered += 1
-                    elif not is_file and self.rule_for(path) is rule:
-                        self.tracker.note_not_a_file(path, rule)
+            offered += found
+            if full:
+                return offered
         return offered
+
+    def _rescan_folder(self, folder: Path, rule: FolderRule) -> tuple[int, bool]:
+        """Offer one rule's files; (how many, whether the tracker filled up)."""
+        offered = 0
+        for entry in _entries(folder, rule.recursive):
+            path = Path(entry.path)
+            if path in self.tracker:
+                continue
+            try:
+                is_file = entry.is_file()
+            except OSError:
+                continue
+            if is_file and self.rule_for(path) is rule:
+                if not self.tracker.offer(path, rule) and self.tracker.overflowed:
+                    return offered, True
+                offered += 1
+            elif not is_file and not rule.recursive and self.rule_for(path) is rule:
+                self.tracker.note_not_a_file(path, rule)
+        return offered, False
 
     def stop(self) -> None:
         """Stop every observer."""

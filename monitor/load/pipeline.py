@@ -1,7 +1,8 @@
 """One file's life, stage by stage: hash, claim, take in, load, archive or fail.
 
 `process` takes a stable file from its folder to its end; `resume` re-enters the same
-stages for a file found in flight after a crash or taken over from another instance.
+stages for a file found in flight after a crash or taken over from another instance
+(`monitor.load.recovery` decides how, from the state found).
 The load itself is a `LoadRun`; the moves between folders are `Mover`'s. A fullload older
 than the snapshot loaded now ends `superseded`; a part of a snapshot set takes the set's
 stages (`SetFlow`: it waits for the rest of its set, which then loads as one snapshot).
@@ -19,8 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row
-
 from monitor.backends import Backend
 from monitor.config import FolderRule, Settings
 from monitor.errors import first_line
@@ -37,17 +36,19 @@ from monitor.intake.folders import (
 from monitor.intake.hashing import stable_sha256
 from monitor.intake.rules import RuleBook
 from monitor.load.expand import expand_zip
+from monitor.load.origin import Origin, OriginKind, RecordBatch
 from monitor.load.read.rejects import RejectSink
 from monitor.load.read.snapshots import Superseded, snapshot_date, superseded_reason
+from monitor.load.recovery import Recovery
 from monitor.load.sets.flow import SetFlow
 from monitor.load.state import journal
 from monitor.load.state.inflight import InFlight, Progress
 from monitor.load.state.machine import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
-from monitor.load.state.moves import Mover, locate
 from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.write.batch import load_batch
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
-from monitor.load.write.strategies import LoadJob, strategy_for
+from monitor.records import FileRecord
 from monitor.source import SourceError, compression_of, zip_members
 
 log = logging.getLogger("monitor.pipeline")
@@ -64,12 +65,13 @@ class Pipeline:
         self.state = state
         self.rules = RuleBook(settings)
         self.in_flight = InFlight()
-        self.mover = Mover(state)
+        self.mover = state.mover
         self.cancel = threading.Event()  # set: loads in flight roll back at their next batch
         self.context = RunContext(backend, state, settings.batch_rows, settings.lease_seconds, self.cancel,
                                   settings.limits)
         self._target_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self.sets = SetFlow(self)
+        self.recovery = Recovery(self)
 
     def target_lock(self, target: str) -> threading.Lock:
         """The lock a fullload of `target` holds in this process while it loads."""
@@ -148,12 +150,7 @@ class Pipeline:
         if claim.kind is not ClaimKind.CLAIMED or claim.load_id is None:
             return Outcome(path.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}", error=message)
         target = None if keep_source else failed_path(rule.path, path.name, claim.load_id)
-        with self.backend.transaction() as conn:
-            self.state.transition(conn, claim.load_id, Status.CLAIMED, Status.FAILED, error=message,
-                                  pending_move_to=str(target) if target else None,
-                                  **self.state.finish_timing(conn, claim.load_id))
-        self.mover.finish_recorded(claim.load_id)
-        return self.outcome_of(claim.load_id)
+        return self.state.end(claim.load_id, Status.CLAIMED, Status.FAILED, move_to=target, error=message)
 
     def _refuse_link(self, path: Path, rule: FolderRule, discovered_at: datetime | None, keep_source: bool) -> Outcome:
         """A symbolic link is never followed: its target (maybe outside the watched folder)
@@ -169,34 +166,27 @@ class Pipeline:
     def _take_in(self, claim: Claim, path: Path, rule: FolderRule, keep_source: bool,
                  hashed: tuple[int, int] | None) -> Outcome:
         assert claim.load_id is not None
-        if claim.kind is ClaimKind.DUPLICATE:
-            self.mover.finish_recorded(claim.load_id)
-            return self.outcome_of(claim.load_id)
+        if claim.kind is ClaimKind.DUPLICATE:  # born ended (`StateStore.claim`)
+            return self.state.ended(claim.load_id)
         taken_in = processing_path(rule.path, claim.load_id, path.name)
         try:
             self.mover.relocate(claim.load_id, path, taken_in, copy=keep_source)
         except FileNotFoundError:
-            self.state.move(claim.load_id, Status.CLAIMED, Status.FAILED,
-                            error=f"{path.name}: the file disappeared before it could be taken in")
-            return self.outcome_of(claim.load_id)
+            return self.state.end(claim.load_id, Status.CLAIMED, Status.FAILED,
+                                  error=f"{path.name}: the file disappeared before it could be taken in")
         except OSError as exc:
-            return self._not_taken_in(claim.load_id, path, rule, taken_in, exc, keep_source)
+            return self.not_taken_in(claim.load_id, path, rule, taken_in, exc, keep_source)
         return self.run(claim.load_id, rule, hashed)
 
-    def _not_taken_in(self, load_id: int, path: Path, rule: FolderRule, taken_in: Path, exc: OSError,
-                      keep_source: bool) -> Outcome:
+    def not_taken_in(self, load_id: int, path: Path, rule: FolderRule, taken_in: Path, exc: OSError,
+                     keep_source: bool) -> Outcome:
         """A file that cannot be moved into `processing/` fails, saying why, and goes to
         `failed/` from where it was dropped (when it may be moved at all)."""
         message = (f"{path.name}: cannot be taken in to {taken_in.parent}: {disk_problem(exc, taken_in.parent)}; "
                    "not loaded")
         target = None if keep_source else failed_path(rule.path, path.name, load_id)
         self.state.update(load_id, current_path=str(path), pending_move_to=None)
-        with self.backend.transaction() as conn:
-            self.state.transition(conn, load_id, Status.CLAIMED, Status.FAILED, error=message,
-                                  pending_move_to=str(target) if target else None,
-                                  **self.state.finish_timing(conn, load_id))
-        self.mover.finish_recorded(load_id)
-        return self.outcome_of(load_id)
+        return self.state.end(load_id, Status.CLAIMED, Status.FAILED, move_to=target, error=message)
 
     def run(self, load_id: int, rule: FolderRule, hashed: tuple[int, int] | None = None, tries: int = 1) -> Outcome:
         """Load a claimed file that sits in `processing/`, then archive it or fail it (a part of
@@ -215,24 +205,25 @@ class Pipeline:
         target = f"{row.target_schema}.{row.target_table}"
         lock = self._target_locks[target] if rule.mode == "fullload" else nullcontext()
         with lock, self.in_flight.loading(load_id, row.file_name, target) as progress:
-            if self._superseded(row, rule, Status.CLAIMED):
-                return self.outcome_of(load_id)
+            ended = self._superseded(row, rule, Status.CLAIMED)
+            if ended is not None:
+                return ended
             self.state.move(load_id, Status.CLAIMED, Status.LOADING, started_at=utcnow())
             journal.started(load_id, row.file_name, target, row.size_bytes)
-            refusal = self._load(row, rule, path, progress, hashed, tries)
-        if refusal is not None:
-            return self._try_again(row, rule, refusal, tries)
-        return self.outcome_of(load_id)
+            result = self._load(row, rule, path, progress, hashed, tries)
+        if isinstance(result, str):
+            return self._try_again(row, rule, result, tries)
+        return result
 
-    def _load(self, row: Row, rule: FolderRule, path: Path, progress: Progress, hashed: tuple[int, int] | None,
-              tries: int) -> str | None:
-        """One try at a `loading` file: None once it ended (loaded, failed, given back), or
-        the database's refusal when the file is to be tried again."""
+    def _load(self, row: FileRecord, rule: FolderRule, path: Path, progress: Progress,
+              hashed: tuple[int, int] | None, tries: int) -> Outcome | str:
+        """One try at a `loading` file: its outcome once it ended (loaded, failed) or was given
+        back, or the database's refusal when the file is to be tried again."""
         load_id = row.load_id
         try:
             LoadRun(self.context, row, rule, path, progress, hashed).execute()
         except Superseded as exc:
-            self._superseded(row, rule, Status.LOADING, str(exc))
+            return self._superseded(row, rule, Status.LOADING, str(exc)) or self.outcome_of(load_id)
         except LoadCancelled:
             self.state.release(load_id)
             log.warning("rolled back %s (load %s): the daemon is stopping; it resumes on the next start",
@@ -251,13 +242,13 @@ class Pipeline:
                 return message
             if transient:
                 message += f" ({tries} tries; the database answers, so the file is the cause)"
-            self._fail(load_id, path, rule, message)
+            return self._fail(load_id, path, rule, message)
         else:
             progress.phase = "archiving"
-            self.mover.finish_recorded(load_id)
-        return None
+            return self.state.ended(load_id)
+        return self.outcome_of(load_id)
 
-    def _try_again(self, row: Row, rule: FolderRule, message: str, tries: int) -> Outcome:
+    def _try_again(self, row: FileRecord, rule: FolderRule, message: str, tries: int) -> Outcome:
         """Load a file once more after the database refused it while it answered (a lock
         timeout, a deadlock, a server limit): after a pause, through `resume`, which first
         looks whether the data committed."""
@@ -267,7 +258,7 @@ class Pipeline:
         self.cancel.wait(REFUSED_PAUSE_SECONDS * tries)
         fresh = self.state.get(row.load_id)
         assert fresh is not None
-        return self._resume(fresh, rule, tries + 1)
+        return self.recovery.resume(fresh, rule, tries + 1)
 
     def database_answers(self) -> bool:
         """Whether the database answers a ping now (after an error that may be an outage)."""
@@ -277,75 +268,51 @@ class Pipeline:
             return False
         return True
 
-    def resume(self, row: Row, rule: FolderRule) -> Outcome:
-        """Re-enter the machine for a file found in flight after a crash or takeover."""
+    def resume(self, row: FileRecord, rule: FolderRule) -> Outcome:
+        """Re-enter the machine for a file found in flight after a crash or takeover
+        (`monitor.load.recovery`, which holds every resume path)."""
         with self.in_flight.holding(row.load_id):
-            return self._resume(row, rule)
+            return self.recovery.resume(row, rule)
 
-    def _resume(self, row: Row, rule: FolderRule, tries: int = 1) -> Outcome:
-        load_id = row.load_id
-        strategy = strategy_for(rule.mode, rule.backups)
-        if row.status == Status.LOADING and row.set_id is not None:
-            return self.sets.resume(row, rule)
-        if row.status == Status.LOADING:
-            job = LoadJob(load_id, row.target_schema, row.target_table)
-            with self.backend.reading() as conn:
-                committed = strategy.is_committed(conn, self.backend, job)
-                counts = strategy.committed_values(conn, self.backend, job) if committed else {}
-            if committed:
-                target = archive_path(rule.path, row.file_name, load_id, utcnow())
-                with self.backend.transaction() as conn:
-                    self.state.transition(conn, load_id, Status.LOADING, Status.LOADED, pending_move_to=str(target),
-                                          **counts, **self.state.finish_timing(conn, load_id))
-                self.mover.finish_recorded(load_id)
-                return self.outcome_of(load_id)
-            self.state.move(load_id, Status.LOADING, Status.CLAIMED, error=None)
-        path = locate(row)
-        if path is None:
-            self.state.move(load_id, Status.CLAIMED, Status.FAILED,
-                            error=f"{row.file_name}: the file was not found after a restart")
-            return self.outcome_of(load_id)
-        taken_in = processing_path(rule.path, load_id, row.file_name)
-        if path != taken_in:
-            try:
-                self.mover.relocate(load_id, path, taken_in, copy=not self.rules.holds(path))
-            except OSError as exc:
-                return self._not_taken_in(load_id, path, rule, taken_in, exc, not self.rules.holds(path))
-        elif row.current_path != str(taken_in) or row.pending_move_to:  # moved, not yet recorded
-            self.state.update(load_id, current_path=str(taken_in), pending_move_to=None)
-        return self.run(load_id, rule, tries=tries)
+    def load_records(self, batch: RecordBatch, rule: FolderRule) -> Outcome:
+        """Load a batch of records with an origin (a stream's) through the same state and audit
+        path as a file: claimed under its name (its content, loaded into this target before, is a
+        duplicate), written by the rule's strategy, ended (`monitor.load.write.batch`)."""
+        schema = self.backend.schema_for(rule.reference)
+        facts = FileFacts(batch.path, batch.name, batch.sha256(), batch.size(), kind=OriginKind.STREAM)
+        claim = self.state.claim(facts, schema, rule.table, rule.mode)
+        if claim.kind is ClaimKind.BUSY or claim.load_id is None:
+            return Outcome(batch.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}",
+                           error="the same records are being loaded into this target right now")
+        if claim.kind is ClaimKind.DUPLICATE:
+            return self.state.ended(claim.load_id)
+        with self.in_flight.holding(claim.load_id):
+            return load_batch(self.context, Origin(OriginKind.STREAM, batch.name, claim.load_id), rule, batch)
 
     def load_set(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete snapshot set found waiting (by the daemon's sweep)."""
         return self.sets.load(set_id, rule)
 
-    def finish_move(self, row: Row) -> None:
-        """Carry out the recorded move of a file that reached its end (see `Mover.finish`)."""
-        self.mover.finish(row)
-
     # -- endings -----------------------------------------------------------------------
-    def _superseded(self, row: Row, rule: FolderRule, source: Status, reason: str | None = None) -> bool:
+    def _superseded(self, row: FileRecord, rule: FolderRule, source: Status,
+                    reason: str | None = None) -> Outcome | None:
         """End a fullload older than the snapshot loaded now `superseded` (archived, saying why);
-        False when it may load (never for a replay, which loads on purpose)."""
+        None when it may load (always for a replay, which loads on purpose)."""
         if reason is None:
             if rule.mode != "fullload" or row.replay_of is not None:
-                return False
+                return None
             with self.backend.reading() as conn:
                 reason = superseded_reason(conn, self.backend, row.target_schema, row.target_table,
                                            row.snapshot_date)
             if reason is None:
-                return False
+                return None
         log.warning("%s (load %s) into %s.%s: %s", row.file_name, row.load_id, row.target_schema,
                     row.target_table, reason)
         target = archive_path(rule.path, row.file_name, row.load_id, utcnow())
-        with self.backend.transaction() as conn:
-            self.state.transition(conn, row.load_id, source, Status.SUPERSEDED, error=reason, rows_read=0,
-                                  rows_loaded=0, pending_move_to=str(target),
-                                  **self.state.finish_timing(conn, row.load_id))
-        self.mover.finish_recorded(row.load_id)
-        return True
+        return self.state.end(row.load_id, source, Status.SUPERSEDED, move_to=target, error=reason, rows_read=0,
+                              rows_loaded=0)
 
-    def _fail(self, load_id: int, path: Path, rule: FolderRule, message: str) -> None:
+    def _fail(self, load_id: int, path: Path, rule: FolderRule, message: str) -> Outcome:
         """Mark the file failed, recording its move to `failed/` in the same transaction."""
         row = self.state.get(load_id)
         assert row is not None
@@ -353,10 +320,9 @@ class Pipeline:
         found = RejectSink.reopen(rejects_path(path))
         with self.backend.transaction() as conn:
             found.store(conn, load_id)  # records rejected before the failure stay on record
-            self.state.transition(conn, load_id, Status.LOADING, Status.FAILED, error=message,
-                                  rows_rejected=found.count, pending_move_to=str(target) if target else None,
-                                  **self.state.finish_timing(conn, load_id))
-        self.mover.finish_recorded(load_id)
+            self.state.end_in(conn, load_id, Status.LOADING, Status.FAILED, move_to=target, error=message,
+                              rows_rejected=found.count)
+        return self.state.ended(load_id)
 
     def outcome_of(self, load_id: int) -> Outcome:
         """How a load stands now, from its audit row."""

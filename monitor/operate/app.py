@@ -6,16 +6,17 @@ import os
 import socket
 from dataclasses import dataclass
 
-from sqlalchemy import Row
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from monitor.backends import Backend, open_backend
 from monitor.config import ConfigError, FolderRule, Settings
 from monitor.errors import first_line
+from monitor.load import setup
 from monitor.load.pipeline import Pipeline
 from monitor.load.state.machine import StateStore
 from monitor.operate.exits import DatabaseUnavailable, database_reason, is_unreachable
+from monitor.records import FileRecord
 
 
 @dataclass
@@ -31,7 +32,7 @@ class App:
         """Release database connections."""
         self.backend.dispose()
 
-    def rule_of(self, row: Row) -> FolderRule | None:
+    def rule_of(self, row: FileRecord) -> FolderRule | None:
         """The folder rule that loads into an audit row's target, preferring its source folder."""
         return self.pipeline.rules.for_load(row, self.backend.schema_for)
 
@@ -45,7 +46,7 @@ def build_app(settings: Settings, *, instance: str | None = None, init_db: bool 
     backend = open_database(settings)
     if init_db:
         try:
-            backend.init_db()
+            setup.init_db(backend)
         except Exception as exc:
             backend.dispose()
             if is_unreachable(exc):

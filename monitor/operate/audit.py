@@ -4,14 +4,16 @@ records or a table."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, Table, and_, case, func, or_, select
+from sqlalchemy import Connection, Select, Table, and_, case, func, or_, select
 
 from monitor.backends import Backend
 from monitor.catalog import events, files, rejects, sets
 from monitor.load.state.machine import TERMINAL, Status, utcnow
+from monitor.records import FileRecord, SetRecord
 
 REJECT_SAMPLES = 10
 SUMMARY_COLUMNS = [
@@ -24,9 +26,9 @@ def _plain(value: Any) -> Any:
     return value.isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else value
 
 
-def record(row: Row) -> dict[str, Any]:
-    """An audit row as a JSON-ready dict (`target` is `schema.table`)."""
-    data = {key: _plain(value) for key, value in row._mapping.items()}
+def record(row: FileRecord) -> dict[str, Any]:
+    """An audit record as a JSON-ready dict (`target` is `schema.table`)."""
+    data = {key: _plain(value) for key, value in asdict(row).items()}
     data["target"] = f"{row.target_schema}.{row.target_table}"
     if data.get("column_map"):
         data["column_map"] = json.loads(data["column_map"])
@@ -54,7 +56,7 @@ def recent(
     if since:
         query = query.where(files.c.started_at >= since)
     with backend.reading() as conn:
-        return [record(row) for row in conn.execute(query)]
+        return [record(row) for row in FileRecord.all(conn.execute(query))]
 
 
 def snapshot_sets(
@@ -68,7 +70,7 @@ def snapshot_sets(
         query = query.where(sets.c.status.in_(["waiting", "loading"]))
     out = []
     with backend.reading() as conn:
-        for row in conn.execute(query).all():  # read whole first: one result set at a time (FreeTDS)
+        for row in SetRecord.all(conn.execute(query).all()):  # read whole first: one result set at a time (FreeTDS)
             out.append(set_record(row, _parts(conn, row.set_id), timeouts or {}))
     return out
 
@@ -79,10 +81,10 @@ def _parts(conn: Connection, set_id: int) -> list[dict[str, Any]]:
     return [dict(part._mapping) for part in conn.execute(query)]
 
 
-def set_record(row: Row, parts: list[dict[str, Any]], timeouts: dict[str, float]) -> dict[str, Any]:
+def set_record(row: SetRecord, parts: list[dict[str, Any]], timeouts: dict[str, float]) -> dict[str, Any]:
     """A set as a JSON-ready dict: its record, its parts, `parts` (`3 of 7`), `missing` part
     numbers, and `incomplete` (when it waits past its target's `set_timeout`)."""
-    data = {key: _plain(value) for key, value in row._mapping.items()}
+    data = {key: _plain(value) for key, value in asdict(row).items()}
     target = data["target"] = f"{row.target_schema}.{row.target_table}"
     here = sorted({part["set_part"] for part in parts if part["set_part"] is not None})
     data["parts"] = f"{len(here)} of {row.part_count}"
@@ -112,7 +114,7 @@ def find(backend: Backend, key: str) -> list[dict[str, Any]]:
         query = query.where(or_(*clauses))
     found = []
     with backend.reading() as conn:
-        for row in conn.execute(query).all():  # read whole first: one result set at a time (FreeTDS)
+        for row in FileRecord.all(conn.execute(query).all()):  # read whole first: one result set at a time
             item = record(row)
             item["events"] = [
                 {key: _plain(value) for key, value in event._mapping.items()}
@@ -141,7 +143,7 @@ def find(backend: Backend, key: str) -> list[dict[str, Any]]:
             if row.set_id is not None:
                 owner = conn.execute(select(sets).where(sets.c.set_id == row.set_id)).first()
                 if owner is not None:
-                    item["set"] = set_record(owner, _parts(conn, row.set_id), {})
+                    item["set"] = set_record(SetRecord.of(owner), _parts(conn, row.set_id), {})
             found.append(item)
     return found
 

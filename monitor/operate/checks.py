@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
 from pathlib import Path
 
+from monitor.backends import option_problems
 from monitor.config import ConfigError, FolderRule, Settings, load_settings
 from monitor.errors import first_line
 from monitor.intake.folders import work_dir
@@ -111,6 +113,7 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
     from sqlalchemy.engine import make_url
 
     from monitor.backends import open_backend
+    from monitor.load import setup
 
     shown = url
     try:
@@ -123,7 +126,8 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
     def probe() -> None:
         try:
             backend.ping()
-            result["ready"] = backend.is_initialised()
+            result["ready"] = setup.is_initialised(backend)
+            result["refused"] = backend.write_problem()
         except Exception as exc:  # reported below
             result["error"] = exc
 
@@ -137,6 +141,8 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
             error = result["error"]
             assert isinstance(error, BaseException)
             return [f"database: {shown}: cannot connect: {first_line(error)}"], ""
+        if result.get("refused"):
+            return [f"database: {shown}: {result['refused']}"], ""
         note = "tables ready" if result.get("ready") else "tables not created yet (`init-db`, or `run` creates them)"
         return [], f"database answers ({backend.name}, {shown}); {note}"
     finally:
@@ -144,17 +150,40 @@ def database_problems(url: str, timeout: float = PING_TIMEOUT) -> tuple[list[str
             backend.dispose()
 
 
+def raw_folder_problems(path: Path) -> list[str]:
+    """The watched folders that do not exist, read from a config that does not validate (so
+    they are listed with its other problems, all at once)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        rules = raw.get("folders") if isinstance(raw, dict) else None
+    except (OSError, ValueError):
+        return []
+    problems = []
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, dict) and isinstance(rule.get("path"), str) and rule.get("table"):
+            try:
+                valid = FolderRule.model_validate({"path": rule["path"], "table": rule["table"]})
+            except ValueError:
+                continue
+            problem = missing_folder(index, valid)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
 def check(config: str | Path | None, env_file: str | Path | None) -> tuple[list[str], list[str], list[str]]:
     """Every problem found, notes on what is fine, and warnings (fine, but worth knowing)."""
     try:
         settings = load_settings(config, env_file)
     except ConfigError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        return ((lines[1:], lines[:1]) if len(lines) > 1 else (lines, [])) + ([],)
+        if not exc.problems or exc.source is None:
+            return [str(exc)], [], []
+        return [*exc.problems, *raw_folder_problems(exc.source)], [f"{exc.source}: invalid configuration"], []
     problems: list[str] = []
     for index, rule in enumerate(settings.folders):
         problems.extend(folder_problems(index, rule))
     problems.extend(rule_problems(settings))
+    problems.extend(option_problems(settings.backend))
     db_problems, note = database_problems(settings.database_url)
     problems.extend(db_problems)
     notes = [f"{len(settings.folders)} folder rule(s)"] + ([note] if note else [])

@@ -11,28 +11,25 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
-import sys
 import threading
 import time
-import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import Row
 
 from monitor.config import FolderRule
 from monitor.errors import brief
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
+from monitor.load import setup
+from monitor.load.jobs import FileJob, Job, ResumeJob, SetJob
 from monitor.load.pipeline import is_transient
 from monitor.load.state import journal
 from monitor.load.state.leases import renew_interval
-from monitor.load.state.machine import IN_FLIGHT, TransitionError, utcnow
+from monitor.load.state.machine import TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate.app import App
-from monitor.operate.gate import DatabaseGate
-from monitor.operate.narrator import Narrator
+from monitor.operate.gate import DatabaseGate, SchemaMissing, WriteRefused
+from monitor.operate.narrator import Narrator, where
 from monitor.operate.notify import Notifier
 
 log = logging.getLogger("monitor.daemon")
@@ -42,39 +39,6 @@ BUSY_RETRY_SECONDS = 5.0  # a file whose content is being loaded elsewhere is lo
 WAITING_COUNT_SECONDS = 2.0  # while the database is down, files ready and waiting are counted this often
 
 
-class SchemaMissing(Exception):
-    """The daemon's own tables are gone (the database was dropped and created again)."""
-
-
-@dataclass
-class Work:
-    """One unit for a worker: a new file, a file to resume after a crash, or a complete
-    snapshot set to load (`set_id`)."""
-
-    rule: FolderRule
-    path: Path | None = None
-    row: Row | None = None
-    discovered_at: datetime | None = None
-    set_id: int | None = None
-
-    @property
-    def name(self) -> str:
-        """The file's name, for the log."""
-        if self.path is not None:
-            return self.path.name
-        if self.set_id is not None:
-            return f"set {self.set_id}"
-        return str(self.row.file_name) if self.row is not None else "?"
-
-
-def _where(thread: threading.Thread) -> str:
-    """`name at file:line in function`, the innermost frame of a running thread."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    if frame is None:
-        return thread.name
-    stack = traceback.extract_stack(frame)
-    inner = next((f for f in reversed(stack) if "/monitor/" in f.filename.replace("\\", "/")), stack[-1])
-    return f"{thread.name} at {Path(inner.filename).name}:{inner.lineno} in {inner.name}"
 
 
 class Daemon:
@@ -87,7 +51,7 @@ class Daemon:
         self.tracker = StabilityTracker(self.settings.settle_seconds,
                                         max_candidates=max(100, 2 * self.settings.queue_size))
         self.watcher = FolderWatcher(self.settings, self.tracker)
-        self.queue: queue.Queue[Work] = queue.Queue(maxsize=self.settings.queue_size)
+        self.queue: queue.Queue[Job] = queue.Queue(maxsize=self.settings.queue_size)
         self.gate = DatabaseGate(self._open_database)
         self.notifier = notifier or Notifier()
         self.narrator = Narrator(self)
@@ -100,27 +64,20 @@ class Daemon:
         self._workers: list[threading.Thread] = []
         self._sweeper: threading.Thread | None = None
         self._next_move_sweep = 0.0
-        self._reported_orphans: set[int] = set()
+        self._swept = False  # a sweep reached the database (the first drops left staging tables)
         self._next_waiting_note = 0.0
         self._next_waiting_count = 0.0
         self._overflow_noted = False
         self._waiting_noted = 0
         self.started_at = time.monotonic()
+        self.on_tick: list[Callable[[], None]] = []  # run by the main loop (a reload asked for, health)
 
     # -- lifecycle ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask for a clean stop; a second one rolls back loads at once."""
-        def handle(signum: int, _frame: object) -> None:
-            name = signal.Signals(signum).name
-            if self.stop_event.is_set():
-                log.warning("%s again: rolling back the loads in flight now", name)
-                self.app.pipeline.cancel.set()
-            else:
-                log.info("%s received: stopping", name)
-                self.stop_event.set()
+        from monitor.operate.reload import install_signals
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, handle)
+        install_signals(self, None)
 
     def request_stop(self) -> None:
         """Ask `run` to stop (from any thread, e.g. a Windows service's SvcStop)."""
@@ -140,7 +97,7 @@ class Daemon:
             self.gate.failed(exc)
         if self.gate.up:
             self.notifier.status("recovering interrupted loads")
-            self._sweep(moves=True)  # interrupted moves first, and own in-flight files queued
+            self._sweep(moves=True)  # left staging and interrupted moves first, then resumes
         self.watcher.start()
         for index in range(settings.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
@@ -170,6 +127,8 @@ class Daemon:
                     next_rescan = now + settings.rescan_seconds
                 self._schedule_ready()
                 self.narrator.tick(now)
+                for hook in self.on_tick:
+                    hook()
                 self.stop_event.wait(TICK_SECONDS)
         finally:
             self.shutdown()
@@ -196,21 +155,33 @@ class Daemon:
         left = [thread for thread in self._workers if thread.is_alive()]
         if left:
             log.warning("shutdown timeout: %d worker(s) still busy (%s); their files resume on the next start",
-                        len(left), "; ".join(_where(thread) for thread in left))
+                        len(left), "; ".join(where(thread) for thread in left))
         log.info("stopped")
 
     # -- the database ----------------------------------------------------------------
     def _open_database(self) -> None:
         """Make sure files can load: the database answers and holds the daemon's tables
-        (created, as at a first start, when they are missing). The gate's probe."""
-        self.app.backend.init_db()
+        (created, as at a first start, when they are missing), and it lets the loader write.
+        The gate's probe."""
+        backend = self.app.backend
+        try:
+            refused = backend.write_problem()
+            if refused is None:
+                setup.init_db(backend)
+        except Exception as exc:
+            refused = backend.write_refusal(exc)
+            if refused is None:
+                raise
+        if refused is not None:
+            backend.dispose()  # sessions keep the settings they started with: the next check opens new ones
+            raise WriteRefused(refused)
 
     def _database_trouble(self, exc: BaseException) -> bool:
         """True (and the gate opened) when an error means the database cannot take loads now:
         a lost connection, or the daemon's tables gone with the database recreated empty."""
-        if not is_transient(exc):
+        if not is_transient(exc) and not isinstance(exc, WriteRefused):
             try:
-                if self.app.backend.is_initialised():
+                if setup.is_initialised(self.app.backend):
                     return False
             except Exception as probe:  # the check could not reach it either
                 exc = probe
@@ -235,7 +206,7 @@ class Daemon:
                 already = candidate.path in self.queued_paths
             if not already:
                 seen = now - timedelta(seconds=now_mono - candidate.first_seen)
-                if not self._offer(Work(candidate.rule, path=candidate.path, discovered_at=seen)):
+                if not self._offer(FileJob(candidate.rule, candidate.path, seen)):
                     return
             self.tracker.forget(candidate.path)
 
@@ -253,18 +224,19 @@ class Daemon:
             log.warning("database unavailable: %d file(s) detected and waiting for it", waiting)
             self._waiting_noted = waiting
 
-    def _offer(self, work: Work) -> bool:
+    def _offer(self, job: Job) -> bool:
         with self._lock:
             try:
-                self.queue.put_nowait(work)
+                self.queue.put_nowait(job)
             except queue.Full:
                 return False
-            if work.path is not None:
-                self.queued_paths.add(work.path)
-            if work.row is not None:
-                self.queued_loads.add(work.row.load_id)
-            if work.set_id is not None:
-                self.queued_sets.add(work.set_id)
+            match job:
+                case FileJob(path=path):
+                    self.queued_paths.add(path)
+                case ResumeJob(record=record):
+                    self.queued_loads.add(record.load_id)
+                case SetJob(set_id=set_id):
+                    self.queued_sets.add(set_id)
         return True
 
     def _sweep_loop(self) -> None:
@@ -277,89 +249,83 @@ class Daemon:
             self._sweep(moves=moves)
 
     def _sweep(self, *, moves: bool = False) -> None:
-        """Renew our leases; finish interrupted moves; queue in-flight files whose lease is
-        ours (after a restart) or has expired (another instance died)."""
+        """Renew our leases; then recovery's sweep (`monitor.load.recovery`): the first time it
+        reaches the database, staging tables of ended loads dropped; interrupted moves finished;
+        loads in flight whose lease is ours (after a restart) or has expired (another instance
+        died), and complete sets, queued."""
         pipeline, state = self.app.pipeline, self.app.state
         try:
             held = pipeline.in_flight.ids()
             if self.app.backend.supports_leases and held:
                 state.renew(held)
+            for job in pipeline.recovery.sweep(moves=moves, start=not self._swept, queued=self._queued):
+                if not self._offer(job):
+                    break
+            self._swept = True
             if moves:
-                for row in state.unfinished_moves():
-                    if row.load_id not in pipeline.in_flight:
-                        pipeline.finish_move(row)
                 self._next_move_sweep = time.monotonic() + MOVE_SWEEP_SECONDS
-            for row in state.unfinished():
-                with self._lock:
-                    busy = (row.load_id in self.queued_loads or row.load_id in pipeline.in_flight
-                            or Path(row.source_path) in self._processing)
-                if busy:
-                    continue
-                rule = self.app.rule_of(row)
-                if rule is None:
-                    if row.load_id not in self._reported_orphans:
-                        self._reported_orphans.add(row.load_id)
-                        log.error("load %s (%s): no folder rule loads into %s.%s any more; left as %s",
-                                  row.load_id, row.file_name, row.target_schema, row.target_table, row.status)
-                    continue
-                if not self._offer(Work(rule, row=row)):
-                    return
-            self._sweep_sets()
         except Exception as exc:
             if not self._database_trouble(exc):
                 log.exception("recovery sweep failed")
 
-    def _sweep_sets(self) -> None:
-        """Queue complete snapshot sets not loaded yet; report sets incomplete past their time."""
-        sets = self.app.pipeline.sets
-        sets.report_overdue()
-        for set_id, rule in sets.ready():
-            with self._lock:
-                if set_id in self.queued_sets:
-                    continue
-            if not self._offer(Work(rule, set_id=set_id)):
-                return
+    def _queued(self, job: Job) -> bool:
+        """Whether a job is queued or being worked on already (a file being hashed included)."""
+        with self._lock:
+            match job:
+                case FileJob(path=path):
+                    return path in self.queued_paths
+                case ResumeJob(record=record):
+                    return record.load_id in self.queued_loads or Path(record.source_path) in self._processing
+                case SetJob(set_id=set_id):
+                    return set_id in self.queued_sets
+        return False
 
     # -- workers -----------------------------------------------------------------------
     def _work(self) -> None:
         while True:
             try:
-                work = self.queue.get(timeout=TICK_SECONDS)
+                job = self.queue.get(timeout=TICK_SECONDS)
             except queue.Empty:
                 if self.stop_event.is_set():
                     return
                 continue
             try:
                 if not self.stop_event.is_set() and self.gate.wait_until_up(self.stop_event):
-                    self._handle(work)
+                    self._handle(job)
             finally:
                 with self._lock:
-                    if work.path is not None:
-                        self.queued_paths.discard(work.path)
-                    if work.row is not None:
-                        self.queued_loads.discard(work.row.load_id)
-                    if work.set_id is not None:
-                        self.queued_sets.discard(work.set_id)
+                    match job:
+                        case FileJob(path=path):
+                            self.queued_paths.discard(path)
+                        case ResumeJob(record=record):
+                            self.queued_loads.discard(record.load_id)
+                        case SetJob(set_id=set_id):
+                            self.queued_sets.discard(set_id)
                 self.queue.task_done()
 
-    def _handle(self, work: Work) -> None:
+    def _handle(self, job: Job) -> None:
         try:
-            if work.set_id is not None:
-                self._report(self.app.pipeline.load_set(work.set_id, work.rule))
-            elif work.row is not None:
-                self._resume(work.row, work.rule)
-            elif work.path is not None:
-                self._process(work.path, work.rule, work.discovered_at)
+            match job:
+                case SetJob(rule=rule, set_id=set_id):
+                    self._report(self.app.pipeline.load_set(set_id, rule))
+                case ResumeJob():
+                    resumed = self.app.pipeline.recovery.resume_job(job)
+                    if resumed is not None:
+                        self._report(resumed)
+                case FileJob(rule=rule, path=path, discovered_at=discovered_at):
+                    self._process(path, rule, discovered_at)
         except TransitionError as exc:
-            log.warning("%s: %s (another instance took it over); leaving it to that instance", work.name, exc)
+            log.warning("%s: %s (another instance took it over); leaving it to that instance", job.name, exc)
         except Exception as exc:
+            refused = self.app.backend.write_refusal(exc)
+            exc = WriteRefused(refused) if refused is not None else exc
             if is_transient(exc) and self.app.pipeline.database_answers():  # not an outage: a statement refused
-                log.error("%s: refused by the database: %s; tried again later", work.name, brief(exc))
+                log.error("%s: refused by the database: %s; tried again later", job.name, brief(exc))
             elif self._database_trouble(exc):
-                if work.path is not None and work.path.exists():
-                    self.tracker.offer(work.path, work.rule)
+                if isinstance(job, FileJob) and job.path.exists():
+                    self.tracker.offer(job.path, job.rule)
             else:
-                log.exception("unexpected error on %s", work.path or work.name)
+                log.exception("unexpected error on %s", job.path if isinstance(job, FileJob) else job.name)
 
     def _process(self, path: Path, rule: FolderRule, discovered_at: datetime | None) -> None:
         with self._lock:
@@ -374,17 +340,6 @@ class Daemon:
         self._report(outcome)
         if outcome.status is OutcomeKind.BUSY and path.exists():  # look again later, not at once
             self.tracker.offer(path, rule, delay=BUSY_RETRY_SECONDS)
-
-    def _resume(self, row: Row, rule: FolderRule) -> None:
-        state = self.app.state
-        if row.load_id in self.app.pipeline.in_flight or not state.take_over(row.load_id):
-            return
-        fresh = state.get(row.load_id)
-        if fresh is None or fresh.status not in IN_FLIGHT:
-            return
-        log.info("resuming load %s (%s, %s, attempt %d, last held by %s)", fresh.load_id, fresh.file_name,
-                 row.status, fresh.attempts, row.claimed_by)
-        self._report(self.app.pipeline.resume(fresh, rule))
 
     @staticmethod
     def _report(outcome: Outcome) -> None:

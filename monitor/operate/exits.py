@@ -62,7 +62,7 @@ def is_unreachable(exc: BaseException) -> bool:
 def ending(exc: BaseException) -> tuple[Exit, str]:
     """The exit code and the one line for an error that ended a command."""
     if isinstance(exc, ConfigError):
-        return Exit.USAGE, f"config error: {exc}"
+        return Exit.USAGE, "\n".join(f"config error: {line}" for line in str(exc).splitlines())
     if isinstance(exc, AlreadyRunning):
         return Exit.RUNNING, f"refused: {exc}"
     if isinstance(exc, DatabaseUnavailable):

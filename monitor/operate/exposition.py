@@ -29,11 +29,13 @@ from prometheus_client.core import (
 from monitor import __version__
 from monitor.load.sets.machine import SetStatus
 from monitor.load.state.machine import IN_FLIGHT, TERMINAL, Status
-from monitor.operate import audit
+from monitor.operate import audit, failures
 from monitor.operate.metrics import Live
 
 log = logging.getLogger("monitor.metrics")
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
+ZERO_KEYS = ("files_loaded", "rows_loaded", "rows_rejected", "bytes_loaded", "files_with_rejects", "rows_inserted",
+             "rows_updated")
 SET_SAMPLE = 1000  # open sets looked at for `ingest_sets_incomplete_overdue`
 
 
@@ -74,6 +76,13 @@ class DaemonCollector:
         yield _gauge("ingest_loads_paused", "1 while loads wait for the database (circuit breaker open)",
                      live.loads_paused())
         yield _gauge("ingest_watching", "1 when the daemon runs and watches its folders", live.watching())
+        yield _gauge("ingest_database_writable", "0 while loads wait because the database refuses the loader's "
+                     "writes (read-only, permission denied)", health["writable"])
+        folders = GaugeMetricFamily("ingest_folder_ready", "1 when the watched folder is there and readable",
+                                    labels=["folder"])
+        for folder, ready in health["folders"].items():
+            folders.add_metric([folder], ready)
+        yield folders
         yield _gauge("ingest_queue_depth", "Files queued for a worker", live.queue_depth())
         yield _gauge("ingest_files_settling", "Files seen, waiting to stop changing", live.settling())
         yield _gauge("ingest_files_waiting_for_database", "Files ready to load, waiting for the database",
@@ -104,9 +113,19 @@ class DaemonCollector:
     def _audit_metrics(self) -> Iterator[Metric]:
         backend = self.live.backend
         counts = audit.status_counts(backend)
+        configured = self._configured()
         per_target = audit.targets(backend)
+        per_target += [{"target": name, "mode": mode, **dict.fromkeys(ZERO_KEYS, 0), "last_loaded_at": None}
+                       for name, mode in configured.items() if name not in {item["target"] for item in per_target}]
         known = {(item["target"], item["status"]): item["files"] for item in counts}
-        names = sorted({item["target"] for item in counts})
+        names = sorted({item["target"] for item in counts} | set(configured))
+        unresolved = failures.unresolved_counts(backend)
+        failed = GaugeMetricFamily("ingest_files_failed_unresolved",
+                                   "Failed files still needing action (no later load of the same name or content "
+                                   "loaded), by target", labels=["target"])
+        for target in names:
+            failed.add_metric([target], unresolved.get(target, 0))
+        yield failed
         in_progress = GaugeMetricFamily("ingest_files_in_progress",
                                         "Files claimed, loading or waiting for their set, by target",
                                         labels=["target", "status"])
@@ -151,7 +170,10 @@ class DaemonCollector:
         yield last
         durations = HistogramMetricFamily("ingest_load_duration_seconds",
                                           "Duration of loaded files, claim to commit", labels=["target"])
-        for item in audit.durations(backend, DURATION_BUCKETS):
+        timed = audit.durations(backend, DURATION_BUCKETS)
+        timed += [{"target": name, "buckets": [(bound, 0) for bound in DURATION_BUCKETS], "count": 0, "sum_seconds": 0}
+                  for name in configured if name not in {item["target"] for item in timed}]
+        for item in timed:
             buckets = [(repr(float(bound)), count) for bound, count in item["buckets"]] + [("+Inf", item["count"])]
             durations.add_metric([item["target"]], buckets, item["sum_seconds"])
         yield durations
@@ -166,12 +188,21 @@ class DaemonCollector:
         overdue = GaugeMetricFamily("ingest_sets_incomplete_overdue",
                                     "Snapshot sets still incomplete after their set_timeout", labels=["target"])
         known = {(item["target"], item["status"]): item["sets"] for item in counts}
-        for target in sorted({item["target"] for item in counts}):
+        fullload = {name for name, mode in self._configured().items() if mode == "fullload"}
+        for target in sorted({item["target"] for item in counts} | fullload):
             for status in SetStatus:
                 sets.add_metric([target, status.value], known.get((target, status.value), 0))
             overdue.add_metric([target], sum(1 for item in waiting if item["target"] == target and item["incomplete"]))
         yield sets
         yield overdue
+
+
+    def _configured(self) -> dict[str, str]:
+        """Each configured target (`schema.table`) and its mode: its series exist from the start, at 0,
+        so the first failure is an increase and alerts fire on it."""
+        live = self.live
+        return {f"{live.backend.schema_for(rule.reference)}.{rule.table}": rule.mode
+                for rule in live.daemon.settings.folders}
 
 
 class Exposition:

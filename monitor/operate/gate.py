@@ -13,6 +13,20 @@ from monitor.operate.exits import said as brief
 log = logging.getLogger("monitor.daemon")
 
 
+class SchemaMissing(Exception):
+    """The daemon's own tables are gone (the database was dropped and created again)."""
+
+
+class WriteRefused(Exception):
+    """The database answers but refuses this loader's writes (read-only, permission denied);
+    the message names the cause. Loads wait, as for an outage, and it is checked again."""
+
+
+def cause_of(exc: BaseException) -> str:
+    """An outage's cause in one line: a refusal as named, else the driver's own error."""
+    return str(exc) if isinstance(exc, WriteRefused) else brief(exc)
+
+
 class DatabaseGate:
     """A circuit breaker for the database.
 
@@ -30,6 +44,8 @@ class DatabaseGate:
         self._probing = False
         self._next_probe = 0.0
         self._down_since = 0.0
+        self.cause: str | None = None  # why loads wait, while the circuit is open
+        self.refused = False  # the database answers but refuses the loader's writes
         self._cond = threading.Condition()
 
     @property
@@ -50,7 +66,11 @@ class DatabaseGate:
             self._up, self.failures = False, 0
             self._down_since = time.monotonic()
             self._next_probe = self._down_since + self.backoff(0)
-        log.error("database unavailable (%s); loads paused, retrying with backoff", brief(exc))
+            self.cause, self.refused = cause_of(exc), isinstance(exc, WriteRefused)
+        if isinstance(exc, WriteRefused):
+            log.error("loads paused: %s; checked again with backoff", exc)
+        else:
+            log.error("database unavailable (%s); loads paused, retrying with backoff", brief(exc))
 
     def wait_until_up(self, stop: threading.Event) -> bool:
         """Block until the database answers (True) or `stop` is set (False)."""
@@ -71,11 +91,12 @@ class DatabaseGate:
                     delay = self.backoff(self.failures)
                     self._next_probe = time.monotonic() + delay
                     self._probing = False
+                    self.cause, self.refused = cause_of(exc), isinstance(exc, WriteRefused)
                     self._cond.notify_all()
-                log.warning("database still unavailable (%s); retry %d in %.1fs", brief(exc), self.failures, delay)
+                log.warning("database still unavailable (%s); retry %d in %.1fs", self.cause, self.failures, delay)
             else:
                 with self._cond:
-                    self._up, self._probing = True, False
+                    self._up, self._probing, self.cause, self.refused = True, False, None, False
                     retries, self.failures = self.failures, 0
                     downtime = time.monotonic() - self._down_since
                     self._cond.notify_all()

@@ -10,14 +10,21 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from queue import Queue
+from typing import Any, Protocol
 
+from monitor.config import Settings
+from monitor.intake.watcher import FolderWatcher, StabilityTracker
+from monitor.load import setup
+from monitor.load.jobs import Job, ResumeJob
 from monitor.load.state.machine import utcnow
+from monitor.operate.app import App
+from monitor.operate.gate import DatabaseGate
+from monitor.operate.notify import Notifier
 from monitor.operate.progress import Estimate, estimate, measure
-
-if TYPE_CHECKING:
-    from monitor.operate.daemon import Daemon
+from monitor.operate.readiness import folder_causes, folder_problems
 
 log = logging.getLogger("monitor.metrics")
 PROBE_TIMEOUT = 5.0
@@ -67,12 +74,27 @@ class DatabaseProbe:
         return self.state().answers
 
 
+class RunningDaemon(Protocol):
+    """What the views of a running daemon read of it (`monitor.operate.daemon.Daemon` is one):
+    named here so that the daemon imports its views, and they never import it back."""
+
+    app: App
+    settings: Settings
+    stop_event: threading.Event
+    watcher: FolderWatcher
+    tracker: StabilityTracker
+    queue: Queue[Job]
+    gate: DatabaseGate
+    notifier: Notifier
+    waiting_for_database: int
+
+
 class Live:
     """A read-only view of a running daemon."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: RunningDaemon) -> None:
         self.daemon = daemon
-        self.probe = DatabaseProbe(daemon.app.backend.is_initialised)
+        self.probe = DatabaseProbe(partial(setup.is_initialised, daemon.app.backend))
         self._estimates: dict[int, Estimate | None] = {}
 
     @property
@@ -81,8 +103,17 @@ class Live:
         return self.daemon.app.backend
 
     def watching(self) -> bool:
-        """The daemon runs and its folder observers are alive."""
-        return not self.daemon.stop_event.is_set() and self.daemon.watcher.alive()
+        """The daemon runs, its folder observers are alive and every watched folder is there."""
+        return (not self.daemon.stop_event.is_set() and self.daemon.watcher.alive()
+                and not any(self.folders().values()))
+
+    def folders(self) -> dict[str, str | None]:
+        """Each watched folder and why files there cannot be read (None when they can)."""
+        return folder_problems(self.daemon.settings)
+
+    def database_writable(self) -> bool:
+        """False while loads wait because the database refuses the loader's writes."""
+        return not (self.loads_paused() and self.daemon.gate.refused)
 
     def database_up(self) -> bool:
         """The database answers now."""
@@ -113,17 +144,31 @@ class Live:
     def health(self) -> dict[str, Any]:
         """Whether files can load now: the daemon watches its folders, the database answers
         and holds the daemon's tables, and loads are not paused."""
-        watching, database = self.watching(), self.database()
-        ok = watching and database.answers and database.schema and not self.loads_paused()
+        watching, database, folders, paused = self.watching(), self.database(), self.folders(), self.loads_paused()
+        ok = watching and database.answers and database.schema and not paused
+        causes = folder_causes(folders)
+        if self.daemon.stop_event.is_set():
+            causes.append("the daemon is stopping")
+        elif not self.daemon.watcher.alive():
+            causes.append("the folder observers are not running")
+        gate = self.daemon.gate.cause
+        if not database.answers:
+            causes.append("the database does not answer" + (f" ({gate})" if gate and not self.daemon.gate.refused
+                                                            else ""))
+        elif not database.schema:
+            causes.append("the daemon's tables are missing in the database")
+        if paused and (database.answers or self.daemon.gate.refused):
+            causes.append(f"loads are paused: {gate or 'after a connection error; retrying'}")
         return {"status": "ok" if ok else "unavailable", "watching": watching, "database": database.answers,
-                "schema": database.schema, "loads_paused": self.loads_paused()}
+                "schema": database.schema, "loads_paused": paused, "writable": self.database_writable(),
+                "causes": causes, "folders": {folder: why is None for folder, why in folders.items()}}
 
     def queued_files(self) -> list[str]:
         """Names of the files waiting for a worker, in queue order."""
         work_queue = self.daemon.queue
         with work_queue.mutex:
             waiting = list(work_queue.queue)
-        return [work.name if work.row is None else f"{work.name} (resuming)" for work in waiting]
+        return [f"{job.name} (resuming)" if isinstance(job, ResumeJob) else job.name for job in waiting]
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Loads in flight with rows read, rate, fraction done and ETA (estimated)."""

@@ -7,15 +7,15 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+import traceback
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from monitor.load.state import journal
-from monitor.operate.metrics import Live
-
-if TYPE_CHECKING:
-    from monitor.operate.daemon import Daemon
+from monitor.operate.metrics import Live, RunningDaemon
 
 STATUS_EVERY = 1.0  # seconds between two STATUS= updates at most (sent only when it changed)
 NAMES_SHOWN = 2  # loads named in the status line; the rest are counted
@@ -24,7 +24,7 @@ NAMES_SHOWN = 2  # loads named in the status line; the rest are counted
 class Narrator:
     """Keeps the service manager's status line current and logs the progress of long loads."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: RunningDaemon) -> None:
         self.daemon = daemon
         self.live = Live(daemon)
         self.progress_seconds = daemon.settings.progress_seconds
@@ -78,3 +78,13 @@ class Narrator:
                 if load["elapsed_seconds"] >= self.progress_seconds:
                     journal.progress(load["load_id"], load["file"], load["target"], load["rows"],
                                      load["elapsed_seconds"], load["phase"], load["fraction"], load["mb_per_s"])
+
+
+def where(thread: threading.Thread) -> str:
+    """`name at file:line in function`, the innermost frame of a running thread."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return thread.name
+    stack = traceback.extract_stack(frame)
+    inner = next((f for f in reversed(stack) if "/monitor/" in f.filename.replace("\\", "/")), stack[-1])
+    return f"{thread.name} at {Path(inner.filename).name}:{inner.lineno} in {inner.name}"

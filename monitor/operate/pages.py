@@ -17,6 +17,7 @@ from typing import Any
 from monitor.load.state.machine import IN_FLIGHT, Status, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate import audit
+from monitor.operate.failures import resolution, unresolved
 from monitor.operate.metrics import Live
 from monitor.operate.reports import parse_since
 
@@ -67,11 +68,28 @@ def throughput(finished: list[dict[str, Any]], now: datetime, hours: int = CHART
             for i, bucket in enumerate(counts)]
 
 
+def freshness(targets: list[dict[str, Any]], expected: dict[str, float], now: datetime) -> list[dict[str, Any]]:
+    """Each target with how long ago it last loaded (`age_seconds`), how often a file is
+    expected (`expected_seconds`, None when its rule says nothing) and `stale` (older than that)."""
+    out = []
+    for item in targets:
+        last = item.get("last_loaded_at")
+        when = datetime.fromisoformat(str(last)).replace(tzinfo=None) if last else None
+        age = (now.replace(tzinfo=None) - when).total_seconds() if when else None
+        every = expected.get(item["target"])
+        out.append({**item, "age_seconds": None if age is None else round(age), "expected_seconds": every,
+                    "stale": bool(every is not None and (age is None or age > every))})
+    return out
+
+
 def hints(item: dict[str, Any]) -> list[str]:
     """What an operator can do next with a load, as commands and notes."""
-    load_id, status = item["load_id"], item["status"]
+    load_id, status, later = item["load_id"], item["status"], item.get("resolved_by")
     found = [f"ingest-monitor show {load_id}"]
-    if status == Status.FAILED:
+    if status == Status.FAILED and later:
+        found.insert(0, f"resolved: {later['file_name']} loaded later as load {later['load_id']} "
+                        f"({later['status']}); nothing to do")
+    elif status == Status.FAILED:
         found.insert(0, f"fix the cause, then: ingest-monitor retry {load_id}")
     elif status in (Status.LOADED, Status.DUPLICATE):
         found.append(f"to load the archived file again on purpose: ingest-monitor replay {load_id}")
@@ -103,7 +121,7 @@ class Pages:
             "generated_at": utcnow().isoformat(sep=" ", timespec="seconds"),
             "instance": live.daemon.app.state.instance,
             "watching": health["watching"], "database_up": health["database"], "schema": health["schema"],
-            "loads_paused": health["loads_paused"], "health": health["status"],
+            "loads_paused": health["loads_paused"], "health": health["status"], "causes": health["causes"],
             "queue": {"queued": live.queue_depth(), "settling": live.settling(), "waiting": live.waiting(),
                       "files": live.queued_files()},
             "in_flight": live.in_flight(),
@@ -132,16 +150,23 @@ class Pages:
     def _read(self, chosen: dict[str, Any]) -> dict[str, Any]:
         backend = self.live.backend
         loads = audit.recent(backend, limit=RECENT_LOADS, **chosen)
-        failures = audit.recent(backend, limit=RECENT_FAILURES, status=Status.FAILED)
+        failures = unresolved(backend, limit=RECENT_FAILURES)
         now = utcnow()
         return {
             "loads": [{k: r.get(k) for k in LOAD_FIELDS} for r in loads],
             "failures": [{k: r.get(k) for k in LOAD_FIELDS} for r in failures],
-            "targets": audit.targets(backend), "known_targets": audit.target_names(backend),
+            "targets": freshness(audit.targets(backend), self._expected(), now),
+            "known_targets": audit.target_names(backend),
             "throughput": throughput(audit.finished_since(backend, now - timedelta(hours=CHART_HOURS)), now),
             "sets": audit.snapshot_sets(backend, limit=RECENT_SETS,
                                         timeouts=self.live.daemon.app.pipeline.sets.timeouts()),
         }
+
+    def _expected(self) -> dict[str, float]:
+        """Each target's expected interval in seconds (rules with `expected_every_hours`)."""
+        backend = self.live.backend
+        return {f"{backend.schema_for(rule.reference)}.{rule.table}": rule.expected_every_hours * 3600
+                for rule in self.live.daemon.settings.folders if rule.expected_every_hours}
 
     def load(self, load_id: int) -> dict[str, Any] | None:
         """One load in full (record, events, column map, rejects, hints), None when unknown."""
@@ -152,6 +177,7 @@ class Pages:
         side = self.rejects_file(item)
         item["rejects_file"] = str(side) if side else None
         item["rejects_download"] = f"/load/{load_id}/rejects.csv" if side else None
+        item["resolved_by"] = resolution(self.live.backend, load_id) if item["status"] == Status.FAILED else None
         item["hints"] = hints(item)
         return item
 

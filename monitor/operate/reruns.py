@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Row, insert, or_, select
+from sqlalchemy import insert, or_, select
 
 from monitor.catalog import events, files
 from monitor.config import FolderRule
 from monitor.load.state.machine import Status, utcnow
-from monitor.load.state.outcome import Outcome
+from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate.app import App
+from monitor.operate.failures import set_note_aside
+from monitor.records import FileRecord
 
 
 class RerunRefused(Exception):
@@ -32,7 +34,8 @@ def note(app: App, load_id: int, detail: str) -> None:
                                            instance=app.state.instance))
 
 
-def _load_with_file(app: App, load_id: int, allowed: tuple[Status, ...], verb: str) -> tuple[Row, Path, FolderRule]:
+def _load_with_file(app: App, load_id: int, allowed: tuple[Status, ...],
+                    verb: str) -> tuple[FileRecord, Path, FolderRule]:
     row = app.state.get(load_id)
     if row is None:
         raise RerunRefused(f"no load {load_id}")
@@ -48,14 +51,15 @@ def _load_with_file(app: App, load_id: int, allowed: tuple[Status, ...], verb: s
     return row, path, rule
 
 
-def _later_owner(app: App, row: Row) -> Row | None:
+def _later_owner(app: App, row: FileRecord) -> FileRecord | None:
     """A later load that took over the same file (an earlier retry)."""
-    query = (select(files.c.load_id, files.c.status)
+    query = (select(files)
              .where(or_(files.c.current_path == row.current_path, files.c.source_path == row.current_path),
                     files.c.load_id > row.load_id)
              .order_by(files.c.load_id.desc()).limit(1))
     with app.backend.reading() as conn:
-        return conn.execute(query).first()
+        found = conn.execute(query).first()
+    return FileRecord.of(found) if found is not None else None
 
 
 def retry(app: App, load_id: int) -> Outcome:
@@ -75,10 +79,14 @@ def retry(app: App, load_id: int) -> Outcome:
             note(app, part.load_id, f"retried as load {outcome.load_id}")
             note(app, outcome.load_id, f"retry of load {part.load_id}")
         outcomes.append(outcome)
-    return _set_outcome(app, outcomes)
+    ended = _set_outcome(app, outcomes)
+    if ended.status in (OutcomeKind.LOADED, OutcomeKind.DUPLICATE):
+        for part in rows:
+            set_note_aside(part)
+    return ended
 
 
-def _refuse_if_retried(app: App, row: Row) -> None:
+def _refuse_if_retried(app: App, row: FileRecord) -> None:
     later = _later_owner(app, row)
     if later is not None:
         raise RerunRefused(f"load {row.load_id}: its file was retried as load {later.load_id} ({later.status}); "
@@ -100,7 +108,7 @@ def replay(app: App, load_id: int) -> Outcome:
     return _set_outcome(app, outcomes)
 
 
-def _set_parts(app: App, row: Row, allowed: tuple[Status, ...], verb: str) -> list[Row]:
+def _set_parts(app: App, row: FileRecord, allowed: tuple[Status, ...], verb: str) -> list[FileRecord]:
     """The loads to re-run for `row`: itself, or every part of its set (each in `allowed` and
     with its file still there; a duplicate of a part stands for the part it repeats)."""
     owner = app.state.get(row.duplicate_of) if row.set_id is None and row.duplicate_of is not None else row

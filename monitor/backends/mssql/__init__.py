@@ -8,10 +8,9 @@ How rows travel (`insert_path`; the paths in `insert_paths`):
 
 - pyodbc with Microsoft's ODBC driver: `fast_executemany`, `setinputsizes` from the column types.
 - pyodbc with FreeTDS, and mssql-python's direct path: 1,000 rows per statement as one JSON text
-  (`OPENJSON`) in the form the engine reads (`json_rows`: its escapes, or stand-ins put back by
-  `TRANSLATE`, probed once); the rare rows neither carries, by `INSERT ... VALUES` or `executemany`.
-- mssql-python: its TDS bulk copy first with `bulk_copy: auto` (off by default; on Babelfish only
-  with `always`), probed once per target; on any failure, Rust panics included, the direct path.
+  (`OPENJSON`); rows JSON cannot carry as they are, by `INSERT ... VALUES` or `executemany`.
+- mssql-python: its TDS bulk copy first (on Babelfish only with `bulk_copy: always`), probed once
+  per target; on any failure, Rust panics included, the direct path for good.
 - `bcp` (when `mssql_bcp` is set and `bcp` is on the PATH): bulk load per batch.
 
 Bulk copy and `bcp` open connections of their own, outside the load's transaction, so they fill
@@ -24,19 +23,22 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, RootTransaction, event
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, RootTransaction, event
 from sqlalchemy.dialects import mssql
+from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
 from monitor.backends import views
 from monitor.backends.base import Backend
-from monitor.backends.merging import SEQ_COLUMN, MergeCounts, MergePlan, MergeSql, Place, short_name
+from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, short_name
+from monitor.backends.mssql.column_types import KIND_TYPES, sql_type
+from monitor.backends.mssql.connect import mssql_engine
 from monitor.backends.mssql.fill import TableFill
 from monitor.backends.mssql.insert_paths import (
     SQL_DRIVER_NAME,
@@ -47,33 +49,29 @@ from monitor.backends.mssql.insert_paths import (
     nulls_mapped,
 )
 from monitor.backends.mssql.json_rows import JsonForm, probe_json_form
+from monitor.backends.mssql.options import MssqlOptions
+from monitor.backends.mssql.probe import probing
+from monitor.backends.mssql.side_tables import SideTables
 from monitor.backends.mssql.statements import (
     BULK_MARK,
-    PROBE_TABLE,
     TEXT_CHARS,
     VIEW_SQL,
     MssqlMergeSql,
     applock_resource,
-    probe_type,
     qualified,
     renamable,
-    sql_type,
 )
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.names import SYSTEM_COLUMNS
+from monitor.backends.registry import register
 from monitor.backends.target import Target
-from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
+from monitor.catalog import BKP_SCHEMA, REF_SCHEMA
 
 log = logging.getLogger("monitor.backends.mssql")
 # PostgreSQL's words for a value or a row it refuses, as Babelfish passes them on.
 ENGINE_DATA_ERRORS = ("invalid input syntax for type", "value too long for type", "out of range",
                       "violates not-null constraint", "violates check constraint", "violates unique constraint",
                       "invalid byte sequence", "null value in column")
-CLEANUP_LOCK_MS = 10_000  # dropping a side table never waits long (it is ours alone)
-KIND_TYPES: dict[str, TypeEngine] = {
-    "integer": BigInteger(), "decimal": mssql.DECIMAL(38, 10), "date": mssql.DATE(),
-    "datetime": mssql.DATETIME2(), "boolean": mssql.BIT(),
-}
 
 
 # -- the backend ------------------------------------------------------------------------
@@ -82,8 +80,11 @@ class MssqlBackend(Backend):
 
     name = "mssql"
     label = "SQL Server"
+    default_driver = "mssql+pyodbc"
+    options_model = MssqlOptions
     default_schema = "dbo"
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
+    text_folds_case = True  # the same collation for values: keys that differ only in case are one
     max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)
     babelfish_identifier_bytes = 63  # Babelfish keeps names in PostgreSQL, which cuts longer ones and adds a hash
     max_columns = 1024  # a table that is not a wide table
@@ -105,14 +106,18 @@ class MssqlBackend(Backend):
         self._babelfish: bool | None = None
         self.json_form: JsonForm | None = None  # what the engine's OPENJSON reads, asked once
         self._bulk_broken: set[str] = set()
-        self._side_tables: dict[int, list[tuple[str | None, str]]] = {}
-        self._lock = threading.Lock()
-        event.listen(engine, "commit", self._on_commit)
+        self.side_tables = SideTables(engine)  # bulk copy's and bcp's, dropped if the load fails
         event.listen(engine, "connect", self._on_connect)
 
+    @classmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> MssqlBackend:
+        """The URL in its driver's form (`connect.mssql_engine`), `pool_size` connections kept."""
+        assert isinstance(options, MssqlOptions)
+        engine = mssql_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2)
+        return cls(engine, bcp=options.bcp, bulk_copy=options.bulk_copy)
+
     def _on_connect(self, dbapi_connection: Any, _record: object) -> None:
-        """Every connection reads `"name"` as an identifier; the first learns if it is Babelfish
-        and which JSON form its OPENJSON reads."""
+        """Every connection reads `"name"` as an identifier; the first learns the engine and its JSON form."""
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(S.quoted_identifiers_on())
@@ -152,15 +157,11 @@ class MssqlBackend(Backend):
             log.info("SQL Server driver: %s %s %s; rows go by %s", dbapi, name, version, self.insert_path(conn))
         return self._driver
 
-    def describes_parameters(self, conn: Connection) -> bool:
-        """Whether the engine describes any statement's parameters (Babelfish 4.2: 4,000 characters)."""
-        return not self.is_babelfish(conn)
-
     def insert_path(self, conn: Connection) -> InsertPath:
         """The fastest path here; mssql-python's bulk copy not on Babelfish unless `always`."""
         bulk = self.bulk_copy == "always" or (self.bulk_copy == "auto" and not self.is_babelfish(conn))
         return choose_insert_path(self.driver(conn), bcp=self.bcp_enabled, bcp_found=self.bcp_found, bulk_copy=bulk,
-                                  describes=self.describes_parameters(conn))
+                                  describes=not self.is_babelfish(conn))  # Babelfish 4.2: 4,000 characters
 
     def end_failed(self, conn: Connection, trans: RootTransaction) -> None:
         """Roll back only if the server still has the transaction (`XACT_ABORT` and
@@ -177,26 +178,7 @@ class MssqlBackend(Backend):
             log.debug("after a failed transaction: %s", exc)
             if not conn.invalidated:
                 conn.invalidate()
-        self._drop_side_tables(id(conn))
-
-    def _drop_side_tables(self, key: int) -> None:
-        with self._lock:
-            pending = self._side_tables.pop(key, [])
-        for schema, table in pending:
-            self.drop_side_table(schema, table)
-
-    def drop_side_table(self, schema: str | None, table: str) -> None:
-        """Drop a committed side table on a connection of its own, waiting briefly at most."""
-        try:
-            with self.engine.connect() as side:
-                side.exec_driver_sql(S.lock_timeout(CLEANUP_LOCK_MS))
-                try:
-                    side.exec_driver_sql(S.drop_table(schema, table, if_exists=True))
-                    side.commit()
-                finally:
-                    side.exec_driver_sql(S.lock_timeout(-1))
-        except Exception as exc:
-            log.warning("could not drop side table %s: %s", qualified(schema, table), exc)
+        self.side_tables.drop_left_by(conn)
 
     def objects_exist(self) -> bool:
         sql = S.initialised((REF_SCHEMA, BKP_SCHEMA), list(catalog.metadata.tables), views.VIEW_NAMES)
@@ -322,15 +304,6 @@ class MssqlBackend(Backend):
             log.warning("bulk path failed for %s, using the direct path from now on: %s: %s",
                         key, type(reason).__name__, reason)
 
-    def register_side_table(self, conn: Connection, schema: str | None, table: str) -> None:
-        with self._lock:
-            self._side_tables.setdefault(id(conn), []).append((schema, table))
-
-    def _on_commit(self, conn: Connection) -> None:
-        """The transaction that dropped its side tables committed: nothing left to clean."""
-        with self._lock:
-            self._side_tables.pop(id(conn), None)
-
     # -- fullload ----------------------------------------------------------------------
     def rename_table(self, conn: Connection, schema: str, table: str, new_name: str) -> None:
         """`sp_rename ..., 'OBJECT'`; on Babelfish, whose `sp_rename` finds no table whose name
@@ -342,44 +315,18 @@ class MssqlBackend(Backend):
         else:
             conn.exec_driver_sql(S.rename(schema, table, new_name))
 
+    @contextmanager
+    def probing(self, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
+        """Rows tried on a connection of their own (`probe.probing`), every try rolled back."""
+        with probing(self, conn, target) as probe:
+            yield probe
+
     def value_errors_end_transactions(self, conn: Connection) -> bool:
         """SQL Server keeps the transaction after a refused value (XACT_ABORT is off);
         Babelfish ends it on the errors it passes on from PostgreSQL (a value that does not
         convert, a date or number out of range), though not on constraint errors (seen on
         Babelfish 4.2)."""
         return self.is_babelfish(conn)
-
-    @contextmanager
-    def probing(self, conn: Connection, target: Target) -> Iterator[Callable[[list[list[str]]], None]]:
-        """Rows tried on a connection of their own, in a session table of `target`'s column
-        types (text columns as NVARCHAR(max): the target widens for long values), every try
-        rolled back."""
-        kinds = {name: probe_type(type_name, precision, scale) for name, type_name, precision, scale
-                 in conn.exec_driver_sql(S.column_definitions(target.schema, target.table))}
-        columns = [(name, kinds.get(name, "NVARCHAR(max)")) for name in target.columns] + [(LOAD_ID_COLUMN, "BIGINT")]
-        with self.engine.connect() as side:
-            side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))  # a pooled session's last one
-            side.exec_driver_sql(S.create_probe(columns))
-            side.commit()
-            raw, declared = self.dbapi_connection(side), self.driver(conn).declares_sizes
-
-            def probe(rows: list[list[str]]) -> None:
-                cursor = raw.cursor()
-                try:
-                    for row in nulls_mapped(rows, target.null_values):  # Microsoft's driver: NULLs inline
-                        sql = S.insert_values(None, PROBE_TABLE, target.columns, target.load_id, 1,
-                                              nulls=[[declared and value is None for value in row]])
-                        cursor.execute(sql, [value for value in row if value is not None or not declared])
-                finally:
-                    cursor.close()
-                    with suppress(Exception):  # the server may have ended the try already
-                        raw.rollback()
-
-            try:
-                yield probe
-            finally:
-                side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))
-                side.commit()
 
     def is_data_error(self, exc: BaseException) -> bool:
         """PEP 249's data errors, SQL states 22xxx (data) and 23xxx (constraints), and the
@@ -408,6 +355,9 @@ class MssqlBackend(Backend):
     def create_index(self, conn: Connection, place: Place, name: str, columns: list[str], *, unique: bool) -> None:
         conn.exec_driver_sql(S.create_index(place.schema, place.table, name, columns, unique=unique))
 
+    def drop_index(self, conn: Connection, place: Place, name: str) -> None:
+        conn.exec_driver_sql(S.drop_index(place.schema, place.table, name))
+
     def add_typed_column(self, conn: Connection, place: Place, name: str, type_: TypeEngine) -> None:
         conn.exec_driver_sql(S.add_column(place.schema, place.table, name, type_))
 
@@ -435,14 +385,16 @@ class MssqlBackend(Backend):
         chars = self.column_chars(conn, plan.target.schema, plan.target.table)
         return MssqlMergeSql(plan, {name for name, width in chars.items() if width})
 
-    def merge_from(self, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
-        """Widen the target's (and its history's) text columns first where the staged rows
-        needed NVARCHAR(max)."""
+    def hold_staged_values(self, conn: Connection, plan: MergePlan) -> None:
+        """Widen the target's (and its history's) text columns where the staged rows needed
+        NVARCHAR(max)."""
         staged_chars = self.column_chars(conn, plan.staging.schema, plan.staging.table)
         for place in (plan.target, plan.history):
             chars = self.column_chars(conn, place.schema, place.table)
             for name in plan.columns:
                 if staged_chars.get(name) == -1 and chars.get(name, 0) > 0:
                     conn.exec_driver_sql(S.widen_column(place.schema, place.table, name))
-        return super().merge_from(conn, plan, staged)
 
+
+
+register(MssqlBackend)

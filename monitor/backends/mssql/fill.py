@@ -8,9 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import mssql
 
 from monitor.backends.mssql.insert_paths import (
@@ -31,20 +31,38 @@ from monitor.backends.mssql.insert_paths import (
     write_bcp_file,
 )
 from monitor.backends.mssql.json_rows import JsonForm, json_batch, json_ready
+from monitor.backends.mssql.side_tables import SideTables
 from monitor.backends.mssql.statements import TEXT_CHARS, qualified, side_table_name
 from monitor.backends.mssql.statements import MssqlStatements as S
 from monitor.backends.target import Target
 from monitor.catalog import LOAD_ID_COLUMN
 
-if TYPE_CHECKING:
-    from monitor.backends.mssql import MssqlBackend
+
+class FillingBackend(Protocol):
+    """What a table fill uses of the SQL Server backend (`MssqlBackend` is one), named here so
+    that the backend imports its fill and the fill never imports the backend back."""
+
+    engine: Engine
+    side_tables: SideTables  # bulk copy's and bcp's, dropped if the load fails
+
+    def column_chars(self, conn: Connection, schema: str | None, table: str) -> dict[str, int]: ...
+
+    json_form: JsonForm | None  # what the engine's OPENJSON reads (json_rows.py)
+
+    def is_babelfish(self, conn: Connection) -> bool: ...
+
+    def driver(self, conn: Connection) -> DriverInfo: ...
+
+    def dbapi_connection(self, conn: Connection) -> Any: ...
+
+    def mark_bulk_broken(self, key: str, reason: BaseException | str) -> None: ...
 
 
 class TableFill:
     """One bulk_insert call: the target's column widths, and the paths that fill it. A fresh
     table (a fullload's staging table, seen by nobody else) is written `WITH (TABLOCK)`."""
 
-    def __init__(self, backend: MssqlBackend, conn: Connection, target: Target, driver: DriverInfo) -> None:
+    def __init__(self, backend: FillingBackend, conn: Connection, target: Target, driver: DriverInfo) -> None:
         self.backend, self.conn, self.target = backend, conn, target
         self.schema, self.table, self.columns = target.schema, target.table, target.columns
         self.load_id, self.driver, self.tablock = target.load_id, driver, target.fresh
@@ -79,7 +97,8 @@ class TableFill:
         if not rows:
             return 0
         longest = self.widen_for(rows)
-        path = direct_path(self.driver, describes=self.backend.describes_parameters(self.conn))
+        # Babelfish 4.2 describes no statement over 4,000 characters (fast_executemany asks it to)
+        path = direct_path(self.driver, describes=not self.backend.is_babelfish(self.conn))
         if path is InsertPath.JSON_ROWS and (self.target.ordered or not self.json_fits):  # JSON takes some rows first
             path = row_path(self.driver)
         cursor = self.backend.dbapi_connection(self.conn).cursor()
@@ -146,7 +165,7 @@ class TableFill:
     # -- bulk paths (a committed side table, moved in by the caller's transaction) ------
     def via_side_table(self, batches: Iterator[list[list[str | None]]], path: InsertPath) -> int:
         self.side = side_table_name(self.table, self.load_id)
-        self.backend.register_side_table(self.conn, self.schema, self.side)
+        self.backend.side_tables.register(self.conn, self.schema, self.side)
         with self.backend.engine.connect() as side:
             side.exec_driver_sql(S.drop_table(self.schema, self.side, if_exists=True))
             types = [mssql.NVARCHAR(None if c < 0 else (c or TEXT_CHARS)) for c in self.chars]
@@ -177,7 +196,7 @@ class TableFill:
                 self.conn.exec_driver_sql(S.insert_select(self.schema, self.table, self.schema, self.side,
                                                           self.columns, tablock=self.tablock))
         except Exception:  # e.g. a value its typed column refuses: no side table left behind
-            self.backend.drop_side_table(self.schema, self.side)
+            self.backend.side_tables.drop(self.schema, self.side)
             raise
         self.conn.exec_driver_sql(S.drop_table(self.schema, self.side))  # dropped when the load commits
         return total

@@ -16,7 +16,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger
 from sqlalchemy.dialects import mssql
 from sqlalchemy.types import TypeEngine
 
@@ -37,11 +36,6 @@ VIEW_SQL = views.ViewSql(
     create="CREATE OR ALTER VIEW {name} AS\n{body}",
     separator=";\nGO\n\n",
 )
-SIMPLE_TYPES: dict[str, TypeEngine] = {
-    "bigint": BigInteger(), "int": mssql.INTEGER(), "smallint": mssql.SMALLINT(), "tinyint": mssql.TINYINT(),
-    "bit": mssql.BIT(), "date": mssql.DATE(), "datetime": mssql.DATETIME(), "float": mssql.FLOAT(),
-    "real": mssql.REAL(), "uniqueidentifier": mssql.UNIQUEIDENTIFIER(),
-}
 _DIALECT = mssql.dialect()
 _PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -237,6 +231,10 @@ class MssqlStatements:
         return f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{qualified(schema, table)}"
 
     @staticmethod
+    def drop_index(schema: str | None, table: str, index: str) -> str:
+        return f"DROP INDEX {quote(index)} ON {qualified(schema, table)}"
+
+    @staticmethod
     def _insert_head(schema: str | None, table: str, columns: Sequence[str], tablock: bool) -> str:
         names = ", ".join(quote(name) for name in [*columns, LOAD_ID_COLUMN])
         return f"INSERT INTO {qualified(schema, table)}{' WITH (TABLOCK)' if tablock else ''} ({names})"
@@ -365,15 +363,3 @@ class MssqlMergeSql(MergeSql):
                 f"FROM {self.name(plan.target)} AS t WITH (UPDLOCK, SERIALIZABLE) "
                 f"INNER JOIN {self.name(plan.staging)} AS s ON {self.keys_match('t', 's')} WHERE {self.differs()}")
 
-
-def sql_type(type_name: str, length: int, precision: int, scale: int) -> TypeEngine:
-    """The SQLAlchemy type of a column as `sys.columns` describes it."""
-    if type_name in ("nvarchar", "nchar"):
-        return mssql.NVARCHAR(None if length == -1 else length // 2)
-    if type_name in ("varchar", "char"):
-        return mssql.VARCHAR(None if length == -1 else length)
-    if type_name in ("decimal", "numeric"):
-        return mssql.DECIMAL(precision, scale)
-    if type_name == "datetime2":
-        return mssql.DATETIME2(scale)
-    return SIMPLE_TYPES.get(type_name, mssql.NVARCHAR())

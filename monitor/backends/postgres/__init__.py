@@ -5,20 +5,26 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
 import psycopg
-from sqlalchemy import BigInteger, Column, Connection, Identity, MetaData, Table, text
+from pydantic import BaseModel
+from sqlalchemy import BigInteger, Column, Connection, Identity, MetaData, Table, create_engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.names import SYSTEM_COLUMNS
+from monitor.backends.postgres import writable
 from monitor.backends.postgres.copy_text import copy_blocks
+from monitor.backends.postgres.options import PostgresOptions
 from monitor.backends.postgres.parallel_copy import copy_in_parallel
 from monitor.backends.rawfile.attempt import attempted, prefetched
 from monitor.backends.rawfile.scan import NotSimple
+from monitor.backends.registry import register
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
 from monitor.backends.views import ViewSql
 from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
@@ -45,11 +51,18 @@ class PostgresBackend(Backend):
 
     name = "postgresql"
     label = "PostgreSQL"
+    url_aliases = ("postgres",)
+    default_driver = "postgresql+psycopg"
+    options_model = PostgresOptions
     default_schema = "public"
+    default_port = 5432
     max_identifier_bytes = 63  # NAMEDATALEN - 1: longer names are cut, silently
     max_columns = 1600
     reserved_column_names = SYSTEM_COLUMNS
     reads_files = True
+    reads_files_by = "COPY from its lines"
+    feeds_parsed_lines = True  # COPY takes them as text, parsed in Python (`copy_text`)
+    refuses_reserved_column_names = True  # "column name ... conflicts with a system column name"
     fills_in_parallel = True
     view_sql = ViewSql(
         folder="postgres",
@@ -59,6 +72,16 @@ class PostgresBackend(Backend):
     )
     schema_prologue = "CREATE SCHEMA IF NOT EXISTS ref;\nCREATE SCHEMA IF NOT EXISTS bkp;\n"
     merge_sql = PostgresMergeSql
+
+    @classmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> PostgresBackend:
+        """A pool of `pool_size` connections (half as many more on demand); a large fullload
+        file split over `backend.postgresql.split_connections` (2 by default, 1 on one core)."""
+        assert isinstance(options, PostgresOptions)
+        backend = cls(create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2))
+        backend.split_connections = options.split_connections or min(2, os.cpu_count() or 1)
+        backend.split_min_bytes = options.split_min_bytes
+        return backend
 
     def create_schemas(self, conn: Connection) -> None:
         """Create `ref` and `bkp`."""
@@ -71,6 +94,20 @@ class PostgresBackend(Backend):
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"ingest-monitor:{schema}.{table}"},
         )
+
+    def identity(self) -> str | None:
+        """The cluster's system identifier, the server's port and the database's name."""
+        with self.reading() as conn:
+            return writable.identity(conn)
+
+    def write_refusal(self, exc: BaseException) -> str | None:
+        """Read-only (SQL state 25006) or permission denied (42501), named."""
+        return writable.refusal(exc)
+
+    def write_problem(self) -> str | None:
+        """A standby, a read-only database, or a role that may not create tables or write ours."""
+        with self.reading() as conn:
+            return writable.problem(conn, (self.default_schema, REF_SCHEMA, BKP_SCHEMA), "ingest_files")
 
     def is_data_error(self, exc: BaseException) -> bool:
         """PEP 249's data errors, and a row over a limit of the server (SQL state 54000,
@@ -117,8 +154,8 @@ class PostgresBackend(Backend):
                         copy.write(block if utf8 or isinstance(block, str) else block.decode("utf-8"))
                         attempt.read(count)
                         parsed += count if by_line else 0
-                how = f"read by COPY from its lines ({parsed:,} records parsed line by line in Python)" if parsed \
-                    else "read by COPY from its lines"
+                how = f"read by {self.reads_files_by}" + (
+                    f" ({parsed:,} records parsed line by line in Python)" if parsed else "")
                 loaded = FileLoaded(cursor.rowcount, how)
             if restore:
                 cursor.execute(restore)
@@ -184,7 +221,8 @@ class PostgresBackend(Backend):
         conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} SET SCHEMA {self.quote(BKP_SCHEMA)}"))
 
     # -- merge -------------------------------------------------------------------------
-    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
+    @classmethod
+    def staging_of(cls, schema: str | None, table: str, load_id: int) -> Place:
         """A temporary table (`pg_temp`): the session's own, never written to the WAL."""
         return Place("pg_temp", staging_name(table, load_id))
 
@@ -197,3 +235,6 @@ class PostgresBackend(Backend):
         """`ANALYZE` (a temporary table has no statistics until then): the joins on the key
         then hash the staged rows rather than loop over them."""
         self.run_sql(conn, f"ANALYZE {self.qualified(plan.staging.schema, plan.staging.table)}")
+
+
+register(PostgresBackend)

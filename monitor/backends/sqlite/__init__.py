@@ -8,20 +8,25 @@ Write transactions are serialised in the process (SQLite has one writer).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, MetaData, Table, event, text
+from pydantic import BaseModel
+from sqlalchemy import BigInteger, Column, Connection, Engine, Integer, MetaData, Table, create_engine, event, text
+from sqlalchemy.engine import URL
 
 from monitor.backends.base import Backend
 from monitor.backends.merging import SEQ_COLUMN, MergeSql, Place, staging_name
 from monitor.backends.rawfile.attempt import attempted
 from monitor.backends.rawfile.scan import NotSimple
 from monitor.backends.rawfile.split import row_batches
-from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, insert_csv, native_readable
+from monitor.backends.registry import register
+from monitor.backends.sqlite.csv_reader import CSV_MODULE, NotNative, driver_module, insert_csv, native_readable
+from monitor.backends.sqlite.options import SqliteOptions
 from monitor.backends.target import FileLoaded, FileRead, NotThisFile, RawFile, Target
 from monitor.backends.views import ViewSql
 from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
@@ -56,6 +61,10 @@ class SqliteBackend(Backend):
     max_columns = 2000  # SQLITE_MAX_COLUMN as built by default
     supports_leases = False
     reads_files = True
+    reads_files_by = "SQLite's CSV reader"
+    embedded = True
+    checks_value_types = False  # a column's type is an affinity: a value of another type is kept
+    options_model = SqliteOptions
     write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}
     merge_sql = SqliteMergeSql
     view_sql = ViewSql(
@@ -81,6 +90,13 @@ class SqliteBackend(Backend):
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "begin", self._on_begin)
 
+    @classmethod
+    def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> SqliteBackend:
+        """On the driver of `backend.sqlite.driver` (one file: no pool to size)."""
+        assert isinstance(options, SqliteOptions)
+        return cls(create_engine(url, module=driver_module(options.driver),
+                                 connect_args={"check_same_thread": False, "timeout": 60}))
+
     def _on_connect(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # transactions are ours, DDL included
         cursor = dbapi_connection.cursor()
@@ -93,6 +109,24 @@ class SqliteBackend(Backend):
             cursor.execute(f"PRAGMA {schema}.journal_mode = WAL")
             cursor.execute(f"PRAGMA {schema}.synchronous = FULL")
         cursor.close()
+
+    def identity(self) -> str | None:
+        """The database file's real path (links and relative paths resolved)."""
+        return f"sqlite:{os.path.realpath(self.path)}"
+
+    def write_refusal(self, exc: BaseException) -> str | None:
+        """SQLite's "attempt to write a readonly database", named."""
+        said = str(getattr(exc, "orig", None) or exc)
+        if "readonly database" in said or "read-only" in said:
+            return f"the database file {self.path} (or its ref/bkp file) is read-only: {said.splitlines()[0]}"
+        return None
+
+    def write_problem(self) -> str | None:
+        """A database file, or its folder, this process may not write."""
+        for place in (self.path, *(attached_path(self.path, s) for s in (REF_SCHEMA, BKP_SCHEMA)), self.path.parent):
+            if place.exists() and not os.access(place, os.W_OK):
+                return f"the database file {place} is read-only for this user: no file can load"
+        return None
 
     def commits_with_state(self, schema: str | None) -> bool:
         """In WAL mode each attached file commits on its own (`main`, with the daemon's
@@ -143,7 +177,7 @@ class SqliteBackend(Backend):
             if not why_not_native:
                 with attempted(cursor.execute, raw, (NotSimple, NotNative)) as native:
                     return FileLoaded(insert_csv(driver, cursor, into, target.load_id, raw, native),
-                                      "read by SQLite's CSV reader")
+                                      f"read by {self.reads_files_by}")
                 if not isinstance(native.failed, NotNative):
                     return NotThisFile(native.refusal)
                 why_not_native = native.refusal
@@ -184,12 +218,14 @@ class SqliteBackend(Backend):
         self.drop_table(conn, schema, table)
 
     # -- merge -------------------------------------------------------------------------
-    def history_of(self, schema: str | None, table: str) -> Place:
+    @classmethod
+    def history_of(cls, schema: str | None, table: str) -> Place:
         """Beside its table, in the same file (`main.contacts__history`): attached files commit
         one by one, and the replaced versions must commit with the merge that replaced them."""
-        return Place(schema or self.default_schema, table + HISTORY_SUFFIX)
+        return Place(schema or cls.default_schema, table + HISTORY_SUFFIX)
 
-    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
+    @classmethod
+    def staging_of(cls, schema: str | None, table: str, load_id: int) -> Place:
         """In `temp`: the connection's own file, never journalled with the data."""
         return Place("temp", staging_name(table, load_id))
 
@@ -197,3 +233,6 @@ class SqliteBackend(Backend):
         """`_seq` is the rowid (INTEGER PRIMARY KEY): numbered as the rows arrive."""
         return Table(place.table, MetaData(), Column(SEQ_COLUMN, Integer(), primary_key=True), *columns,
                      Column(LOAD_ID_COLUMN, BigInteger()), schema=place.schema)
+
+
+register(SqliteBackend)

@@ -6,9 +6,8 @@ as one snapshot; a set found in flight after a crash resumes whole or is loaded 
 - `load`: a complete waiting set: newest wins (older than the snapshot loaded now: every part
   ends `superseded`), then `SetRun` fills one staging table and swaps it in; a failure fails
   the set and its parts, a stop rolls it back to waiting.
-- `resume`: a part found `loading` after a crash: its set's swap committed (every part marked
-  `loaded`), or the set waits again and is loaded again whole.
-- `ready` and `report_overdue`: for the daemon's sweep, sets complete but not loaded (a crash
+- a part found `loading` after a crash is resumed by `monitor.load.recovery` (`resume_set`).
+- `ready` and `report_overdue`: for the recovery sweep, sets complete but not loaded (a crash
   between the last arrival and the load), and sets still incomplete past their `set_timeout`.
 """
 
@@ -19,8 +18,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from sqlalchemy import Row
-
 from monitor.config import FolderRule
 from monitor.load.read.snapshots import PartName, Superseded, part_of, superseded_reason
 from monitor.load.sets.host import PipelineHost
@@ -30,6 +27,7 @@ from monitor.load.state.machine import Status, TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled
+from monitor.records import FileRecord, SetRecord
 
 log = logging.getLogger("monitor.sets")
 SET_OUTCOMES = {SetStatus.WAITING: OutcomeKind.WAITING, SetStatus.LOADING: OutcomeKind.LOADING,
@@ -46,7 +44,7 @@ class SetFlow:
         self._lock = threading.Lock()
         self._busy: set[int] = set()  # sets a worker of this process is loading or resuming
 
-    def part(self, row: Row, rule: FolderRule) -> PartName | None:
+    def part(self, row: FileRecord, rule: FolderRule) -> PartName | None:
         """The set a claimed file is a part of (a replay: only of a part that was in a set)."""
         found = part_of(rule, row.file_name)
         if found is None or row.replay_of is None:
@@ -55,7 +53,7 @@ class SetFlow:
         return found if origin is not None and origin.set_id is not None else None
 
     @contextmanager
-    def _only_one(self, set_id: int) -> Iterator[bool]:
+    def handling(self, set_id: int) -> Iterator[bool]:
         """True for the one worker of this process that handles the set now."""
         with self._lock:
             mine = set_id not in self._busy
@@ -68,7 +66,7 @@ class SetFlow:
                     self._busy.discard(set_id)
 
     # -- arrival -------------------------------------------------------------------------
-    def arrive(self, row: Row, rule: FolderRule, part: PartName) -> Outcome:
+    def arrive(self, row: FileRecord, rule: FolderRule, part: PartName) -> Outcome:
         """A claimed part sitting in `processing/` joins its set; the last one loads it."""
         pipeline = self.pipeline
         replay_set = None
@@ -91,7 +89,7 @@ class SetFlow:
     # -- the set's load ------------------------------------------------------------------
     def load(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete waiting set as one snapshot (unless another worker has it)."""
-        with self._only_one(set_id) as mine:
+        with self.handling(set_id) as mine:
             found = self.store.get(set_id)
             if found is None:
                 return Outcome(f"set {set_id}", OutcomeKind.VANISHED, error="no such set")
@@ -111,7 +109,7 @@ class SetFlow:
                     self._run(found, parts, rule)
         return self.outcome(set_id)
 
-    def _run(self, found: Row, parts: list[Row], rule: FolderRule) -> None:
+    def _run(self, found: SetRecord, parts: list[FileRecord], rule: FolderRule) -> None:
         pipeline, set_id = self.pipeline, found.set_id
         target = f"{found.target_schema}.{found.target_table}"
         with ExitStack() as stack:
@@ -138,45 +136,18 @@ class SetFlow:
                 message = failure_message(exc, name) if is_transient(exc) else f"{name}: {exc}"
                 log.error("failed %s", message)
                 self.store.fail(set_id, rule, message, None)
-        self._finish_moves(set_id)
+        self.finish_moves(set_id)
 
-    def _supersede(self, found: Row, rule: FolderRule, reason: str) -> None:
+    def _supersede(self, found: SetRecord, rule: FolderRule, reason: str) -> None:
         log.warning("%s into %s.%s: %s", describe_set(found), found.target_schema, found.target_table, reason)
         self.store.supersede(found.set_id, rule, reason)
-        self._finish_moves(found.set_id)
+        self.finish_moves(found.set_id)
 
-    def _finish_moves(self, set_id: int) -> None:
+    def finish_moves(self, set_id: int) -> None:
+        """Make the moves recorded for a set's parts."""
         for part in self.store.parts(set_id):
             if part.pending_move_to:
                 self.pipeline.mover.finish(part)
-
-    # -- after a crash -------------------------------------------------------------------
-    def resume(self, row: Row, rule: FolderRule) -> Outcome:
-        """A part found `loading` after a crash or takeover: its set's swap committed (every
-        part is marked `loaded`), or the set waits again and is loaded again whole."""
-        again = False
-        with self._only_one(row.set_id) as mine:
-            found = self.store.get(row.set_id)
-            if mine and found is not None and found.status == SetStatus.LOADING:
-                with self.pipeline.backend.reading() as conn:
-                    committed = self.store.committed(conn, found.set_id)
-                if committed:
-                    log.info("%s: its swap had committed; marking its parts loaded", describe_set(found))
-                    self.store.finish_committed(found.set_id, rule)
-                    self._finish_moves(found.set_id)
-                elif self._take_over(found):
-                    self.store.release(found.set_id)
-                    log.info("%s: not committed; loading it again whole", describe_set(found))
-                    again = True
-        if again:
-            self.load(row.set_id, rule)
-        return self.pipeline.outcome_of(row.load_id)
-
-    def _take_over(self, found: Row) -> bool:
-        """Hold every loading part of the set (this instance's, or with an expired lease)."""
-        state = self.pipeline.state
-        return all(state.take_over(part.load_id) for part in self.store.parts(found.set_id)
-                   if part.status == Status.LOADING)
 
     # -- for the daemon's sweep ----------------------------------------------------------
     def ready(self) -> list[tuple[int, FolderRule]]:
@@ -200,11 +171,12 @@ class SetFlow:
                 out.setdefault(f"{self.pipeline.backend.schema_for(rule.reference)}.{rule.table}", rule.set_timeout)
         return out
 
-    def report_overdue(self) -> list[Row]:
+    def report_overdue(self) -> list[SetRecord]:
         """Log (once each) the sets still incomplete after their rule's `set_timeout`."""
         found = self.store.overdue(self.timeouts())
         for overdue in found:
-            here = sorted(part.set_part for part in self.store.parts(overdue.set_id) if part.status == Status.WAITING)
+            here = sorted(part.set_part for part in self.store.parts(overdue.set_id)
+                          if part.status == Status.WAITING and part.set_part is not None)
             missing = [str(n) for n in range(1, overdue.part_count + 1) if n not in here]
             waited = (utcnow() - overdue.first_seen_at).total_seconds()
             log.warning("%s into %s.%s is incomplete after %.0f s: %d of %d parts here, missing part(s) %s; "

@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from monitor.backends import Backend
 from monitor.catalog import files, sets
@@ -27,6 +27,7 @@ from monitor.intake.folders import archive_path, failed_path, rejects_path
 from monitor.load.read.rejects import RejectSink
 from monitor.load.read.snapshots import PartName, superseded_reason
 from monitor.load.state.machine import StateStore, Status, TransitionError, utcnow
+from monitor.records import FileRecord, SetRecord
 
 
 class SetStatus(StrEnum):
@@ -69,7 +70,7 @@ class Joined:
     note: str
 
 
-def describe_set(row: Row) -> str:
+def describe_set(row: SetRecord) -> str:
     """`set 12 (BasicCompanyData-2026-11-01)`."""
     return f"set {row.set_id} ({row.set_name})"
 
@@ -82,34 +83,37 @@ class SetStore:
         self.state = state
 
     # -- reading -----------------------------------------------------------------------
-    def get(self, set_id: int) -> Row | None:
+    def get(self, set_id: int, conn: Connection | None = None) -> SetRecord | None:
         """One set's record."""
-        with self.backend.reading() as conn:
-            return conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+        if conn is None:
+            with self.backend.reading() as reader:
+                return self.get(set_id, reader)
+        row = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+        return SetRecord.of(row) if row is not None else None
 
-    def parts(self, set_id: int, conn: Connection | None = None) -> list[Row]:
+    def parts(self, set_id: int, conn: Connection | None = None) -> list[FileRecord]:
         """The audit rows of a set's parts, by part number."""
         query = select(files).where(files.c.set_id == set_id).order_by(files.c.set_part, files.c.load_id)
         if conn is not None:
-            return list(conn.execute(query))
+            return FileRecord.all(conn.execute(query))
         with self.backend.reading() as reader:
-            return list(reader.execute(query))
+            return FileRecord.all(reader.execute(query))
 
-    def ready(self) -> list[Row]:
+    def ready(self) -> list[SetRecord]:
         """Waiting sets that have every part (a crash came between the last arrival and the load)."""
         arrived = (select(func.count()).where(files.c.set_id == sets.c.set_id, files.c.status == Status.WAITING.value)
                    .scalar_subquery())
         query = select(sets).where(sets.c.status == SetStatus.WAITING.value, arrived >= sets.c.part_count)
         with self.backend.reading() as conn:
-            return list(conn.execute(query.order_by(sets.c.set_id)))
+            return SetRecord.all(conn.execute(query.order_by(sets.c.set_id)))
 
-    def overdue(self, timeouts: dict[str, float], now: datetime | None = None) -> list[Row]:
+    def overdue(self, timeouts: dict[str, float], now: datetime | None = None) -> list[SetRecord]:
         """Waiting sets older than their target's `set_timeout` (`schema.table` -> seconds), not
         yet reported."""
         now = now or utcnow()
         query = select(sets).where(sets.c.status == SetStatus.WAITING.value, sets.c.overdue_at.is_(None))
         with self.backend.reading() as conn:
-            found = list(conn.execute(query.order_by(sets.c.set_id)))
+            found = SetRecord.all(conn.execute(query.order_by(sets.c.set_id)))
         return [row for row in found if f"{row.target_schema}.{row.target_table}" in timeouts
                 and row.first_seen_at < now - timedelta(seconds=timeouts[f"{row.target_schema}.{row.target_table}"])]
 
@@ -119,7 +123,7 @@ class SetStore:
             conn.execute(update(sets).where(sets.c.set_id == set_id).values(overdue_at=utcnow()))
 
     # -- arrival -------------------------------------------------------------------------
-    def join(self, row: Row, part: PartName, rule: FolderRule, replay_set: int | None) -> Joined:
+    def join(self, row: FileRecord, part: PartName, rule: FolderRule, replay_set: int | None) -> Joined:
         """A claimed part sitting in `processing/` joins its set (made when it is the first):
         it waits; or it completes the set; or it repeats a part already there (`duplicate`),
         is at odds with its set (`failed`), or is older than the snapshot loaded now
@@ -162,23 +166,25 @@ class SetStore:
             conn.execute(update(sets).where(sets.c.set_id == found.set_id).values(complete_at=utcnow()))
             return Joined(Arrival.COMPLETE, found.set_id, f"{detail}: complete")
 
-    def _latest(self, conn: Connection, schema: str, table: str, name: str, replay_set: int | None) -> Row | None:
+    def _latest(self, conn: Connection, schema: str, table: str, name: str, replay_set: int | None) -> SetRecord | None:
         replay = sets.c.replay_of.is_(None) if replay_set is None else sets.c.replay_of == replay_set
         query = (select(sets).where(sets.c.target_schema == schema, sets.c.target_table == table,
                                     sets.c.set_name == name, replay)
                  .order_by(sets.c.set_id.desc()).limit(1))
-        return conn.execute(query).first()
+        row = conn.execute(query).first()
+        return SetRecord.of(row) if row is not None else None
 
-    def _slot(self, conn: Connection, set_id: int, part: int) -> Row | None:
+    def _slot(self, conn: Connection, set_id: int, part: int) -> FileRecord | None:
         query = select(files).where(files.c.set_id == set_id, files.c.set_part == part,
                                     files.c.status.in_([s.value for s in PART_OF_SET]))
-        return conn.execute(query.limit(1)).first()
+        row = conn.execute(query.limit(1)).first()
+        return FileRecord.of(row) if row is not None else None
 
-    def _waiting(self, conn: Connection, set_id: int) -> list[Row]:
+    def _waiting(self, conn: Connection, set_id: int) -> list[FileRecord]:
         query = select(files).where(files.c.set_id == set_id, files.c.status == Status.WAITING.value)
-        return list(conn.execute(query.order_by(files.c.set_part)))
+        return FileRecord.all(conn.execute(query.order_by(files.c.set_part)))
 
-    def _create(self, conn: Connection, row: Row, part: PartName, replay_set: int | None) -> Row:
+    def _create(self, conn: Connection, row: FileRecord, part: PartName, replay_set: int | None) -> SetRecord:
         result = conn.execute(insert(sets).values(
             set_name=part.set_name, target_schema=row.target_schema, target_table=row.target_table,
             part_count=part.count, status=SetStatus.WAITING.value, snapshot_date=row.snapshot_date,
@@ -186,12 +192,12 @@ class SetStore:
         ))
         key = result.inserted_primary_key
         assert key is not None, "an INSERT of one row returns its key"
-        created = conn.execute(select(sets).where(sets.c.set_id == int(key[0]))).first()
+        created = self.get(int(key[0]), conn)
         assert created is not None
         return created
 
-    def _repeat(self, conn: Connection, row: Row, rule: FolderRule, found: Row, part: PartName,
-                slot: Row | None = None) -> Joined:
+    def _repeat(self, conn: Connection, row: FileRecord, rule: FolderRule, found: SetRecord, part: PartName,
+                slot: FileRecord | None = None) -> Joined:
         """A part whose slot is taken: a duplicate of the same content, or of the part of a set
         already loaded; a different content for a part of an open set is refused."""
         slot = slot or self._slot(conn, found.set_id, part.part)
@@ -204,16 +210,15 @@ class SetStore:
                                 "not loaded")
         same = "same content" if slot.sha256 == row.sha256 else "other content (the set is loaded already)"
         note = f"{part} of {describe_set(found)}: {same} as load {slot.load_id}"
-        self.state.transition(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=slot.load_id,
-                              rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
-                              pending_move_to=str(archive_path(rule.path, row.file_name, row.load_id, utcnow())),
-                              **self.state.finish_timing(conn, row.load_id))
+        self.state.end_in(conn, row.load_id, Status.CLAIMED, Status.DUPLICATE, duplicate_of=slot.load_id,
+                          rows_read=0, rows_loaded=0, rows_rejected=0, detail=note,
+                          move_to=archive_path(rule.path, row.file_name, row.load_id, utcnow()))
         return Joined(Arrival.DUPLICATE, found.set_id, note)
 
-    def _refuse(self, conn: Connection, row: Row, rule: FolderRule, found: Row | None, message: str) -> Joined:
-        self.state.transition(conn, row.load_id, Status.CLAIMED, Status.FAILED, error=message,
-                              pending_move_to=str(failed_path(rule.path, row.file_name, row.load_id)),
-                              **self.state.finish_timing(conn, row.load_id))
+    def _refuse(self, conn: Connection, row: FileRecord, rule: FolderRule, found: SetRecord | None,
+                message: str) -> Joined:
+        self.state.end_in(conn, row.load_id, Status.CLAIMED, Status.FAILED, error=message,
+                          move_to=failed_path(rule.path, row.file_name, row.load_id))
         return Joined(Arrival.FAILED, found.set_id if found is not None else None, message)
 
     # -- the set's transitions ------------------------------------------------------------
@@ -225,12 +230,12 @@ class SetStore:
         if result.rowcount != 1:
             raise TransitionError(f"set {set_id} was not {source} any more")
 
-    def start(self, set_id: int) -> list[Row] | None:
+    def start(self, set_id: int) -> list[FileRecord] | None:
         """Take a complete waiting set and all its parts to `loading` for this instance; None
         when it is not waiting and complete any more (another worker or instance took it)."""
         now = utcnow()
         with self.backend.transaction() as conn:
-            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+            found = self.get(set_id, conn)
             if found is None or found.status != SetStatus.WAITING:
                 return None
             parts = self._waiting(conn, set_id)
@@ -255,7 +260,7 @@ class SetStore:
     def release(self, set_id: int) -> None:
         """A set whose load rolled back (the daemon stopping) waits again, whole, to be loaded again."""
         with self.backend.transaction() as conn:
-            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+            found = self.get(set_id, conn)
             assert found is not None
             self._move_set(conn, set_id, SetStatus.LOADING, SetStatus.WAITING, claimed_by=None, started_at=None)
             detail = f"{describe_set(found)}: rolled back; waiting to be loaded again whole"
@@ -267,7 +272,7 @@ class SetStore:
         """The set fails, and every part with it (each moved to `failed/`, saying why); the
         part at fault (`culprit`) carries the error itself. Rejects found so far are kept."""
         with self.backend.transaction() as conn:
-            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+            found = self.get(set_id, conn)
             assert found is not None
             self._move_set(conn, set_id, SetStatus(found.status), SetStatus.FAILED, error=message,
                            finished_at=utcnow())
@@ -280,19 +285,18 @@ class SetStore:
                 sink = RejectSink.reopen(rejects_path(path))
                 sink.store(conn, part.load_id)
                 target = failed_path(rule.path, part.file_name, part.load_id) if path.exists() else None
-                self.state.transition(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
-                                      rows_rejected=sink.count, pending_move_to=str(target) if target else None,
-                                      **self.state.finish_timing(conn, part.load_id))
+                self.state.end_in(conn, part.load_id, Status(part.status), Status.FAILED, error=error,
+                                  rows_rejected=sink.count, move_to=target)
 
     def supersede(self, set_id: int, rule: FolderRule, reason: str) -> None:
         """The set is older than the snapshot loaded now: it and its parts end `superseded`."""
         with self.backend.transaction() as conn:
-            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+            found = self.get(set_id, conn)
             assert found is not None
             self._supersede(conn, found, rule, reason)
 
-    def _supersede(self, conn: Connection, found: Row, rule: FolderRule, reason: str,
-                   arriving: tuple[Row, int] | None = None) -> None:
+    def _supersede(self, conn: Connection, found: SetRecord, rule: FolderRule, reason: str,
+                   arriving: tuple[FileRecord, int] | None = None) -> None:
         """The set and its parts in flight end `superseded` (and the part `arriving`, with its number)."""
         if found.status != SetStatus.SUPERSEDED:
             self._move_set(conn, found.set_id, SetStatus(found.status), SetStatus.SUPERSEDED, error=reason,
@@ -302,13 +306,12 @@ class SetStore:
             if part.status not in (Status.CLAIMED, Status.WAITING, Status.LOADING):
                 continue
             archive = archive_path(rule.path, part.file_name, part.load_id, utcnow())
-            self.state.transition(conn, part.load_id, Status(part.status), Status.SUPERSEDED, error=reason,
-                                  set_id=found.set_id, set_part=number, pending_move_to=str(archive), rows_read=0,
-                                  rows_loaded=0, **self.state.finish_timing(conn, part.load_id))
+            self.state.end_in(conn, part.load_id, Status(part.status), Status.SUPERSEDED, error=reason,
+                              set_id=found.set_id, set_part=number, move_to=archive, rows_read=0, rows_loaded=0)
 
     def committed(self, conn: Connection, set_id: int) -> bool:
         """After a crash: did this set's swap commit? (The target's rows carry its parts' ids.)"""
-        found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+        found = self.get(set_id, conn)
         if found is None or not self.backend.table_exists(conn, found.target_schema, found.target_table):
             return False
         ids = {part.load_id for part in self.parts(set_id, conn)}
@@ -317,15 +320,14 @@ class SetStore:
     def finish_committed(self, set_id: int, rule: FolderRule) -> None:
         """Mark a set whose swap committed (and its parts) loaded, counting each part's rows."""
         with self.backend.transaction() as conn:
-            found = conn.execute(select(sets).where(sets.c.set_id == set_id)).first()
+            found = self.get(set_id, conn)
             assert found is not None
             total = 0
             for part in self.parts(set_id, conn):
                 rows = self.backend.rows_of_load(conn, found.target_schema, found.target_table, part.load_id)
                 total += rows
-                self.state.transition(
+                self.state.end_in(
                     conn, part.load_id, Status.LOADING, Status.LOADED, rows_read=rows, rows_loaded=rows,
-                    pending_move_to=str(archive_path(rule.path, part.file_name, part.load_id, utcnow())),
-                    detail=f"{describe_set(found)}: its swap had committed",
-                    **self.state.finish_timing(conn, part.load_id))
+                    move_to=archive_path(rule.path, part.file_name, part.load_id, utcnow()),
+                    detail=f"{describe_set(found)}: its swap had committed")
             self.loaded(conn, set_id, total, 0, None)

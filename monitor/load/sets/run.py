@@ -26,7 +26,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from monitor.config import FolderRule
 from monitor.load.read.policies import PolicyError
@@ -34,9 +34,11 @@ from monitor.load.read.snapshots import Superseded, check_newest
 from monitor.load.sets.machine import SetStore, describe_set
 from monitor.load.state.inflight import Progress
 from monitor.load.state.machine import TransitionError
+from monitor.load.write import backups
 from monitor.load.write.isolation import is_transient, load_file, reason_of
 from monitor.load.write.parallel import fill_then_swap
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
+from monitor.records import FileRecord, SetRecord
 from monitor.source import EncodingError, SourceError, SourceFormat
 
 log = logging.getLogger("monitor.sets")
@@ -71,7 +73,7 @@ def parallel_width(parts: int) -> int:
 class SetRun:
     """The load of one complete set whose parts are `loading` (their files in `processing/`)."""
 
-    def __init__(self, ctx: RunContext, store: SetStore, found: Row, parts: list[tuple[Row, Progress]],
+    def __init__(self, ctx: RunContext, store: SetStore, found: SetRecord, parts: list[tuple[FileRecord, Progress]],
                  rule: FolderRule) -> None:
         self.abort = _Linked(ctx.cancel)
         self.ctx = replace(ctx, cancel=self.abort)
@@ -242,7 +244,7 @@ class SetRun:
             raise LoadCancelled(f"{self.name} cancelled")
         for run in self.runs:
             run.progress.phase = "committing"
-        backend.replace_table(conn, self.schema, self.table, staging, self.rule.backups)
+        backups.swap_in(backend, conn, self.schema, self.table, staging, self.rule.backups)
         if mark:
             self._mark(conn, counts)
 

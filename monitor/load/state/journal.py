@@ -13,10 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row
-
-from monitor.load.state.machine import TERMINAL, Status
 from monitor.load.state.outcome import Outcome
+from monitor.load.state.status import TERMINAL, Status
+from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.pipeline")
 EVENT_FIELD = "event"  # every line of a file's life carries it: `detected`, `started`, `progress`, `ended`
@@ -52,7 +51,7 @@ def progress(load_id: int, file: str, target: str, rows: int, seconds: float, ph
                                    state=phase, duration=round(seconds, 3), fraction=fraction))
 
 
-def ended(row: Row) -> None:
+def ended(row: FileRecord) -> None:
     """A file reached its end (loaded, duplicate or failed); other states say nothing."""
     if row.status not in TERMINAL:
         return

@@ -26,41 +26,22 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from monitor.backends import Backend
 from monitor.catalog import events, files
-
-
-class Status(StrEnum):
-    """Persisted file states."""
-
-    CLAIMED = "claimed"
-    LOADING = "loading"
-    LOADED = "loaded"
-    DUPLICATE = "duplicate"
-    FAILED = "failed"
-    WAITING = "waiting"  # a part of a set, hashed and audited, waiting for the rest of its set
-    SUPERSEDED = "superseded"  # a fullload older than the snapshot loaded now: not loaded
-
-
-IN_FLIGHT = (Status.CLAIMED, Status.LOADING)
-TERMINAL = (Status.LOADED, Status.DUPLICATE, Status.FAILED, Status.SUPERSEDED)
-TRANSITIONS: dict[Status, set[Status]] = {
-    Status.CLAIMED: {Status.LOADING, Status.FAILED, Status.WAITING, Status.DUPLICATE, Status.SUPERSEDED},
-    Status.WAITING: {Status.LOADING, Status.FAILED, Status.SUPERSEDED},
-    Status.LOADING: {Status.LOADED, Status.FAILED, Status.CLAIMED, Status.WAITING, Status.SUPERSEDED},
-    Status.LOADED: set(),
-    Status.DUPLICATE: set(),
-    Status.FAILED: set(),
-    Status.SUPERSEDED: set(),
-}
+from monitor.load.origin import OriginKind
+from monitor.load.state import journal
+from monitor.load.state.moves import Mover
+from monitor.load.state.outcome import Outcome
+from monitor.load.state.status import IN_FLIGHT, TERMINAL, TRANSITIONS, Status, TransitionError, utcnow
+from monitor.records import FileRecord
 
 
 class ClaimKind(StrEnum):
@@ -73,15 +54,6 @@ class ClaimKind(StrEnum):
     VANISHED = "vanished"
 
 
-class TransitionError(Exception):
-    """The file was not in the expected state (another instance moved it on)."""
-
-
-def utcnow() -> datetime:
-    """Naive UTC: every timestamp the daemon writes is UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 @dataclass(frozen=True)
 class FileFacts:
     """What is known of a file once hashed."""
@@ -92,6 +64,11 @@ class FileFacts:
     size: int
     discovered_at: datetime | None = None
     snapshot_date: date | None = None  # fullload: the date in its name
+    kind: OriginKind = OriginKind.FILE  # a stream's batch has no file to look for (`monitor.load.origin`)
+
+    def gone(self) -> bool:
+        """A file that left its folder (another instance took it); never a stream's batch."""
+        return self.kind is OriginKind.FILE and not Path(self.path).exists()
 
 
 @dataclass(frozen=True)
@@ -119,6 +96,7 @@ class StateStore:
         self.instance = instance
         self.lease = timedelta(seconds=lease_seconds)
         self.host, self.user = _who()
+        self.mover = Mover(self)  # a load's file follows its state: moves recorded here, made there
 
     # -- claims ------------------------------------------------------------------------
     def claim(
@@ -135,7 +113,7 @@ class StateStore:
                 loaded = self._loaded_copy(facts.sha256, schema, table)
                 if loaded is not None:
                     return self._record_duplicate(facts, schema, table, mode, loaded, archive_to)
-            if not Path(facts.path).exists():
+            if facts.gone():
                 return Claim(ClaimKind.VANISHED)
             try:
                 with self.backend.transaction() as conn:
@@ -167,7 +145,7 @@ class StateStore:
             # under a lock on the path, the file must still be there and not already be
             # on its way to the archive as another duplicate.
             self.backend.lock_target(conn, None, f"file:{facts.path}")
-            if not Path(facts.path).exists():
+            if facts.gone():
                 return Claim(ClaimKind.VANISHED)
             moving = conn.execute(
                 select(files.c.load_id).where(
@@ -238,6 +216,56 @@ class StateStore:
             raise TransitionError(f"load {load_id} was not {source} for {self.instance} any more")
         self._event(conn, load_id, target, detail or values.get("error"))
 
+    # -- the end of a load --------------------------------------------------------------
+    def end(self, load_id: int, source: Status, target: Status, *, move_to: Path | None = None,
+            detail: str | None = None, **values: Any) -> Outcome:
+        """End a load: in one transaction of its own, its terminal transition (`end_in`); then
+        its file moved where it was recorded to go, its end said in the log, and its outcome."""
+        with self.backend.transaction() as conn:
+            self.end_in(conn, load_id, source, target, move_to=move_to, detail=detail, **values)
+        return self.ended(load_id)
+
+    def end_in(self, conn: Connection, load_id: int, source: Status, target: Status, *,
+               move_to: Path | None = None, detail: str | None = None, **values: Any) -> None:
+        """The terminal transition of a load inside `conn`'s transaction (where its end commits
+        with other work: its data's swap, the other parts of its set): its move to `move_to`
+        recorded (None: the file stays where it is), its timings, and the staging table it made
+        dropped. `ended` follows the commit."""
+        if target not in TERMINAL:
+            raise TransitionError(f"load {load_id}: {target} is not an end")
+        if "finished_at" not in values:
+            values.update(self.finish_timing(conn, load_id))
+        values["pending_move_to"] = str(move_to) if move_to is not None else None  # none: it stays
+        self.transition(conn, load_id, source, target, detail=detail, **values)
+        self.drop_staging(conn, load_id)
+
+    def ended(self, load_id: int) -> Outcome:
+        """After a load's end committed: its recorded move made, its end logged, its outcome."""
+        self.mover.finish_recorded(load_id)
+        record = self.get(load_id)
+        assert record is not None, "an ended load keeps its audit row"
+        journal.ended(record)
+        return Outcome.from_row(record)
+
+    def staging_tables(self, record: FileRecord) -> list[str]:
+        """The staging tables a load may make in its target's schema: a fullload's (or its set's,
+        named after its first part), a merge's."""
+        table, load_id = record.target_table, record.load_id
+        return [self.backend.staging_name(table, load_id),
+                self.backend.staging_of(record.target_schema, table, load_id).table]
+
+    def drop_staging(self, conn: Connection, load_id: int) -> list[str]:
+        """Drop the staging tables a load made and no longer needs; their names."""
+        row = conn.execute(select(files).where(files.c.load_id == load_id)).first()
+        if row is None:
+            return []
+        record = FileRecord.of(row)
+        dropped = [name for name in self.staging_tables(record)
+                   if self.backend.table_exists(conn, record.target_schema, name)]
+        for name in dropped:
+            self.backend.drop_table(conn, record.target_schema, name)
+        return dropped
+
     def move(self, load_id: int, source: Status, target: Status, **values: Any) -> None:
         """A transition in a transaction of its own."""
         with self.backend.transaction() as conn:
@@ -257,6 +285,11 @@ class StateStore:
                 instance=self.instance,
             )
         )
+
+    def note(self, conn: Connection, load_id: int, detail: str) -> None:
+        """An event in a load's history that changes nothing of its state."""
+        status = conn.execute(select(files.c.status).where(files.c.load_id == load_id)).scalar_one()
+        self._event(conn, load_id, Status(status), detail)
 
     def update(self, load_id: int, **values: Any) -> None:
         """Set non-state fields (paths, counts) of one file."""
@@ -300,25 +333,26 @@ class StateStore:
                 self._event(conn, load_id, Status.CLAIMED, f"taken over by {self.instance}")
         return won
 
-    def unfinished(self) -> list[Row]:
+    def unfinished(self) -> list[FileRecord]:
         """In-flight files that this instance may take over now."""
         query = select(files).where(
             files.c.status.in_([s.value for s in IN_FLIGHT]),
             or_(files.c.claimed_by == self.instance, files.c.lease_expires < utcnow()),
         ).order_by(files.c.load_id)
         with self.backend.reading() as conn:
-            return list(conn.execute(query))
+            return FileRecord.all(conn.execute(query))
 
-    def unfinished_moves(self) -> list[Row]:
+    def unfinished_moves(self) -> list[FileRecord]:
         """Files in a terminal state whose last move was interrupted."""
         query = select(files).where(
             files.c.pending_move_to.is_not(None),
             files.c.status.in_([s.value for s in TERMINAL]),
         )
         with self.backend.reading() as conn:
-            return list(conn.execute(query))
+            return FileRecord.all(conn.execute(query))
 
-    def get(self, load_id: int) -> Row | None:
-        """One file's audit row."""
+    def get(self, load_id: int) -> FileRecord | None:
+        """One file's audit record."""
         with self.backend.reading() as conn:
-            return conn.execute(select(files).where(files.c.load_id == load_id)).first()
+            row = conn.execute(select(files).where(files.c.load_id == load_id)).first()
+        return FileRecord.of(row) if row is not None else None

@@ -13,21 +13,29 @@ import logging
 import os
 import time
 from pathlib import Path
-
-from sqlalchemy import Row
+from typing import Any, Protocol
 
 from monitor.intake.folders import copy_file, disk_problem, free_path, move_file, rejects_path, write_note
-from monitor.load.state.machine import StateStore, Status
+from monitor.load.state.status import Status
+from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.pipeline")
 RETRY_FIRST_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 
 
+class Recorder(Protocol):
+    """Where a mover records where a file is (`StateStore` is one; it holds its mover)."""
+
+    def update(self, load_id: int, **values: Any) -> None: ...
+
+    def get(self, load_id: int) -> FileRecord | None: ...
+
+
 class Mover:
     """Moves files and records where they are, through the state store."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: Recorder) -> None:
         self.state = state
         self.stalled: dict[int, int] = {}  # load id -> failed tries of its recorded move
         self._retry_at = 0.0
@@ -42,10 +50,11 @@ class Mover:
         """Whether a move that failed should be tried again now."""
         return bool(self.stalled) and time.monotonic() >= self._retry_at
 
-    def finish(self, row: Row) -> None:
+    def finish(self, row: FileRecord) -> None:
         """Carry out the recorded move of a file that reached its end (archive or failed),
         whether it was interrupted by a crash or not; safe to repeat, and safe when another
         instance does the same move at the same time. A move that fails is left recorded."""
+        assert row.pending_move_to is not None, "a move is recorded before it is finished"
         source, target = Path(row.current_path), Path(row.pending_move_to)
         try:
             moved = self._finish(row, source, target)
@@ -59,7 +68,7 @@ class Mover:
         if tries:
             log.info("load %s: %s moved to %s after %d failed tries", row.load_id, row.file_name, moved, tries)
 
-    def _finish(self, row: Row, source: Path, target: Path) -> Path | None:
+    def _finish(self, row: FileRecord, source: Path, target: Path) -> Path | None:
         if os.path.lexists(source):
             if not _usable(row, source, target):  # the name was taken after the move was recorded
                 target = free_path(target.parent, target.name, row.load_id)
@@ -73,7 +82,7 @@ class Mover:
             return None
         return target
 
-    def _stall(self, row: Row, source: Path, target: Path, exc: OSError) -> None:
+    def _stall(self, row: FileRecord, source: Path, target: Path, exc: OSError) -> None:
         tries = self.stalled[row.load_id] = self.stalled.get(row.load_id, 0) + 1
         level = logging.ERROR if tries == 1 else logging.DEBUG
         log.log(level, "load %s: cannot move %s to %s: %s; it stays at %s and the move is tried again",
@@ -88,19 +97,11 @@ class Mover:
             self.finish(row)
 
 
-def locate(row: Row) -> Path | None:
-    """Where a file in flight is now: where it was recorded, on its way to, or dropped."""
-    for candidate in (row.current_path, row.pending_move_to, row.source_path):
-        if candidate and Path(candidate).exists():
-            return Path(candidate)
-    return None
-
-
 def _same(first: Path, second: Path) -> bool:
     return os.path.lexists(first) and os.path.samefile(first, second)
 
 
-def _usable(row: Row, source: Path, target: Path) -> bool:
+def _usable(row: FileRecord, source: Path, target: Path) -> bool:
     """Whether `target` may still be used: free, or already holding this file (a move cut
     short by a crash), and its side files' names too."""
     if os.path.lexists(target) and not _same(source, target):
@@ -117,7 +118,7 @@ def error_note_path(target: Path) -> Path:
     return target.with_name(target.name + ".error.txt")
 
 
-def _is_own_note(note: Path, row: Row) -> bool:
+def _is_own_note(note: Path, row: FileRecord) -> bool:
     try:
         with note.open(encoding="utf-8", errors="replace") as handle:
             head = handle.read(4096)
@@ -126,7 +127,7 @@ def _is_own_note(note: Path, row: Row) -> bool:
     return f"\nload id: {row.load_id}\n" in head
 
 
-def write_error_note(row: Row, target: Path) -> None:
+def write_error_note(row: FileRecord, target: Path) -> None:
     """`<name>.error.txt` beside a failed file: what, where, when and why (written once)."""
     note = error_note_path(target)
     if os.path.lexists(note) and _is_own_note(note, row):

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Row
-
 from monitor.intake.folders import rejects_path
-from monitor.load.state.machine import Status
+from monitor.load.state.status import Status
+from monitor.records import FileRecord
 
 
 class OutcomeKind(StrEnum):
@@ -54,7 +53,7 @@ class Outcome:
     path: str | None = None  # where the file is now (its archive or failed/ copy)
 
     @classmethod
-    def from_row(cls, row: Row) -> Outcome:
+    def from_row(cls, row: FileRecord) -> Outcome:
         """The outcome recorded in an audit row."""
         return cls(
             file=row.file_name, status=OutcomeKind.of(row.status), load_id=row.load_id,

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from monitor.backends import Backend
 from monitor.backends.names import table_name_problem
@@ -38,6 +38,7 @@ from monitor.load.write.isolation import careful_writer, load_file
 from monitor.load.write.parallel import fill_then_swap
 from monitor.load.write.route import RowSource, offer, write_rows
 from monitor.load.write.strategies import EmptyKeysFound, FullLoad, LoadJob, strategy_for
+from monitor.records import FileRecord
 from monitor.source import DEFAULT_LIMITS, SourceFormat
 
 log = logging.getLogger("monitor.pipeline")
@@ -66,7 +67,7 @@ class RunContext:
 class LoadRun:
     """The load of one claimed file that sits in `processing/` (its row is `loading`)."""
 
-    def __init__(self, ctx: RunContext, row: Row, rule: FolderRule, path: Path, progress: Progress,
+    def __init__(self, ctx: RunContext, row: FileRecord, rule: FolderRule, path: Path, progress: Progress,
                  hashed: tuple[int, int] | None = None) -> None:
         self.ctx, self.row, self.rule, self.path, self.progress = ctx, row, rule, path, progress
         self.load_id: int = row.load_id
@@ -246,11 +247,10 @@ class LoadRun:
         sink.store(conn, self.load_id)
         archive = archive_path(self.rule.path, self.name, self.load_id, utcnow())
         counts = self.strategy.audit_values()
-        state.transition(
-            conn, self.load_id, Status.LOADING, Status.LOADED,
+        state.end_in(
+            conn, self.load_id, Status.LOADING, Status.LOADED, move_to=archive, detail=detail,
             rows_read=loaded + sink.count + counts.get("rows_superseded", 0), rows_loaded=loaded,
-            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), pending_move_to=str(archive),
-            detail=detail, **counts, **state.finish_timing(conn, self.load_id),
+            rows_rejected=sink.count, column_map=self.column_map, error=self.notes(), **counts,
         )
 
     def notes(self) -> str | None:

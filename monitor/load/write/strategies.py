@@ -17,9 +17,10 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends import Backend
-from monitor.backends.merging import MergeCounts
+from monitor.backends.merging import MergeCounts, Place
 from monitor.backends.target import Target
 from monitor.errors import first_line
+from monitor.load.write import backups, merge_steps
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class FullLoad(Strategy):
         if job.before_swap is not None:
             backend.lock_target(conn, job.schema, job.table)
             job.before_swap(conn)
-        backend.replace_table(conn, job.schema, job.table, staging, self.keep_backups)
+        backups.swap_in(backend, conn, job.schema, job.table, staging, self.keep_backups)
 
     def is_committed(self, conn: Connection, backend: Backend, job: LoadJob) -> bool:
         return (backend.table_exists(conn, job.schema, job.table)
@@ -148,7 +149,7 @@ class MergeError(Exception):
 
 class Merge(Strategy):
     """Update the target on a key: rows staged by the bulk path, then applied set-based
-    (`Backend.merge_from`), the replaced versions kept in the history table."""
+    (`merge_steps.apply`), the replaced versions kept in the history table."""
 
     name = "merge"
     finds_empty_keys = True
@@ -162,7 +163,7 @@ class Merge(Strategy):
             backend.lock_target(conn, job.schema, job.table)
             _create_or_widen(conn, backend, job)
             try:
-                backend.prepare_merge(conn, job.schema, job.table, job.keys)
+                merge_steps.prepare(backend, conn, Place(job.schema, job.table), job.keys)
             except DBAPIError as exc:
                 if not backend.is_data_error(exc):  # not about the rows: said as it is
                     raise
@@ -173,14 +174,14 @@ class Merge(Strategy):
 
     def load(self, conn: Connection, backend: Backend, job: LoadJob, write: RowWriter) -> int:
         backend.lock_target(conn, job.schema, job.table)  # merges into one target run one at a time
-        plan = backend.merge_plan(conn, job.schema, job.table, job.keys, job.columns, job.load_id)
+        plan = merge_steps.plan(backend, conn, Place(job.schema, job.table), job.keys, job.columns, job.load_id)
         backend.create_staging(conn, plan)
         staging = Target(plan.staging.schema, plan.staging.table, job.columns, job.load_id, job.null_values,
                          fresh=True, destination=job.table, ordered=True)
         staged = write(conn, staging)
-        if backend.has_empty_keys(conn, plan):
+        if merge_steps.has_empty_keys(backend, conn, plan):
             raise EmptyKeysFound(f"{job.schema}.{job.table}: rows with an empty key among the rows staged")
-        self.counts = backend.merge_from(conn, plan, staged)
+        self.counts = merge_steps.apply(backend, conn, plan, staged)
         return self.counts.applied
 
     def audit_values(self) -> dict[str, int]:
@@ -199,10 +200,10 @@ class Merge(Strategy):
                 f"row of a key wins (keys: {shown})"]
 
     def is_committed(self, conn: Connection, backend: Backend, job: LoadJob) -> bool:
-        return backend.merged(conn, job.schema, job.table, job.load_id) is not None
+        return merge_steps.recorded(backend, conn, Place(job.schema, job.table), job.load_id) is not None
 
     def committed_values(self, conn: Connection, backend: Backend, job: LoadJob) -> dict[str, Any]:
-        self.counts = backend.merged(conn, job.schema, job.table, job.load_id)
+        self.counts = merge_steps.recorded(backend, conn, Place(job.schema, job.table), job.load_id)
         counts = self.counts or MergeCounts(0, 0, 0)
         return {"rows_read": counts.applied + counts.superseded, "rows_loaded": counts.applied,
                 **self.audit_values()}

@@ -11,6 +11,14 @@ function clock(seconds) {
   return `${String(m).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 }
 
+// A duration as people say it: 45 s, 12 min, 5.5 h, 32.0 d.
+function ago(seconds) {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} d`;
+}
+
 function svg(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
@@ -65,11 +73,16 @@ function render(data) {
   pill("watching", "watching", data.watching);
   pill("database", "database", data.database_up && data.schema);
   document.getElementById("updated").textContent = `updated ${data.generated_at} UTC`;
+  const causes = document.getElementById("causes");
+  causes.hidden = !(data.causes || []).length;
+  causes.querySelector("ul").replaceChildren(...(data.causes || []).map((c) => el("li", c, { class: "cause" })));
   const error = document.getElementById("error");
   let problem = data.error || "";
   if (problem && data.stale_since) problem += `: showing what it said at ${data.stale_since} UTC`;
   else if (problem && data.loads === null) problem += ": the loads below are unknown until it answers";
-  if (!problem && data.loads_paused) problem = "loads are paused: the database was unavailable; retrying";
+  if (!problem && data.loads_paused && !(data.causes || []).length) {
+    problem = "loads are paused: the database was unavailable; retrying";
+  }
   error.hidden = !problem;
   error.textContent = problem;
   filters(data);
@@ -110,8 +123,11 @@ function render(data) {
 
   chart(data.throughput);
   fill("targets", data.targets, (t) => row([t.target, t.mode, num(t.rows_now), num(t.files_loaded),
-    num(t.rows_loaded), num(t.rows_rejected), t.last_load_id ?? "", t.last_loaded_at ?? ""],
-    { "data-target": t.target }), known ? "no loads yet" : unknown);
+    num(t.rows_loaded), num(t.rows_rejected), t.last_load_id ?? "", t.last_loaded_at ?? "",
+    el("td", t.age_seconds === null ? "never" : ago(t.age_seconds) + (t.stale ? " (stale)" : ""),
+      { class: t.stale ? "error-text" : "" }),
+    t.expected_seconds === null ? "" : ago(t.expected_seconds)],
+    { "data-target": t.target, "data-stale": t.stale }), known ? "no loads yet" : unknown);
 
   fill("sets", data.sets || [], (s) => row([s.set_id, s.set_name, s.target, s.snapshot_date ?? "",
     statusCell(s.status), s.parts, s.missing, num(s.rows_loaded), s.first_seen_at ?? "",

@@ -1,25 +1,25 @@
-"""The steps of a merge that every backend takes the same way, over its own dialect's hooks
+"""The steps of a merge, the same on every database, over each backend's primitives
 (`Backend.create_index`, `create_table_of`, `merge_statements`, ...): making a target ready,
-applying a staged file, and reading back what a merge recorded."""
+planning one merge, applying a staged file (see `monitor.backends.merging`), and reading back
+what a merge recorded."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Connection, insert, select
 from sqlalchemy.schema import CreateTable
 
 from monitor import catalog
+from monitor.backends import Backend
 from monitor.backends.merging import MergeCounts, MergePlan, Place, history_index_name, key_index_name, sample
-from monitor.catalog import MERGES_TABLE, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN, merges_table
-
-if TYPE_CHECKING:
-    from monitor.backends.base import Backend
+from monitor.catalog import LOAD_ID_COLUMN, MERGES_TABLE, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN, merges_table
 
 
 def prepare(backend: Backend, conn: Connection, target: Place, keys: list[str]) -> None:
-    """The unique key index, the history table (or its missing columns), `ingest_merges`."""
+    """Make an existing merge target ready, inside the caller's transaction (the target
+    locked): the unique index on its key, its history table with every column it has (plus
+    the replacing load and time), and the `ingest_merges` record beside it."""
     if not backend.has_index(conn, target, key_index_name(target.table)):
         backend.create_index(conn, target, key_index_name(target.table), keys, unique=True)
     history = backend.history_of(target.schema, target.table)
@@ -37,8 +37,24 @@ def prepare(backend: Backend, conn: Connection, target: Place, keys: list[str]) 
         conn.execute(CreateTable(merges_table(target.schema)))
 
 
+def plan(backend: Backend, conn: Connection, target: Place, keys: list[str], columns: list[str],
+         load_id: int) -> MergePlan:
+    """The plan of one merge into a prepared target."""
+    kept = [name for name in backend.columns_of(conn, target.schema, target.table) if name != LOAD_ID_COLUMN]
+    return MergePlan(target, backend.staging_of(target.schema, target.table, load_id),
+                     backend.history_of(target.schema, target.table), list(keys), list(columns), kept, load_id)
+
+
+def has_empty_keys(backend: Backend, conn: Connection, plan: MergePlan) -> bool:
+    """True when a staged row's key is empty (rows staged from the file as it is)."""
+    return bool(backend.run_sql(conn, backend.merge_statements(conn, plan).empty_keys(), fetch=True))
+
+
 def apply(backend: Backend, conn: Connection, plan: MergePlan, staged: int) -> MergeCounts:
-    """Supersede, keep history, update, insert, drop the staging table, record the merge."""
+    """Apply `staged` rows of the staging table to the target inside `conn`'s transaction: the
+    last row of a key wins, the replaced versions go to history, matching keys are updated, new
+    keys inserted; the staging table is dropped and the merge recorded in `ingest_merges`."""
+    backend.hold_staged_values(conn, plan)
     sql = backend.merge_statements(conn, plan)
     backend.index_staging(conn, plan)
     keys = sample(backend.run_sql(conn, sql.superseded_keys(), fetch=True))

@@ -1,0 +1,108 @@
+"""A real Prometheus scraping the real daemon fires the shipped alerts the first time their
+condition happens: each target's counters exist at 0 before any file (so the first failure is
+an increase), and the rules on removed folders, refused writes, overdue sets, failed files
+needing action, stale targets, stuck loads and a daemon that stopped answering each fire. The
+`for:` durations (and the stuck load's hour) are shortened in a copy of the rules, as their
+full lengths are unit-tested by promtool (tests/test_deploy.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+
+import psycopg
+import pytest
+from conftest import COMPANIES, CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
+from test_deploy import RULES, _tool
+from test_web_status import free_port, get, started
+
+ORDERS = {"path": "incoming/orders", "pattern": "*.csv", "table": "orders", "mode": "append"}
+
+
+def _query(prometheus: str, expr: str) -> list[dict]:
+    answer = json.loads(get(f"{prometheus}api/v1/query?query={urllib.parse.quote(expr)}")[2])
+    assert answer["status"] == "success", (expr, answer)
+    return answer["data"]["result"]
+
+
+def _firing(prometheus: str, name: str) -> list[dict]:
+    alerts = json.loads(get(prometheus + "api/v1/alerts")[2])["data"]["alerts"]
+    return [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
+
+
+def _shortened(tmp_path):
+    text = re.sub(r"for: \d+[smh]", "for: 1s", RULES.read_text())
+    text = text.replace("ingest_load_in_flight_seconds_max > 3600", "ingest_load_in_flight_seconds_max > 2")
+    short = tmp_path / "short.rules.yml"
+    short.write_text(text)
+    return short
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_each_new_rule_fires_live_and_the_first_failure_alerts(make_workspace, backend_url, tmp_path):
+    port, prom_port = free_port(), free_port()
+    ws = make_workspace({**CONTACTS, "expected_every_hours": 0.0003}, ORDERS, {**COMPANIES, "set_timeout": 1},
+                        http_port=port)
+    daemon, _ = started(ws, port)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(_shortened(tmp_path))],
+        "scrape_configs": [{"job_name": "ingest-monitor", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
+    }))
+    log = (tmp_path / "prometheus.log").open("w")
+    server = subprocess.Popen([_tool("prometheus"), f"--config.file={config}",
+                               f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                               f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    prometheus = f"http://127.0.0.1:{prom_port}/"
+    name = backend_url.rsplit("/", 1)[1]
+    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+    fired: dict[str, list[dict]] = {}
+    try:
+        with daemon:
+            born = wait_for(lambda: _query(prometheus, 'ingest_files_total{status="failed"}'), timeout=120)
+            assert {(s["metric"]["target"], s["value"][1]) for s in born} == {
+                ("public.contacts", "0"), ("public.orders", "0"), ("ref.companies", "0")}, "at 0 before any file"
+            time.sleep(2)  # a second scrape at 0 (no timing is asserted)
+            (ws.folder("contacts") / "empty.csv").write_bytes(b"")
+            fired["IngestFilesFailed"] = wait_for(lambda: _firing(prometheus, "IngestFilesFailed"), timeout=120)
+            fired["IngestFailedFilesNeedAction"] = wait_for(
+                lambda: _firing(prometheus, "IngestFailedFilesNeedAction"), timeout=120)
+            drop(write_csv(tmp_path / "ok.csv", ["a"], [["1"]]), ws.folder("contacts"))
+            fired["IngestTargetStale"] = wait_for(lambda: _firing(prometheus, "IngestTargetStale"), timeout=120)
+            drop(write_csv(tmp_path / "BasicCompanyData-2026-11-01-part1_2.csv", ["CompanyNumber"], [["1"]]),
+                 ws.folder("companies"))
+            fired["IngestSetOverdue"] = wait_for(lambda: _firing(prometheus, "IngestSetOverdue"), timeout=120)
+            shutil.rmtree(ws.folder("orders"))
+            fired["IngestFolderUnavailable"] = wait_for(lambda: _firing(prometheus, "IngestFolderUnavailable"),
+                                                        timeout=120)
+            fired["IngestWatchingStopped"] = wait_for(lambda: _firing(prometheus, "IngestWatchingStopped"),
+                                                      timeout=120)
+            with psycopg.connect(**{**info, "dbname": name}) as holder:  # holds a load: stuck
+                holder.execute("LOCK TABLE public.contacts IN ACCESS EXCLUSIVE MODE")
+                drop(write_csv(tmp_path / "held.csv", ["a"], [["2"]]), ws.folder("contacts"))
+                fired["IngestLoadStuck"] = wait_for(lambda: _firing(prometheus, "IngestLoadStuck"), timeout=120)
+            with psycopg.connect(**info, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            drop(write_csv(tmp_path / "refused.csv", ["a"], [["3"]]), ws.folder("contacts"))
+            fired["IngestDatabaseReadOnly"] = wait_for(lambda: _firing(prometheus, "IngestDatabaseReadOnly"),
+                                                       timeout=180)
+        fired["IngestMonitorDown"] = wait_for(lambda: _firing(prometheus, "IngestMonitorDown"), timeout=120)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+        with psycopg.connect(**info, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
+    assert fired["IngestFilesFailed"][0]["labels"]["target"] == "public.contacts"
+    assert float(fired["IngestFilesFailed"][0]["value"]) >= 1, "the first failure is an increase"
+    assert fired["IngestSetOverdue"][0]["labels"]["target"] == "ref.companies"
+    assert fired["IngestFolderUnavailable"][0]["labels"]["folder"] == str(ws.folder("orders"))
+    assert all(fired.values())
