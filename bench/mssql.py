@@ -3,7 +3,8 @@
 Every tool loads the same 55-column file into a fresh database of the server at `--mssql-url`:
 
 - ingest-monitor through its command line, once per driver: pyodbc with the URL's ODBC driver
-  (FreeTDS here) and mssql-python;
+  (FreeTDS here), pyodbc with ODBC Driver 18 for SQL Server when it is registered (and the URL
+  names another), and mssql-python; on the benchmark's file and on the mixed-shape file;
 - `pandas.to_sql` through pyodbc as written by most people, the same with `fast_executemany`
   (Microsoft's recommendation; FreeTDS crashes on it, which the table then says), and through
   mssql-python (which binds parameter arrays itself);
@@ -30,6 +31,8 @@ from bench.measure import run_timed
 from bench.workspace import cli_env
 from monitor.backends.mssql.connect import drop_database, is_freetds, mssql_engine
 
+ODBC_18 = "ODBC Driver 18 for SQL Server"
+
 
 @dataclass(frozen=True)
 class MssqlServer:
@@ -49,12 +52,22 @@ class MssqlServer:
         return "pyodbc (FreeTDS)" if is_freetds(self.parsed) else f"pyodbc ({driver})"
 
     def database_url(self, dbname: str, driver: str = "pyodbc") -> str:
-        """The URL of `dbname` through `pyodbc` (the URL's ODBC driver) or `mssqlpython`."""
+        """The URL of `dbname` through `pyodbc` (the URL's ODBC driver), `odbc18` (pyodbc with
+        ODBC Driver 18) or `mssqlpython`."""
         url = self.parsed.set(database=dbname)
+        query = {k: v for k, v in url.query.items() if k.lower() not in ("driver", "tds_version")}
         if driver == "mssqlpython":
-            query = {k: v for k, v in url.query.items() if k.lower() not in ("driver", "tds_version")}
             url = url.set(drivername="mssql+mssqlpython", query=query)
+        elif driver == "odbc18":
+            url = url.set(drivername="mssql+pyodbc", query={**query, "driver": ODBC_18})
         return url.render_as_string(hide_password=False)
+
+    def drivers(self) -> list[str]:
+        """The drivers to run: the URL's, ODBC Driver 18 when registered and not the URL's, mssql-python."""
+        import pyodbc
+
+        other = ODBC_18 in pyodbc.drivers() and str(self.parsed.query.get("driver", "")) != ODBC_18
+        return ["pyodbc", *(["odbc18"] if other else []), "mssqlpython"]
 
     def version(self) -> str:
         """The server's version banner, first line."""
@@ -107,24 +120,25 @@ def text_table_tsql(table: str, columns: list[str]) -> str:
     return f'CREATE TABLE "{table}" ({names})'
 
 
-def _label(server: MssqlServer, driver: str) -> str:
-    return "mssql, mssql-python" if driver == "mssqlpython" else f"mssql, {server.driver_label()}"
+def _label(server: MssqlServer, driver: str, shape: str = "") -> str:
+    label = {"mssqlpython": "mssql-python", "odbc18": f"pyodbc ({ODBC_18})"}.get(driver, server.driver_label())
+    return f"mssql, {label}" + (f", {shape} file" if shape else "")
 
 
-def ingest_monitor(server: MssqlServer, driver: str, work: Path, data: Path, rows: int) -> LoadResult:
+def ingest_monitor(server: MssqlServer, driver: str, work: Path, data: Path, rows: int, shape: str = "") -> LoadResult:
     """`ingest-monitor ingest` of the file (a fullload into `ref.companies`) through `driver`."""
     with server.scratch() as dbname:
         result = loads.ingest_monitor("mssql", server.database_url(dbname, driver), work, data, rows)
-    result.backend = _label(server, driver)
+    result.backend = _label(server, driver, shape)
     return result
 
 
 def pandas_to_sql(server: MssqlServer, driver: str, work: Path, data: Path, rows: int, *,
-                  fast_executemany: bool = False) -> LoadResult:
+                  fast_executemany: bool = False, shape: str = "") -> LoadResult:
     """`pandas.read_csv(chunksize)` + `to_sql` into a fresh all-text table through `driver`;
     a crash of the process (FreeTDS with `fast_executemany`) is reported as such."""
     tool = "pandas.to_sql" + (" fast_executemany" if fast_executemany else "")
-    backend, size = _label(server, driver), data.stat().st_size
+    backend, size = _label(server, driver, shape), data.stat().st_size
     with server.scratch() as dbname:
         server.execute(dbname, text_table_tsql(REF_TABLE, header_of(data)))
         cmd = [sys.executable, "-m", "bench.pandas_load", server.database_url(dbname, driver), REF_TABLE, str(data),
@@ -150,20 +164,22 @@ def engine_floor(pg_url: str, data: Path, rows: int) -> LoadResult:
     return result
 
 
-def round_of_loads(server: MssqlServer, pg_url: str | None, work: Path, data: Path, rows: int,
+def round_of_loads(server: MssqlServer, pg_url: str | None, work: Path, files: dict[str, Path], rows: int,
                    skip_pandas: bool) -> list[LoadResult]:
-    """One run of every SQL Server tool; the engine floor counted for each driver's group."""
+    """One run of every SQL Server tool through each driver on each file (`""`: the benchmark's
+    file); the engine floor counted for each driver's group."""
     results: list[LoadResult] = []
-    floor = engine_floor(pg_url, data, rows) if pg_url else None
-    for driver in ("pyodbc", "mssqlpython"):
-        results.append(ingest_monitor(server, driver, work / f"im-{driver}", data, rows))
-        if not skip_pandas:
-            results.append(pandas_to_sql(server, driver, work, data, rows))
-            if driver == "pyodbc":
-                results.append(pandas_to_sql(server, driver, work, data, rows, fast_executemany=True))
-        if floor is not None:
-            results.append(LoadResult(_label(server, driver), floor.tool, floor.rows, floor.size_bytes, floor.wall,
-                                      floor.peak_rss_kb, floor.loaded, floor.note))
+    for shape, data in files.items():
+        floor = engine_floor(pg_url, data, rows) if pg_url else None
+        for driver in server.drivers():
+            results.append(ingest_monitor(server, driver, work / f"im-{driver}", data, rows, shape))
+            if not skip_pandas:
+                results.append(pandas_to_sql(server, driver, work, data, rows, shape=shape))
+                if driver == "pyodbc":
+                    results.append(pandas_to_sql(server, driver, work, data, rows, fast_executemany=True, shape=shape))
+            if floor is not None:
+                results.append(LoadResult(_label(server, driver, shape), floor.tool, floor.rows, floor.size_bytes,
+                                          floor.wall, floor.peak_rss_kb, floor.loaded, floor.note))
     return results
 
 
@@ -176,3 +192,25 @@ def describe(server: MssqlServer) -> str:
     freetds = subprocess.run(["sh", "-c", "tsql -C 2>/dev/null | grep -m1 Version"], capture_output=True,
                              text=True).stdout.strip()
     return f"SQL Server engine: {version}; {freetds or 'FreeTDS version unknown'}"
+
+
+def verdicts(results: list[LoadResult]) -> list[str]:
+    """Per driver: the mixed-shape file's rows/s against the clean file's (goal >= 0.8), and
+    ingest-monitor against `pandas.to_sql` on each file (goal >= 10)."""
+    mine = {r.backend: r for r in results if r.tool == "ingest-monitor"}
+    pandas = {r.backend: r for r in results if r.tool == "pandas.to_sql"}
+    lines = []
+    for backend, clean in mine.items():
+        mixed = mine.get(f"{backend}, mixed-shape file")
+        if mixed and clean.ok and mixed.ok:
+            ratio = mixed.rows_per_s / clean.rows_per_s
+            lines.append(f"{backend}: the mixed-shape file at {ratio:.2f} of the clean file's rows/s "
+                         f"(goal >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'})")
+        ref = pandas.get(backend)
+        if ref and ref.ok and clean.ok:
+            ratio = clean.rows_per_s / ref.rows_per_s
+            lines.append(f"{backend}: ingest-monitor at {ratio:.1f}x pandas.to_sql "
+                         f"(goal >= 10: {'met' if ratio >= 10 else 'NOT met'})")
+        elif ref:
+            lines.append(f"{backend}: no ratio to pandas.to_sql ({ref.note or 'incomplete run'})")
+    return lines

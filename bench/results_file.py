@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from bench import merge, report
 from bench.databases import sqlite_version
-from bench.mssql import describe
+from bench.mssql import describe, verdicts
 from monitor.demo.ch_parts import PARTS
 
 if TYPE_CHECKING:
@@ -83,7 +83,8 @@ def results_markdown(bench: Bench, command: str, started: datetime, seconds: flo
         repeat = bench.args.repeat
         best = f"best of {repeat} runs per tool" if repeat > 1 else "one run per tool"
         parts += ["", f"## SQL Server loads: {bench.args.mssql_rows:,} rows, 55 columns ({best})", "",
-                  describe(bench.mssql), "", report.loads_table(bench.mssql_loads)]
+                  describe(bench.mssql), "", report.loads_table(bench.mssql_loads), "",
+                  *[f"- {line}" for line in verdicts(bench.mssql_loads)]]
     if bench.latency:
         parts += ["", "## Detection latency", "", report.latency_table(bench.latency)]
     if bench.bursts:

@@ -181,11 +181,13 @@ class Bench:
         """The SQL Server rows (`bench.mssql`), `--repeat` times; the best run each."""
         assert self.mssql is not None
         rows = self.args.mssql_rows
-        data = self.data_file(rows)
+        files = {"": self.data_file(rows)}
+        if "mixed" not in self.skip:
+            files["mixed-shape"] = self.shape_file(rows, "mixed")
         runs: dict[tuple[str, str], list[LoadResult]] = {}
         for attempt in range(self.args.repeat):
             _say(f"loads: mssql, {rows} rows, run {attempt + 1} of {self.args.repeat}")
-            for result in round_of_loads(self.mssql, self.args.mssql_pg_url or None, self.work / "mssql", data,
+            for result in round_of_loads(self.mssql, self.args.mssql_pg_url or None, self.work / "mssql", files,
                                          rows, "pandas" in self.skip):
                 runs.setdefault((result.backend, result.tool), []).append(result)
         self.mssql_loads = [loads.best(results) for results in runs.values()]

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from odbc_driver import register as register_odbc_driver_18
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
@@ -36,6 +37,13 @@ for _name in [name for name in os.environ if name.startswith("INGEST_") and not 
 PG_ADMIN_URL = os.environ.get("INGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MSSQL_URL = os.environ.get("MSSQL_URL", "")  # a SQL Server login allowed to CREATE DATABASE
 BACKENDS = ["sqlite", "postgresql", "mssql"]  # mssql: skipped unless MSSQL_URL is set
+# ODBC Driver 18 registered from PyPI when missing (every SQL Server run tries it: test_mssql_drivers),
+# before any ODBC call of the process: unixODBC reads ODBCSYSINI once.
+ODBC_DRIVER_18 = register_odbc_driver_18() if MSSQL_URL else ""
+
+
+def pytest_report_header() -> str:
+    return ODBC_DRIVER_18
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

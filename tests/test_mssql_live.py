@@ -57,8 +57,10 @@ def tables_in(ws, schema: str) -> set[str]:
 
 def test_init_db_creates_schemas_tables_and_views(make_workspace):
     ws = make_workspace(CONTACTS)
+    first = ws.cli("init-db")
     ws.cli("init-db")
-    ws.cli("init-db")
+    shown = make_url(ws.url).render_as_string(hide_password=True)  # as written, the password hidden
+    assert f"({shown})" in first.stdout and "any_engine" not in first.stdout + first.stderr, first.stdout
     assert {r[0] for r in ws.query("SELECT name FROM sys.schemas")} >= {"ref", "bkp", "dbo"}
     assert tables_in(ws, "dbo") >= {"ingest_files", "ingest_events", "ingest_rejects"}
     views = {r[0] for r in ws.query("SELECT name FROM sys.views")}

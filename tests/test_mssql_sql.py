@@ -8,6 +8,7 @@ import ast
 import json
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import sqlglot
@@ -18,6 +19,7 @@ from sqlglot import ErrorLevel, exp
 
 from monitor.backends import backend_class, ddl, dialect_names, open_backend, views
 from monitor.backends.mssql import MssqlBackend
+from monitor.backends.mssql.connect import describes_null_parameters, nulls_inline, question_marks
 from monitor.backends.mssql.insert_paths import (
     MAX_PARAMS,
     MAX_VALUES_ROWS,
@@ -31,8 +33,6 @@ from monitor.backends.mssql.insert_paths import (
     chunk_rows,
     direct_path,
     input_sizes,
-    json_ready,
-    json_text,
     longest_per_column,
     nulls_mapped,
     row_path,
@@ -40,6 +40,7 @@ from monitor.backends.mssql.insert_paths import (
     rows_per_statement,
     write_bcp_file,
 )
+from monitor.backends.mssql.json_rows import ESCAPED, STAND_INS, JsonForm, json_batch, json_ready, json_text
 from monitor.backends.mssql.statements import (
     PROBE_TABLE,
     applock_resource,
@@ -316,21 +317,44 @@ def test_driver_chooses_its_path(driver, path):
     assert direct_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.FAST_EXECUTEMANY, InsertPath.JSON_ROWS)
     assert direct_path(driver) is not InsertPath.FAST_EXECUTEMANY or not driver.is_freetds
     assert row_path(driver) in (InsertPath.MULTIROW_VALUES, InsertPath.EXECUTEMANY)
+    assert driver.declares_sizes is (direct_path(driver) is InsertPath.FAST_EXECUTEMANY)  # never described
 
 
-@pytest.mark.parametrize(("row", "ready"), [
-    (["plain", "", None, "é 名前 ü", "\u2028 and \u0085 and \x7f", "x" * 4000], True),
-    (['say "hi"'], False),  # an escape Babelfish hands back unread
-    (["back\\slash"], False),
-    (["line\nbreak"], False), (["tab\t"], False), (["\x01"], False),
-    (["😀"], False),  # beyond the BMP
-    (["x" * 4001], False),  # wider than NVARCHAR(4000)
+@pytest.mark.parametrize(("row", "plain", "stand_ins", "escapes"), [
+    (["plain", "", None, "é 名前 ü", "\u2028 and \u0085 and \x7f", "x" * 4000], True, True, True),
+    (['say "hi"'], False, True, True),  # an escape Babelfish hands back unread: a stand-in there
+    (["back\\slash"], False, True, True),
+    (["line\nbreak\r\n"], False, True, True), (["tab\t"], False, True, True), (["\x01\x1f"], False, True, True),
+    (["\x00"], False, False, True),  # U+0000: no PostgreSQL text holds it
+    ([STAND_INS[0]], True, False, True),  # a stand-in character itself could not be told apart
+    (["😀"], False, False, True),  # beyond the BMP
+    (["x" * 4001], False, False, False), (["😀" * 2001], False, False, False),  # wider than NVARCHAR(4000)
 ])
-def test_rows_travel_as_json_only_when_no_engine_reads_them_otherwise(row, ready):
-    assert json_ready(row) is ready
-    if ready:
-        text = json_text([row, row])
-        assert "\\" not in text and json.loads(text) == [row, row]
+def test_which_rows_travel_as_json_is_the_engines_form(row, plain, stand_ins, escapes):
+    assert json_ready(row) is plain and json_ready(row, JsonForm.PLAIN) is plain
+    assert json_ready(row, JsonForm.STAND_INS) is stand_ins and json_ready(row, JsonForm.ESCAPES) is escapes
+    if plain:
+        assert "\\" not in json_text([row, row]) and json.loads(json_text([row, row])) == [row, row]
+    for form, ready in ((JsonForm.STAND_INS, stand_ins), (JsonForm.ESCAPES, escapes)):
+        if ready:
+            batch = json_batch([row, row], form)
+            assert json.loads(batch.text) == [row, row] if batch.restore is None else "\\" not in batch.text
+            back = json.loads(batch.text)
+            if batch.restore:  # what TRANSLATE does on the server, by Python's str.translate
+                table = str.maketrans(*batch.restore)
+                back = [[v.translate(table) if v else v for v in r] for r in back]
+            assert back == [row, row]
+
+
+def test_stand_ins_cover_every_character_json_escapes_and_name_only_those_used():
+    assert len(ESCAPED) == len(STAND_INS) == 33 and not set(ESCAPED) & set(STAND_INS)
+    row = ['a "quoted"\nline', None, "back\\slash", "plain"]
+    batch = json_batch([row], JsonForm.STAND_INS)
+    assert batch.restore is not None and sorted(batch.restore[1]) == sorted('"\n\\')
+    assert json_batch([["plain"]], JsonForm.STAND_INS).restore is None
+    assert json_batch([row], JsonForm.ESCAPES).restore is None
+    sql = S.insert_json("ref", "t", ["a", "b", "c", "d"], 7, restore=batch.restore)
+    assert sql.count("TRANSLATE(") == 4 and sql.count("?") == 1
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -466,6 +490,66 @@ def test_the_probe_table_of_careful_mode_parses_and_keeps_each_type():
     assert [t for _, t in columns] == ["NVARCHAR(max)", "BIGINT", "DECIMAL(38, 10)", "DATETIME2(7)"]
     assert isinstance(parse_one(S.column_definitions("ref", "it's a [big] table.v2")), exp.Select)
     parse_insert(S.insert_row(None, PROBE_TABLE, ["a", "odd]name"], 3), qualified(None, PROBE_TABLE))
+
+
+# -- the URL as written; NULL parameters inline for Microsoft's driver ------------------------
+@pytest.mark.parametrize("url", [
+    "mssql://loader:secret@127.0.0.1:1433/warehouse?driver=FreeTDS&TDS_Version=7.4",
+    "mssql+pyodbc://loader:secret@sql01:1433/warehouse?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes",
+    "mssql+mssqlpython://loader:secret@sql01/warehouse?Encrypt=no",
+    "postgresql://loader:secret@127.0.0.1:5432/warehouse",
+])
+def test_the_url_is_shown_as_written_with_the_password_hidden(url):
+    backend = open_backend(url)
+    try:
+        assert backend.shown_url == make_url(url).render_as_string(hide_password=True)
+        assert "secret" not in backend.shown_url and "***" in backend.shown_url
+        assert "any_engine" not in backend.shown_url and backend.shown_url.startswith(url.split("://")[0] + "://")
+    finally:
+        backend.dispose()
+
+
+@pytest.mark.parametrize(("sql", "markers"), [
+    ("UPDATE t SET a=?, b=? WHERE t.c = ?", 3),
+    ("INSERT INTO [it's a ?] ([a?], \"b?\") VALUES (?, N'?''?', ?) -- ?\n/* ? */", 2),
+    ("SELECT N'', ? FROM [x]]?]", 1),
+])
+def test_parameter_markers_are_found_outside_quotes_and_comments(sql, markers):
+    found = question_marks(sql)
+    assert len(found) == markers and all(sql[at] == "?" for at in found)
+
+
+class SizesSeen:
+    """Records what `setinputsizes` was given (a cursor's one call here)."""
+
+    def __init__(self) -> None:
+        self.sizes: list | None = None
+
+    def setinputsizes(self, sizes: list) -> None:
+        self.sizes = sizes
+
+
+def test_null_parameters_are_written_into_the_statement_keeping_the_other_sizes():
+    class Context:
+        ingest_input_sizes: ClassVar[list] = [(-9, 2000, 0), (str, None, None), (-5, None, None)]
+
+    cursor = SizesSeen()
+    sql, params = nulls_inline(None, cursor, "UPDATE [a?] SET x=?, y=? WHERE [a?].k = ?", ("v", None, 7), Context(),
+                               False)
+    assert sql == "UPDATE [a?] SET x=?, y=NULL WHERE [a?].k = ?" and params == ("v", 7)
+    assert cursor.sizes == [(-9, 2000, 0), (-5, None, None)]
+    named, values = nulls_inline(None, cursor, "SET x=%(x)s, y=%(y)s", {"x": None, "y": 1}, None, False)
+    assert named == "SET x=NULL, y=%(y)s" and values == {"y": 1}
+    assert nulls_inline(None, cursor, "x=?", [None], None, True) == ("x=?", [None])  # executemany: as it is
+
+
+@pytest.mark.parametrize(("url", "describes"), [
+    ("mssql+pyodbc://u@h/d?driver=ODBC+Driver+18+for+SQL+Server", True),
+    ("mssql+mssqlpython://u@h/d", True),
+    ("mssql+pyodbc://u@h/d?driver=FreeTDS", False),
+])
+def test_null_parameters_go_inline_where_the_driver_would_describe_them(url, describes):
+    assert describes_null_parameters(make_url(url)) is describes
 
 
 def test_an_index_is_dropped_on_its_table():

@@ -87,6 +87,7 @@ class Backend(MergeTables, Probes):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.shown_url = engine.url.render_as_string(hide_password=True)  # as the user wrote it: open_backend
         self.quote = engine.dialect.identifier_preparer.quote_identifier
         self._write_lock: threading.Lock | nullcontext[None] = nullcontext()
 

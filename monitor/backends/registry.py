@@ -95,4 +95,6 @@ def open_backend(url: str, options: Mapping[str, Any] | None = None, *, pool_siz
         parsed = parsed.set(drivername=cls.default_driver)
     if parsed.username and parsed.password is None and os.environ.get(PASSWORD_ENV):
         parsed = parsed.set(password=os.environ[PASSWORD_ENV])
-    return cls.from_url(parsed, options_for(cls, options), pool_size=pool_size)
+    backend = cls.from_url(parsed, options_for(cls, options), pool_size=pool_size)
+    backend.shown_url = make_url(url).render_as_string(hide_password=True)  # as written, never the driver's form
+    return backend

@@ -175,7 +175,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     settings = _settings(args)
     app = build_app(settings, instance=one_off_instance())
     app.close()
-    print(f"database ready: {app.backend.name} ({app.backend.engine.url.render_as_string(hide_password=True)})")
+    print(f"database ready: {app.backend.name} ({app.backend.shown_url})")
     return 0
 
 

@@ -88,7 +88,7 @@ class Daemon:
     def run(self) -> None:
         """Run until `stop_event` is set, then finish or roll back within the shutdown timeout."""
         settings = self.settings
-        url = self.app.backend.engine.url.render_as_string(hide_password=True)
+        url = self.app.backend.shown_url
         log.info("ingest-monitor starting: instance %s, database %s, %d folder rule(s), %d worker(s), "
                  "settle %.1fs", self.app.state.instance, url, len(settings.folders), settings.workers,
                  settings.settle_seconds)

@@ -48,6 +48,7 @@ from monitor.backends.mssql.insert_paths import (
     choose_insert_path,
     nulls_mapped,
 )
+from monitor.backends.mssql.json_rows import JsonForm, probe_json_form
 from monitor.backends.mssql.options import MssqlOptions
 from monitor.backends.mssql.probe import probing
 from monitor.backends.mssql.side_tables import SideTables
@@ -97,7 +98,7 @@ class MssqlBackend(Backend):
         "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n"
     )
 
-    def __init__(self, engine: Engine, *, bcp: bool = False, bulk_copy: str = "auto") -> None:
+    def __init__(self, engine: Engine, *, bcp: bool = False, bulk_copy: str = "never") -> None:
         super().__init__(engine)
         self.bcp_enabled, self.bulk_copy = bcp, bulk_copy
         self.bcp_found = bool(shutil.which("bcp")) if bcp else False
@@ -105,6 +106,7 @@ class MssqlBackend(Backend):
             log.warning("mssql_bcp is set but bcp is not on the PATH; loading without it")
         self._driver: DriverInfo | None = None
         self._babelfish: bool | None = None
+        self.json_form: JsonForm | None = None  # what the engine's OPENJSON reads, asked once
         self._bulk_broken: set[str] = set()
         self.side_tables = SideTables(engine)  # bulk copy's and bcp's, dropped if the load fails
         event.listen(engine, "connect", self._on_connect)
@@ -117,7 +119,7 @@ class MssqlBackend(Backend):
         return cls(engine, bcp=options.bcp, bulk_copy=options.bulk_copy)
 
     def _on_connect(self, dbapi_connection: Any, _record: object) -> None:
-        """Every connection reads `"name"` as an identifier; the first learns if it is Babelfish."""
+        """Every connection reads `"name"` as an identifier; the first learns the engine and its JSON form."""
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(S.quoted_identifiers_on())
@@ -126,6 +128,9 @@ class MssqlBackend(Backend):
                 self._learn_babelfish(bool(cursor.fetchone()[0]))
         finally:
             cursor.close()
+        if self.json_form is None:
+            self.json_form = probe_json_form(dbapi_connection)
+            log.info("SQL Server's OPENJSON reads rows in the %s form", self.json_form)
 
     def _learn_babelfish(self, babelfish: bool) -> None:
         """Keep what the server is; on Babelfish, names are held to PostgreSQL's length."""
@@ -157,7 +162,8 @@ class MssqlBackend(Backend):
     def insert_path(self, conn: Connection) -> InsertPath:
         """The fastest path here; mssql-python's bulk copy not on Babelfish unless `always`."""
         bulk = self.bulk_copy == "always" or (self.bulk_copy == "auto" and not self.is_babelfish(conn))
-        return choose_insert_path(self.driver(conn), bcp=self.bcp_enabled, bcp_found=self.bcp_found, bulk_copy=bulk)
+        return choose_insert_path(self.driver(conn), bcp=self.bcp_enabled, bcp_found=self.bcp_found, bulk_copy=bulk,
+                                  describes=not self.is_babelfish(conn))  # Babelfish 4.2: 4,000 characters
 
     def end_failed(self, conn: Connection, trans: RootTransaction) -> None:
         """Roll back only if the server still has the transaction (`XACT_ABORT` and

@@ -6,10 +6,12 @@
   form FreeTDS users write) — each URL is turned into the form its driver reads.
 - SQLAlchemy declares parameter sizes to pyodbc, 0 for NVARCHAR(max); FreeTDS refuses a size
   of 0 ("Invalid string or buffer length"), so FreeTDS engines leave the sizes to pyodbc.
-- mssql-python asks the server for the type of every NULL parameter (`SQLDescribeParam`);
+- Microsoft's ODBC driver (under pyodbc, and inside mssql-python) asks the server for the type
+  of every NULL parameter (`SQLDescribeParam`, `sp_describe_undeclared_parameters`);
   Babelfish 4.2 cannot describe an UPDATE whose WHERE names `table.column`, and that failure
   silently ends the transaction (the statements before it are rolled back, the ones after run
-  in a new one). So on mssql-python engines a NULL parameter is sent as a literal NULL.
+  in a new one). So on those engines a NULL parameter is sent as a literal NULL (`?` or
+  `%(name)s` outside quotes replaced, the driver's declared sizes kept for the others).
 - mssql-python's SQLAlchemy dialect reads the server's version from `@@VERSION` and knows
   only SQL Server's banner; on Babelfish it finds none and fails while connecting. The
   dialect registered here (`mssql+mssqlpython` URLs are mapped to it) takes the version from
@@ -49,7 +51,14 @@ class _RollbackWhenThereIsOne:
 class PyodbcAnyEngineDialect(_RollbackWhenThereIsOne, MSDialect_pyodbc):
     """pyodbc's dialect for any SQL Server engine."""
 
-    supports_statement_cache = True  # as its parent's: only the rollback differs
+    supports_statement_cache = True  # as its parent's: only the rollback and the sizes kept differ
+
+    def do_set_input_sizes(self, cursor: Any, list_of_tuples: list[tuple[str, Any, Any]], context: Any) -> None:
+        """Keep the declared sizes on the context, so `nulls_inline` can declare them again
+        without the parameters it wrote into the statement."""
+        context.ingest_input_sizes = [dbtype if isinstance(dbtype, tuple) else (dbtype, None, None)
+                                      for _, dbtype, _ in list_of_tuples]
+        super().do_set_input_sizes(cursor, list_of_tuples, context)
 
 
 class AnyEngineDialect(_RollbackWhenThereIsOne, MSDialect_mssqlpython):
@@ -92,12 +101,19 @@ def driver_url(url: URL) -> URL:
     return url
 
 
+def describes_null_parameters(url: URL) -> bool:
+    """Whether the URL's driver is Microsoft's ODBC driver, which asks the server to describe
+    NULL parameters (mssql-python, and pyodbc with any ODBC driver but FreeTDS)."""
+    return url.get_driver_name() == "mssqlpython" or (
+        url.get_driver_name() in ("pyodbc", "") and not is_freetds(url))
+
+
 def mssql_engine(url: URL, **options: Any) -> Engine:
     """An engine on a SQL Server URL, in its driver's form, with its driver's options."""
     if url.get_driver_name() == "pyodbc" and is_freetds(url):
         options.setdefault("use_setinputsizes", False)
     engine = create_engine(driver_url(url), **options)
-    if url.get_driver_name() == "mssqlpython":
+    if describes_null_parameters(url):
         event.listen(engine, "before_cursor_execute", nulls_inline, retval=True)
     return engine
 
@@ -115,11 +131,55 @@ def drop_database(conn: Connection, name: str) -> None:
 
 def nulls_inline(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                  executemany: bool) -> tuple[str, Any]:
-    """A statement with its NULL parameters written as NULL (named `%(name)s` parameters of
-    one execution; SQLAlchemy doubles every other `%` in the text, so the tokens are exact)."""
-    if executemany or not isinstance(parameters, dict) or None not in parameters.values():
+    """A statement with its NULL parameters written as NULL: named `%(name)s` parameters
+    (mssql-python; SQLAlchemy doubles every other `%` in the text, so the tokens are exact) or
+    positional `?` markers outside quotes (pyodbc), of one execution."""
+    if executemany or not parameters:
         return statement, parameters
-    for name in [key for key, value in parameters.items() if value is None]:
-        statement = statement.replace(f"%({name})s", "NULL")
-        del parameters[name]
-    return statement, parameters
+    if isinstance(parameters, dict):
+        if None not in parameters.values():
+            return statement, parameters
+        for name in [key for key, value in parameters.items() if value is None]:
+            statement = statement.replace(f"%({name})s", "NULL")
+            del parameters[name]
+        return statement, parameters
+    values = list(parameters)
+    if None not in values:
+        return statement, parameters
+    markers = question_marks(statement)
+    if len(markers) != len(values):  # not a statement read here: leave it as it is
+        return statement, parameters
+    for position in reversed([at for at, value in zip(markers, values, strict=True) if value is None]):
+        statement = statement[:position] + "NULL" + statement[position + 1:]
+    sizes = getattr(context, "ingest_input_sizes", None)
+    if sizes is not None and len(sizes) == len(values):
+        cursor.setinputsizes([size for size, value in zip(sizes, values, strict=True) if value is not None])
+    return statement, type(parameters)(value for value in values if value is not None)
+
+
+def question_marks(statement: str) -> list[int]:
+    """Where the `?` parameter markers are: outside '...' strings, "..." and [...] names and
+    comments."""
+    found: list[int] = []
+    i, n = 0, len(statement)
+    closing = {"'": "'", '"': '"', "[": "]"}
+    while i < n:
+        ch = statement[i]
+        if ch in closing:
+            end = statement.find(closing[ch], i + 1)
+            while end != -1 and ch != "[" and statement[end + 1:end + 2] == ch:  # a doubled quote
+                end = statement.find(ch, end + 2)
+            while end != -1 and ch == "[" and statement[end + 1:end + 2] == "]":  # ]] inside brackets
+                end = statement.find("]", end + 2)
+            i = n if end == -1 else end + 1
+        elif statement.startswith("--", i):
+            end = statement.find("\n", i)
+            i = n if end == -1 else end + 1
+        elif statement.startswith("/*", i):
+            end = statement.find("*/", i + 2)
+            i = n if end == -1 else end + 2
+        else:
+            if ch == "?":
+                found.append(i)
+            i += 1
+    return found

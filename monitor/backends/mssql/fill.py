@@ -24,14 +24,13 @@ from monitor.backends.mssql.insert_paths import (
     chunk_rows,
     direct_path,
     input_sizes,
-    json_ready,
-    json_text,
     longest_per_column,
     row_path,
     rows_copied,
     rows_per_statement,
     write_bcp_file,
 )
+from monitor.backends.mssql.json_rows import JsonForm, json_batch, json_ready
 from monitor.backends.mssql.side_tables import SideTables
 from monitor.backends.mssql.statements import TEXT_CHARS, qualified, side_table_name
 from monitor.backends.mssql.statements import MssqlStatements as S
@@ -48,7 +47,11 @@ class FillingBackend(Protocol):
 
     def column_chars(self, conn: Connection, schema: str | None, table: str) -> dict[str, int]: ...
 
+    json_form: JsonForm | None  # what the engine's OPENJSON reads (json_rows.py)
+
     def is_babelfish(self, conn: Connection) -> bool: ...
+
+    def driver(self, conn: Connection) -> DriverInfo: ...
 
     def dbapi_connection(self, conn: Connection) -> Any: ...
 
@@ -94,7 +97,8 @@ class TableFill:
         if not rows:
             return 0
         longest = self.widen_for(rows)
-        path = direct_path(self.driver)
+        # Babelfish 4.2 describes no statement over 4,000 characters (fast_executemany asks it to)
+        path = direct_path(self.driver, describes=not self.backend.is_babelfish(self.conn))
         if path is InsertPath.JSON_ROWS and (self.target.ordered or not self.json_fits):  # JSON takes some rows first
             path = row_path(self.driver)
         cursor = self.backend.dbapi_connection(self.conn).cursor()
@@ -106,7 +110,7 @@ class TableFill:
             if not rest:
                 pass
             elif path is InsertPath.MULTIROW_VALUES:
-                self._multirow(cursor, rest)
+                self._multirow(cursor, rest, longest)
             else:
                 self._executemany(cursor, rest, longest, fast=path is InsertPath.FAST_EXECUTEMANY)
         finally:
@@ -114,21 +118,23 @@ class TableFill:
         return len(rows)
 
     def _json(self, cursor: Any, rows: list[list[str | None]]) -> list[list[str | None]]:
-        """Insert the rows JSON carries unchanged, a statement per `JSON_ROWS_PER_STATEMENT`;
-        return the others."""
+        """Insert the rows JSON carries in the engine's form (json_rows.py), a statement per
+        `JSON_ROWS_PER_STATEMENT`; return the others."""
         ready: list[list[str | None]] = []
         rest: list[list[str | None]] = []
+        form = self.backend.json_form or JsonForm.PLAIN
         for row in rows:
-            (ready if json_ready(row) else rest).append(row)
-        sql = S.insert_json(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock)
+            (ready if json_ready(row, form) else rest).append(row)
         for start in range(0, len(ready), JSON_ROWS_PER_STATEMENT):
-            cursor.execute(sql, json_text(ready[start:start + JSON_ROWS_PER_STATEMENT]))
+            batch = json_batch(ready[start:start + JSON_ROWS_PER_STATEMENT], form)
+            cursor.execute(S.insert_json(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock,
+                                         restore=batch.restore), batch.text)
         return rest
 
     def _executemany(self, cursor: Any, rows: list[list[str | None]], longest: list[int], *,
                      fast: bool) -> None:
         sql = S.insert_row(self.schema, self.table, self.columns, self.load_id, tablock=self.tablock)
-        sizes = input_sizes(self.chars, longest, max_as_observed=self.driver.dbapi == "mssql_python")
+        sizes = input_sizes(self.chars, longest, max_as_observed=True)  # ODBC Driver 18: no size 0 in arrays
         if fast:
             cursor.fast_executemany = True
         step = chunk_rows(sizes)
@@ -136,11 +142,22 @@ class TableFill:
             cursor.setinputsizes(sizes)
             cursor.executemany(sql, rows[start:start + step])
 
-    def _multirow(self, cursor: Any, rows: list[list[str | None]]) -> None:
+    def _multirow(self, cursor: Any, rows: list[list[str | None]], longest: list[int]) -> None:
+        """Multi-row VALUES within the parameter limits; with Microsoft's driver, NULLs are
+        written as NULL and the other parameters' sizes declared (nothing left to describe)."""
         per = rows_per_statement(len(self.columns))
         full = S.insert_values(self.schema, self.table, self.columns, self.load_id, per, tablock=self.tablock)
+        sizes = input_sizes(self.chars, longest, max_as_observed=True) if self.driver.declares_sizes else []
         for start in range(0, len(rows), per):
             chunk = rows[start:start + per]
+            if sizes:
+                nulls = [[value is None for value in row] for row in chunk]
+                cursor.setinputsizes([size for row in nulls for size, null in zip(sizes, row, strict=True)
+                                      if not null])
+                sql = S.insert_values(self.schema, self.table, self.columns, self.load_id, len(chunk),
+                                      tablock=self.tablock, nulls=nulls)
+                cursor.execute(sql, [value for row in chunk for value in row if value is not None])
+                continue
             sql = full if len(chunk) == per else S.insert_values(
                 self.schema, self.table, self.columns, self.load_id, len(chunk), tablock=self.tablock)
             cursor.execute(sql, list(chain.from_iterable(chunk)))

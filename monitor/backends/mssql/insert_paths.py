@@ -14,7 +14,6 @@ Pure functions, tested without a server:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -67,17 +66,25 @@ class DriverInfo:
         return "tdsodbc" in name or "freetds" in name
 
     @property
+    def declares_sizes(self) -> bool:
+        """pyodbc with Microsoft's ODBC driver: parameters go with `setinputsizes`, so the driver
+        never asks the server to describe them (Babelfish ends the transaction where it cannot)."""
+        return self.dbapi == "pyodbc" and not self.is_freetds and not self.is_legacy_sqlsrv
+
+    @property
     def is_legacy_sqlsrv(self) -> bool:
         """Windows' ancient `SQL Server` driver (SQLSRV32.DLL): no parameter arrays either."""
         return self.name.lower().startswith("sqlsrv32")
 
 
-def direct_path(driver: DriverInfo) -> InsertPath:
+def direct_path(driver: DriverInfo, *, describes: bool = True) -> InsertPath:
     """The in-transaction path for a driver: the fallback of every bulk path. Microsoft's
     ODBC driver binds parameter arrays (`fast_executemany`); for FreeTDS (whose
     `fast_executemany` crashes the process) and mssql-python, rows travel as one JSON text
-    per statement (`OPENJSON`: measured faster than their parameter paths, see the README)."""
-    if driver.dbapi == "mssql_python" or driver.is_freetds:
+    per statement (`OPENJSON`: measured faster than their parameter paths, see the README).
+    `describes`: the engine describes the parameters of any statement, as `fast_executemany`
+    has Microsoft's driver ask it to; where it cannot (Babelfish), JSON rows too."""
+    if driver.dbapi == "mssql_python" or driver.is_freetds or (driver.declares_sizes and not describes):
         return InsertPath.JSON_ROWS
     if driver.is_legacy_sqlsrv:
         return InsertPath.MULTIROW_VALUES
@@ -89,34 +96,19 @@ def row_path(driver: DriverInfo) -> InsertPath:
     return InsertPath.EXECUTEMANY if driver.dbapi == "mssql_python" else InsertPath.MULTIROW_VALUES
 
 
-# A value travels in JSON only when it needs no escape (Babelfish 4.2's OPENJSON hands back
-# escapes such as \" unread), holds no character beyond the BMP and fits NVARCHAR(4000).
-_NEEDS_ESCAPE_OR_ASTRAL = re.compile(r'["\\\x00-\x1f\U00010000-\U0010ffff]')
 JSON_ROWS_PER_STATEMENT = 1000  # measured fastest on Babelfish 4.2 (more rows parse slower)
 BABELFISH_OPENJSON_COLUMNS = 98  # the widest OPENJSON ... WITH Babelfish 4.2 runs (measured)
 
 
-def json_ready(row: Sequence[str | None]) -> bool:
-    """Whether a row travels as JSON unchanged on every engine (see above)."""
-    values = [value for value in row if value]
-    return (not any(len(value) > TEXT_CHARS for value in values)
-            and _NEEDS_ESCAPE_OR_ASTRAL.search("".join(values)) is None)
-
-
-def json_text(rows: Sequence[Sequence[str | None]]) -> str:
-    """Rows as one JSON array of arrays (null for NULL), without escapes (`json_ready`)."""
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-
-
 def choose_insert_path(driver: DriverInfo, *, bcp: bool = False, bcp_found: bool = False,
-                       bulk_copy: bool = True) -> InsertPath:
+                       bulk_copy: bool = True, describes: bool = True) -> InsertPath:
     """The fastest path a driver supports: `bcp` when enabled and installed, else
     mssql-python's bulk copy (unless `bulk_copy` is off), else the driver's direct path."""
     if bcp and bcp_found:
         return InsertPath.BCP
     if driver.dbapi == "mssql_python" and bulk_copy:
         return InsertPath.BULKCOPY
-    return direct_path(driver)
+    return direct_path(driver, describes=describes)
 
 
 def rows_per_statement(columns: int) -> int:

@@ -14,5 +14,6 @@ class MssqlOptions(BaseModel):
 
     bcp: bool = Field(default=False, description="bulk load with bcp when it is on the PATH")
     bulk_copy: Literal["auto", "always", "never"] = Field(
-        default="auto", description="mssql-python's bulk copy: auto (tried first, except on Babelfish, where it "
-        "panics), always (tried first there too, falling back per target), never")
+        default="never", description="mssql-python's bulk copy (it has loaded no row on any server here): never, "
+        "auto (tried first, except on Babelfish, where it panics), always (tried first there too, falling back "
+        "per target)")

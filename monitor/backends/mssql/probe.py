@@ -28,13 +28,15 @@ def probing(backend: FillingBackend, conn: Connection, target: Target) -> Iterat
         side.exec_driver_sql(S.drop_table(None, PROBE_TABLE, if_exists=True))  # a pooled session's last one
         side.exec_driver_sql(S.create_probe(columns))
         side.commit()
-        raw = backend.dbapi_connection(side)
-        sql = S.insert_row(None, PROBE_TABLE, target.columns, target.load_id)
+        raw, declared = backend.dbapi_connection(side), backend.driver(conn).declares_sizes
 
         def probe(rows: list[list[str]]) -> None:
             cursor = raw.cursor()
             try:
-                cursor.executemany(sql, nulls_mapped(rows, target.null_values))
+                for row in nulls_mapped(rows, target.null_values):  # Microsoft's driver: NULLs inline
+                    sql = S.insert_values(None, PROBE_TABLE, target.columns, target.load_id, 1,
+                                          nulls=[[declared and value is None for value in row]])
+                    cursor.execute(sql, [value for value in row if value is not None or not declared])
             finally:
                 cursor.close()
                 with suppress(Exception):  # the server may have ended the try already

@@ -248,16 +248,24 @@ class MssqlStatements:
 
     @classmethod
     def insert_values(cls, schema: str | None, table: str, columns: Sequence[str], load_id: int, rows: int,
-                      *, tablock: bool = False) -> str:
-        """`rows` rows of parameters in one statement."""
+                      *, tablock: bool = False, nulls: Sequence[Sequence[bool]] = ()) -> str:
+        """`rows` rows of parameters in one statement; `nulls`: per row, the values written as NULL."""
+        if nulls:
+            values = ", ".join("(" + ", ".join(["NULL" if null else "?" for null in row] + [str(int(load_id))]) + ")"
+                               for row in nulls)
+            return f"{cls._insert_head(schema, table, columns, tablock)} VALUES {values}"
         row = "(" + ", ".join(["?"] * len(columns) + [str(int(load_id))]) + ")"
         return f"{cls._insert_head(schema, table, columns, tablock)} VALUES {', '.join([row] * rows)}"
 
     @classmethod
     def insert_json(cls, schema: str | None, table: str, columns: Sequence[str], load_id: int,
-                    *, tablock: bool = False) -> str:
-        """Rows from one JSON parameter (an array of arrays of text or null), by position."""
+                    *, tablock: bool = False, restore: tuple[str, str] | None = None) -> str:
+        """Rows from one JSON parameter (an array of arrays of text or null), by position;
+        `restore`: TRANSLATE's (stand-ins, characters) applied to every value (json_rows.py)."""
         fields = ", ".join(f"c{i}" for i in range(len(columns)))
+        if restore:
+            stand_ins, originals = literal(restore[0]), literal(restore[1])
+            fields = ", ".join(f"TRANSLATE(c{i}, {stand_ins}, {originals})" for i in range(len(columns)))
         shape = ", ".join(f"c{i} NVARCHAR({TEXT_CHARS}) '$[{i}]'" for i in range(len(columns)))  # no N: Babelfish
         return (f"{cls._insert_head(schema, table, columns, tablock)} "
                 f"SELECT {fields}, {int(load_id)} FROM OPENJSON(?) WITH ({shape})")
@@ -284,6 +292,13 @@ class MssqlStatements:
     @staticmethod
     def server_version() -> str:
         return "SELECT CAST(@@VERSION AS NVARCHAR(4000))"
+
+    @staticmethod
+    def json_probe(text: str, restore: tuple[str, str] | None = None) -> str:
+        """The first value of a JSON text of one row as OPENJSON hands it back (its stand-ins
+        put back by TRANSLATE with `restore`)."""
+        value = f"TRANSLATE(v, {literal(restore[0])}, {literal(restore[1])})" if restore else "v"
+        return f"SELECT {value} FROM OPENJSON({literal(text)}) WITH (v NVARCHAR(40) '$[0]')"
 
     @staticmethod
     def babelfish() -> str:
@@ -347,3 +362,4 @@ class MssqlMergeSql(MergeSql):
         return (f"UPDATE t SET {sets}, {quote(LOAD_ID_COLUMN)} = {int(plan.load_id)} "
                 f"FROM {self.name(plan.target)} AS t WITH (UPDLOCK, SERIALIZABLE) "
                 f"INNER JOIN {self.name(plan.staging)} AS s ON {self.keys_match('t', 's')} WHERE {self.differs()}")
+
