@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from bench.burst_loops import Loop, LoopResult
 from bench.generate import enrichment_files
 from bench.measure import median, percentile
 from bench.workspace import Workspace, make_workspace, stop_daemon
@@ -72,10 +73,22 @@ class Burst:
     seconds: float = 0.0
     loaded: int = 0
     note: str = ""
+    to_loaded: list[float] = field(default_factory=list)  # per file, seconds from the drop to `loaded`
+    loop: LoopResult | None = None  # the database's own loader once per file, on the same files
 
     @property
     def files_per_s(self) -> float:
         return self.loaded / self.seconds if self.seconds else 0.0
+
+    @property
+    def loaded_median(self) -> float:
+        return median(self.to_loaded)
+
+    @property
+    def ratio(self) -> float:
+        """The daemon's files/s over the loop's (0 when either did not finish)."""
+        loop = self.loop.files_per_s if self.loop else 0.0
+        return self.files_per_s / loop if loop and not self.note else 0.0
 
 
 def _naive_utc(epoch: float) -> datetime:
@@ -146,17 +159,21 @@ def detection_latency(backend: str, url: str, work: Path, *, settle: float, file
 
 
 def burst(backend: str, url: str, work: Path, *, files: int, rows: int, workers: int, settle: float,
-          timeout: float = 1800) -> Burst:
+          timeout: float = 1800, loop: Loop | None = None) -> Burst:
     """Move `files` ready-made files (`rows` rows each) into the watched folder at once;
-    seconds from the first move until every one is `loaded` (settle time included)."""
+    seconds from the first move until every one is `loaded` (settle time included), and per
+    file from the drop to `loaded`. `loop` first loads the same files the database's own way."""
     result = Burst(backend, files, rows, workers, settle)
     ws = make_workspace(work, url, table=TABLE, pattern="*.csv", settle=settle, workers=workers,
                         queue_size=max(1000, files))
     staged = enrichment_files(work / "staged", files, rows, seed=11)
+    if loop is not None:
+        result.loop = loop(staged)
     warm = work / "warmup-src.csv"
     _write_small(warm, [["warm", "up", *[""] * (len(ENRICHMENT_HEADER) - 2)]])
     proc, engine = _start(ws, warm, timeout)
     try:
+        dropped = _naive_utc(time.time())
         start = time.perf_counter()
         for path in staged:
             os.replace(path, ws.folder / path.name)
@@ -165,6 +182,8 @@ def burst(backend: str, url: str, work: Path, *, files: int, rows: int, workers:
         result.loaded = ws.loaded_count(engine) - 1
         if not done:
             result.note = f"only {result.loaded} of {files} loaded within {timeout:.0f} s"
+        result.to_loaded = [(row["finished_at"] - dropped).total_seconds() for row in ws.audit(engine)
+                            if row["status"] == "loaded" and row["file_name"] != "warmup.csv"]
     finally:
         stop_daemon(proc)
         engine.dispose()

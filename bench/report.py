@@ -84,10 +84,18 @@ def latency_table(results: Sequence[Latency]) -> str:
 
 
 def burst_table(results: Sequence[Burst]) -> str:
-    """The burst: files per second until all are loaded."""
-    rows = [[r.backend, _num(r.files), _num(r.rows_per_file), str(r.workers), _num(r.settle, 1),
-             _num(r.seconds, 1), _num(r.files_per_s, 1), r.note or "ok"] for r in results]
-    return table(["backend", "files", "rows each", "workers", "settle s", "seconds", "files/s", "check"], rows)
+    """The burst: files per second until all are loaded, the loop of the database's own
+    loader on the same files, the ratio, and the median from the drop to `loaded`."""
+    rows = []
+    for r in results:
+        loop = r.loop
+        rows.append([r.backend, _num(r.files), _num(r.rows_per_file), str(r.workers), _num(r.settle, 1),
+                     _num(r.seconds, 1), _num(r.files_per_s, 1), _num(r.loaded_median, 1),
+                     loop.tool if loop else "not run", _num(loop.seconds, 1) if loop else "",
+                     _num(loop.files_per_s, 1) if loop else "", f"{r.ratio:.2f}x" if r.ratio else "n/a",
+                     "; ".join(n for n in (r.note, loop.note if loop else "") if n) or "ok"])
+    return table(["backend", "files", "rows each", "workers", "settle s", "seconds", "files/s",
+                  "drop to loaded: median s", "loop", "loop s", "loop files/s", "daemon / loop", "check"], rows)
 
 
 def sets_table(results: Sequence[LoadResult]) -> str:

@@ -15,8 +15,8 @@ Sections, per backend (SQLite, PostgreSQL):
 - detection latency: the daemon running with `--settle` seconds of settle time,
   files written into its folder; from each file's last write (mtime) to its claim
   and to `loaded`: median and p99.
-- burst: `--burst-files` files of 100 rows moved in at once, `--burst-workers`
-  workers: files per second until all are loaded.
+- burst: `--burst-files` files of `--burst-rows` rows moved in at once, `--burst-workers`
+  workers: files per second until all are loaded, against a shell loop of the database's own loader per file.
 - memory: peak RSS of `ingest-monitor ingest` at two file sizes (and ~1 GB with `--big`).
 - snapshot (`--big`): the full-size snapshot (`--big-rows`, 5,000,000 rows, ~2.5 GB) plain and
   zipped by `ingest-monitor ingest` alone: rows/s, peak RSS. Alone:
@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench import busy, loads, merge
+from bench.burst_loops import psql_loop, sqlite_loop
 from bench.daemon_runs import Burst, Latency, burst, detection_latency
 from bench.databases import DEFAULT_PG_URL, PgServer
 from bench.generate import companies, mixed
@@ -81,6 +82,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, default=None, help="daemon settle time for the latency run (1.0)")
     p.add_argument("--latency-files", type=int, default=None, help="files dropped for the latency run (20)")
     p.add_argument("--burst-files", type=int, default=None, help="files in the burst (1000)")
+    p.add_argument("--burst-rows", type=int, default=1000, help="rows in each burst file (1000)")
     p.add_argument("--burst-workers", type=int, default=10)
     p.add_argument("--merge-rows", type=int, default=None, help="rows of the merge's table and export (--rows)")
     p.add_argument("--skip", default="",
@@ -227,8 +229,10 @@ class Bench:
         files = self.args.burst_files or (20 if self.args.quick else 1000)
         for backend in self.backends:
             _say(f"burst: {backend}, {files} files, {self.args.burst_workers} workers")
+            loop = sqlite_loop(self.work / "burst-ref") if backend == "sqlite" else psql_loop(self.server)
             self.bursts.append(self._with_db(backend, "burst", functools.partial(
-                burst, backend, files=files, rows=100, workers=self.args.burst_workers, settle=0.5)))
+                burst, backend, files=files, rows=self.args.burst_rows, workers=self.args.burst_workers,
+                settle=0.5, loop=loop)))
 
     def run_memory(self) -> None:
         """Peak RSS at a quarter of the size, at the size (from the loads), and at ~1 GB."""

@@ -36,6 +36,7 @@ from sqlalchemy.types import TypeEngine
 from monitor import catalog
 from monitor.backends import views
 from monitor.backends.base import Backend
+from monitor.backends.idle_ping import ping_when_idle
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, short_name
 from monitor.backends.mssql.column_types import KIND_TYPES, sql_type
 from monitor.backends.mssql.connect import mssql_engine
@@ -115,7 +116,8 @@ class MssqlBackend(Backend):
     def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> MssqlBackend:
         """The URL in its driver's form (`connect.mssql_engine`), `pool_size` connections kept."""
         assert isinstance(options, MssqlOptions)
-        engine = mssql_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2)
+        engine = mssql_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
+        ping_when_idle(engine)
         return cls(engine, bcp=options.bcp, bulk_copy=options.bulk_copy)
 
     def _on_connect(self, dbapi_connection: Any, _record: object) -> None:

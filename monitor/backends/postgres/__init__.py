@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from monitor.backends.base import Backend
+from monitor.backends.idle_ping import ping_when_idle
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.names import SYSTEM_COLUMNS
 from monitor.backends.postgres import writable
@@ -80,7 +81,9 @@ class PostgresBackend(Backend):
         """A pool of `pool_size` connections (half as many more on demand); a large fullload
         file split over `backend.postgresql.split_connections` (2 by default, 1 on one core)."""
         assert isinstance(options, PostgresOptions)
-        backend = cls(create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size // 2))
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size // 2)
+        ping_when_idle(engine)
+        backend = cls(engine)
         backend.split_connections = options.split_connections or min(2, os.cpu_count() or 1)
         backend.split_min_bytes = options.split_min_bytes
         return backend
@@ -89,6 +92,15 @@ class PostgresBackend(Backend):
         """Create `ref` and `bkp`."""
         for schema in (REF_SCHEMA, BKP_SCHEMA):
             conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"))
+
+    def columns_of(self, conn: Connection, schema: str | None, table: str) -> list[str]:
+        """The table's column names, in order, in one catalog query (none: no such table)."""
+        rows = conn.execute(text(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = coalesce(:schema, current_schema()) "
+            "AND c.relname = :table AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"),
+            {"schema": schema, "table": table})
+        return [str(name) for (name,) in rows]
 
     def lock_target(self, conn: Connection, schema: str | None, table: str) -> None:
         """A transaction-scoped advisory lock named after the target."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
 from monitor.backends import Backend
 from monitor.backends.merging import MergeCounts, Place
@@ -135,6 +135,15 @@ class Append(Strategy):
     name = "append"
 
     def prepare(self, backend: Backend, job: LoadJob) -> None:
+        """Nothing when the target has every column of the file (one look, no lock, each file:
+        nothing is remembered between files); else create or widen it, the target locked."""
+        try:
+            with backend.reading() as conn:
+                present = set(backend.columns_of(conn, job.schema, job.table))
+        except NoSuchTableError:
+            present = set()
+        if present and all(name in present for name in job.columns):
+            return
         with backend.transaction() as conn:
             backend.lock_target(conn, job.schema, job.table)
             _create_or_widen(conn, backend, job)
