@@ -25,8 +25,9 @@ class PgServer:
 
     @property
     def info(self) -> dict[str, str]:
-        """Connection parameters of the admin URL."""
-        return psycopg.conninfo.conninfo_to_dict(self.url)
+        """Connection parameters of the admin URL (those it sets)."""
+        return {key: str(value) for key, value in psycopg.conninfo.conninfo_to_dict(self.url).items()
+                if value is not None}
 
     def dbname_url(self, dbname: str, driver: str = "postgresql+psycopg") -> str:
         """A SQLAlchemy URL for `dbname` on this server."""
@@ -37,10 +38,8 @@ class PgServer:
 
     def connect(self, dbname: str | None = None) -> psycopg.Connection:
         """An autocommit connection (to `dbname`, else the admin database)."""
-        info = self.info
-        if dbname:
-            info["dbname"] = dbname
-        return psycopg.connect(**info, autocommit=True, connect_timeout=10)
+        conninfo = psycopg.conninfo.make_conninfo(self.url, **({"dbname": dbname} if dbname else {}))
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
 
     def version(self) -> str:
         """The server's version string."""

@@ -19,9 +19,8 @@ from bench.databases import PgServer
 from bench.loads import header_of, quiet_disk
 from bench.measure import run_timed
 from bench.workspace import cli_env, make_workspace
-from monitor.backends.merging import MergePlan, MergeSql, Place, staging_name
-from monitor.backends.postgres import PostgresMergeSql
-from monitor.backends.sqlite import SqliteMergeSql
+from monitor.backends import backend_class
+from monitor.backends.merging import MergePlan, MergeSql, Place
 from monitor.catalog import LOAD_ID_COLUMN, REPLACED_AT_COLUMN, REPLACED_BY_COLUMN
 from monitor.demo.enrichment import ENRICHMENT_HEADER, enrichment_rows
 from monitor.load.read.naming import normalise_header
@@ -80,10 +79,10 @@ def expected(rows: int) -> tuple[int, int]:
 
 def statements(backend: str, columns: list[str], history: Place) -> MergeSql:
     """The statements ingest-monitor runs, for a staging table `contacts__merge_2`."""
-    staging = Place("pg_temp" if backend == "postgresql" else "temp", staging_name(TABLE, 2))
-    plan = MergePlan(Place(None, TABLE), staging, history, [KEY], columns, columns, 2)
+    cls = backend_class(backend)
+    plan = MergePlan(Place(None, TABLE), cls.staging_of(None, TABLE, 2), history, [KEY], columns, columns, 2)
     quote = lambda name: '"' + name.replace('"', '""') + '"'  # noqa: E731
-    return (PostgresMergeSql if backend == "postgresql" else SqliteMergeSql)(quote, plan)
+    return cls.merge_sql(quote, plan)
 
 
 def _script(sql: MergeSql) -> list[str]:

@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from bench import loads, merge, report
+from bench import busy, loads, merge, report
 from bench.daemon_runs import Burst, Latency, burst, detection_latency
 from bench.databases import DEFAULT_PG_URL, PgServer, sqlite_version
 from bench.generate import companies, mixed
@@ -95,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pg-split", default="",
                    help="comma-separated connection counts: PostgreSQL loads also run by ingest-monitor with "
                         "backend.postgresql.split_connections set so, each its own row (e.g. 1,2)")
+    p.add_argument("--busy", type=int, default=0,
+                   help="processes spinning a core each during the whole run, as another job would (e.g. 1)")
     p.add_argument("--workdir", type=Path, help="where files and databases go (default: a temporary folder)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return p
@@ -341,6 +343,8 @@ class Bench:
             f"sqlite3 shell {_shell_version(['sqlite3', '--version'])}, PostgreSQL server {pg}, "
             f"{_shell_version(['psql', '--version'])}, pandas {_pandas_version()}.",
             "",
+            *([f"Another job shared the machine: {self.args.busy} process(es) spinning a core each for the "
+               "whole run (`--busy`).", ""] if self.args.busy else []),
             "Every tool loads the same file in the same run; ratios matter more than absolute numbers "
             "(the machine may be shared). ingest-monitor is timed end to end through `ingest-monitor ingest` "
             "(start-up, hash, claim, read, load, audit, archive move); peak RSS is the process's own "
@@ -405,23 +409,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(temporary.name)
     bench = Bench(args, work)
     try:
-        if bench.mssql is not None:
-            bench.run_mssql_loads()
-            bench.backends.remove("mssql")  # the other sections run on sqlite and postgresql only
-        if bench.backends and "loads" not in bench.skip:
-            bench.run_loads()
-        if "latency" not in bench.skip:
-            bench.run_latency()
-        if "burst" not in bench.skip:
-            bench.run_burst()
-        if "memory" not in bench.skip:
-            bench.run_memory()
-        if args.big and "snapshot" not in bench.skip:
-            bench.run_snapshot()
-        if "sets" not in bench.skip:
-            bench.run_sets()
-        if "merge" not in bench.skip:
-            bench.run_merge()
+        with busy.spinning(args.busy):
+            if bench.mssql is not None:
+                bench.run_mssql_loads()
+                bench.backends.remove("mssql")  # the other sections run on sqlite and postgresql only
+            if bench.backends and "loads" not in bench.skip:
+                bench.run_loads()
+            if "latency" not in bench.skip:
+                bench.run_latency()
+            if "burst" not in bench.skip:
+                bench.run_burst()
+            if "memory" not in bench.skip:
+                bench.run_memory()
+            if args.big and "snapshot" not in bench.skip:
+                bench.run_snapshot()
+            if "sets" not in bench.skip:
+                bench.run_sets()
+            if "merge" not in bench.skip:
+                bench.run_merge()
     finally:
         if temporary is not None:
             temporary.cleanup()

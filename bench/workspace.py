@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select
 
+from monitor.backends import open_backend
 from monitor.catalog import events, files
 from monitor.config import Settings
 
@@ -64,11 +64,7 @@ class Workspace:
 
     def engine(self) -> Engine:
         """An engine on the workspace database (for reading the audit tables)."""
-        if self.url.startswith("mssql"):
-            from monitor.backends.mssql.connect import mssql_engine
-
-            return mssql_engine(make_url(self.url))
-        return create_engine(self.url)
+        return open_backend(self.url, pool_size=2).engine  # as the daemon connects
 
     def loaded_count(self, engine: Engine) -> int:
         """Files `loaded` so far."""
@@ -77,8 +73,8 @@ class Workspace:
 
     def audit(self, engine: Engine) -> list[dict[str, Any]]:
         """Every audit row with its first event's time (the claim)."""
-        claimed = select(events.c.load_id, func.min(events.c.at).label("claimed_at")).group_by(events.c.load_id)
-        claimed = claimed.subquery()
+        claimed = (select(events.c.load_id, func.min(events.c.at).label("claimed_at"))
+                   .group_by(events.c.load_id).subquery())
         query = select(files, claimed.c.claimed_at).join(claimed, claimed.c.load_id == files.c.load_id, isouter=True)
         with engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]

@@ -47,11 +47,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _pg_connect(dbname: str | None = None) -> psycopg.Connection:
-    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
-    if dbname:
-        info["dbname"] = dbname
+    conninfo = psycopg.conninfo.make_conninfo(PG_ADMIN_URL, **({"dbname": dbname} if dbname else {}))
     try:
-        return psycopg.connect(**info, autocommit=True, connect_timeout=5)
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:  # a test that needs PostgreSQL fails, never skips
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
 
@@ -175,6 +173,7 @@ class Workspace:
         try:
             with engine.connect() as conn:
                 if self.url.startswith("sqlite"):
+                    assert engine.url.database, "a SQLite URL names its file"
                     db = Path(engine.url.database)
                     for schema in ("ref", "bkp"):
                         attached = db.with_name(f"{db.stem}.{schema}{db.suffix}")
@@ -303,9 +302,9 @@ def small_disk() -> Iterator[Callable[[Path, int], Path]]:
         subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
 
 
-COMPANIES = {"path": "incoming/companies", "pattern": "BasicCompanyData*", "table": "companies",
+COMPANIES: dict[str, Any] = {"path": "incoming/companies", "pattern": "BasicCompanyData*", "table": "companies",
              "mode": "fullload", "reference": True}
-CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts",
+CONTACTS: dict[str, Any] = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts",
             "mode": "append", "reference": False}
 
 

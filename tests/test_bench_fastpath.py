@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CONTACTS
+from requirements import has
 
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.rawfile.scan import NotSimple
@@ -55,7 +56,7 @@ def table_rows(ws, table: str = "contacts") -> list[tuple]:
 
 def assert_read_as_it_is(ws, output: str) -> None:
     """The backend read the file itself; SQL Server's backend takes parsed batches (it says so)."""
-    if ws.url.startswith("mssql"):
+    if not has(ws.url, "reads_files"):
         assert "the mssql backend does not read files itself" in output
     else:
         assert FALLBACK not in output  # the fast path took it

@@ -62,8 +62,7 @@ def test_a_newer_version_recorded_is_not_taken_for_this_one(backend):
 def test_a_database_from_before_snapshot_sets_gains_them(backend):
     with backend.transaction() as conn:
         backend.drop_views(conn)
-        conn.exec_driver_sql(f"DROP INDEX {backend.quote('ix_ingest_files_set')}"
-                             + (f" ON {backend.qualified(None, 'ingest_files')}" if backend.name == "mssql" else ""))
+        backend.drop_index(conn, Place(None, "ingest_files"), "ix_ingest_files_set")
         for column in ("set_part", "set_id", "snapshot_date"):
             conn.exec_driver_sql(f"ALTER TABLE {backend.qualified(None, 'ingest_files')} DROP COLUMN "
                                  f"{backend.quote(column)}")

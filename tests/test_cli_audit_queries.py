@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 from conftest import COMPANIES, CONTACTS, write_csv
+from requirements import backend_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALECTS = {"SQL Server": "mssql", "PostgreSQL": "postgres", "SQLite": "sqlite"}
@@ -71,8 +72,8 @@ def loaded(make_workspace, tmp_path):
 
 def test_readme_queries_answer_from_real_loads(loaded):
     ws = loaded
-    folder = next(folder for prefix, folder in (("sqlite", "sqlite"), ("postgres", "postgres"), ("mssql", "mssql"))
-                  if ws.url.startswith(prefix))
+    backend = backend_of(ws.url)
+    folder = backend.view_sql.folder
     queries = readme_queries()
 
     def run(key: str) -> list[tuple]:
@@ -87,5 +88,5 @@ def test_readme_queries_answer_from_real_loads(loaded):
     [lineage] = run("lineage")
     assert lineage[0] == "07687209" and lineage[2] == "BasicCompanyData-2026-11-01.csv" and len(lineage[3]) == 64
     over_time = {(r[0], r[1]): r[3:] for r in run("over_time")}
-    schema = {"sqlite": "main", "postgres": "public", "mssql": "dbo"}[folder]
+    schema = backend.default_schema
     assert over_time == {("ref", "companies"): (1, 2, 0), (schema, "contacts"): (1, 2, 1)}

@@ -21,7 +21,7 @@ COMMANDS = ["run", "ingest", "status", "show", "retry", "replay", "init-db", "ch
 
 
 def test_every_command_has_help(capsys):
-    listed = set(parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    listed = set(parser()._subparsers._group_actions[0].choices)
     assert listed == set(COMMANDS)
     top = subprocess.run([sys.executable, "-m", "monitor", "--help"], capture_output=True, text=True,
                          env=cli_env(), timeout=120)

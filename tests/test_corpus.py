@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 from conftest import drop, engine_for, is_babelfish, wait_for
+from requirements import backend_of
+
+from monitor.backends import open_backend
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 sys.path.insert(0, str(CORPUS))
@@ -41,6 +44,14 @@ TRIGGERS = {  # a target that refuses every row with the kind of error a lost co
                    "CREATE TRIGGER poison_refuses BEFORE INSERT ON poison_t FOR EACH ROW "
                    "EXECUTE FUNCTION poison_refuses()"],
     "mssql": [],
+}
+TYPED_KINDS = {  # each database's own words for the column types of typed_contacts
+    "sqlite": ("SELECT name, type FROM pragma_table_info('typed_contacts')",
+               {"email": "TEXT", "phone": "TEXT", "employees": "BIGINT", "revenue": "NUMERIC", "joined": "DATE",
+                "active": "BOOLEAN", "seen_at": "DATETIME", "_load_id": "BIGINT"}),
+    "postgresql": ("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'typed_contacts'",
+                   {"email": "text", "phone": "text", "employees": "bigint", "revenue": "numeric", "joined": "date",
+                    "active": "boolean", "seen_at": "timestamp without time zone", "_load_id": "bigint"}),
 }
 
 
@@ -68,7 +79,8 @@ def test_the_second_round_has_at_least_25_cases_in_every_class():
 
 
 def _dialect(url: str) -> str:
-    return "postgresql" if url.startswith("postgresql") else url.split(":")[0].split("+")[0]
+    """The backend's name: the key of its triggers above and of its overrides in expected.json."""
+    return backend_of(url).name
 
 
 def expected_on(dialect: str, *, babelfish: bool = False) -> dict[str, dict]:
@@ -221,26 +233,15 @@ def test_corpus_through_the_daemon(make_workspace, tmp_path, generated_cases, sm
     assert sorted(ws.query("SELECT email FROM strict_contacts")) == [("base@x.io",), ("r@x.io",)]
     # hostile names stayed names
     assert ws.query(f"SELECT v FROM {_quoted(HOSTILE_TABLE)}") == [("table name is hostile",)]
-    columns = {row[0] for row in ws.query(
-        "SELECT name FROM pragma_table_info('dialects')" if ws.url.startswith("sqlite") else
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'dialects'")}
+    columns = set(_columns(ws, "dialects"))
     assert {"x_drop_table_ref_companies", "drop_table_x", "robert_drop_table_students"} <= columns
     assert ws.query("SELECT code FROM ref.refdata ORDER BY 1") == [("A",), ("B",)]
-    ignore_columns = {row[0] for row in ws.query(
-        "SELECT name FROM pragma_table_info('ignore_contacts')" if ws.url.startswith("sqlite") else
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'ignore_contacts'")}
+    ignore_columns = set(_columns(ws, "ignore_contacts"))
     assert "extra" not in ignore_columns
     # typed columns, typed values, leading zeros and phone numbers kept as text
-    if ws.url.startswith("sqlite"):
-        kinds = dict(ws.query("SELECT name, type FROM pragma_table_info('typed_contacts')"))
-        assert kinds == {"email": "TEXT", "phone": "TEXT", "employees": "BIGINT", "revenue": "NUMERIC",
-                         "joined": "DATE", "active": "BOOLEAN", "seen_at": "DATETIME", "_load_id": "BIGINT"}
-    elif ws.url.startswith("postgresql"):
-        kinds = dict(ws.query("SELECT column_name, data_type FROM information_schema.columns "
-                              "WHERE table_name = 'typed_contacts'"))
-        assert kinds == {"email": "text", "phone": "text", "employees": "bigint", "revenue": "numeric",
-                         "joined": "date", "active": "boolean", "seen_at": "timestamp without time zone",
-                         "_load_id": "bigint"}
+    if dialect in TYPED_KINDS:
+        query, expected_kinds = TYPED_KINDS[dialect]
+        assert dict(ws.query(query)) == expected_kinds
     row = ws.query("SELECT phone, employees, revenue, joined, active FROM typed_contacts WHERE email = 'a@x.io'")[0]
     assert (row[0], row[1], float(row[2]), str(row[3]), bool(row[4])) == ("00441234", 1200, 1200.5, "2024-02-01", True)
     assert ws.query("SELECT phone, employees, joined FROM typed_contacts WHERE email = 'b@x.io'") == [
@@ -273,10 +274,13 @@ def test_corpus_through_the_daemon(make_workspace, tmp_path, generated_cases, sm
 
 
 def _columns(ws, table: str) -> list[str]:
-    if ws.url.startswith("sqlite"):
-        return [row[0] for row in ws.query(f"SELECT name FROM pragma_table_info('{table}')")]
-    return [row[0] for row in ws.query("SELECT column_name FROM information_schema.columns WHERE table_name = :t",
-                                       t=table)]
+    """The table's columns in the default schema, as its backend reads them."""
+    backend = open_backend(ws.url, pool_size=1)
+    try:
+        with backend.reading() as conn:
+            return backend.columns_of(conn, None, table)
+    finally:
+        backend.dispose()
 
 
 def _holding(folder: Path, data: bytes) -> list[Path]:
@@ -287,9 +291,11 @@ def _second_round_holds(ws, dialect: str, incoming: Path, by_name: dict[str, dic
     # names the database keeps or cuts: met by the normalisation, on each database its own way
     names = _columns(ws, "names_t")
     system = {"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid", "oid"}
-    if dialect in ("postgresql", "mssql"):  # SQL Server as Babelfish keeps its tables in PostgreSQL
+    backend = backend_of(ws.url)
+    if backend.reserved_column_names:  # SQL Server as Babelfish keeps its tables in PostgreSQL
         assert not system & set(names) and {"c_xmin", "ymin", "c_xmax", "ymax", "c_ctid"} <= set(names)
-        assert max(len(name.encode()) for name in names) <= (63 if dialect == "postgresql" else 128)
+        assert backend.max_identifier_bytes is not None
+        assert max(len(name.encode()) for name in names) <= backend.max_identifier_bytes
     else:
         assert {"xmin", "ymin", "xmax", "ymax", "ctid"} <= set(names)
     assert len(names) == len(set(names))

@@ -8,10 +8,10 @@ import sys
 import threading
 import time
 
-from conftest import COMPANIES, CONTACTS, cli_env, drop, engine_for, wait_for, write_csv
+from conftest import COMPANIES, CONTACTS, cli_env, drop, wait_for, write_csv
 from sqlalchemy import text
 
-from monitor.backends import sqlite as sqlite_backend
+from monitor.backends import open_backend
 from monitor.demo.companies_house import write_companies_house
 
 
@@ -53,13 +53,8 @@ def test_files_present_at_start_and_temporary_names_are_handled(make_workspace, 
 
 
 def _reader(url: str, stop: threading.Event, seen: list[tuple[int, int]], errors: list[str]) -> None:
-    engine = engine_for(url)
-    with engine.connect() as conn:
-        if url.startswith("sqlite"):
-            from pathlib import Path
-
-            db = Path(engine.url.database)
-            conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
+    backend = open_backend(url, pool_size=1)  # as the daemon connects (SQLite: `ref` attached)
+    with backend.reading() as conn:
         while not stop.is_set():
             try:
                 row = conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT _load_id) FROM ref.companies")).one()
@@ -67,7 +62,7 @@ def _reader(url: str, stop: threading.Event, seen: list[tuple[int, int]], errors
             except Exception as exc:  # recorded and asserted on below
                 errors.append(str(exc))
             conn.commit()
-    engine.dispose()
+    backend.dispose()
 
 
 def test_readers_never_see_an_empty_or_mixed_table_during_fullload(make_workspace, tmp_path):
@@ -126,9 +121,7 @@ def test_memory_stays_bounded_for_a_large_file(make_workspace, tmp_path):
     )
     peak_mb = int(result.stdout.strip())
     assert size_mb > 120
-    # The process itself (numpy for the fast path's proof included; the target is 150 MB) plus a
-    # fixed page cache the SQLite backend sets while loading: a
+    # The process itself (numpy for the fast path's proof included; the target is 150 MB): a
     # file read whole would need several times its size.
-    cache_mb = abs(getattr(sqlite_backend, "LOAD_CACHE_KIB", 0)) // 1024 if ws.url.startswith("sqlite") else 0
-    assert peak_mb < 150 + cache_mb, f"peak RSS {peak_mb} MB for a {size_mb:.0f} MB file"
+    assert peak_mb < 150, f"peak RSS {peak_mb} MB for a {size_mb:.0f} MB file"
     assert ws.query("SELECT COUNT(*) FROM ref.companies") == [(300_000,)]

@@ -12,9 +12,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import COMPANIES, drop, engine_for, wait_for, write_csv
+from conftest import COMPANIES, drop, wait_for, write_csv
 from sqlalchemy import text
 
+from monitor.backends import open_backend
 from monitor.demo.ch_parts import one_file_name, write_companies_house_parts
 from monitor.demo.companies_house import write_companies_house
 
@@ -44,15 +45,14 @@ class Sampler(threading.Thread):
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
-        self.url, self.seen, self.errors = url, [], []
+        self.url = url
+        self.seen: list[tuple[int, ...]] = []
+        self.errors: list[str] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
-        engine = engine_for(self.url)
-        with engine.connect() as conn:
-            if self.url.startswith("sqlite"):
-                db = Path(engine.url.database)
-                conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
+        backend = open_backend(self.url, pool_size=1)  # as the daemon connects (SQLite: `ref` attached)
+        with backend.reading() as conn:
             while not self.stop.wait(0.05):
                 try:
                     state = tuple(conn.execute(text(COUNTS.format(table="ref.companies"))).one())
@@ -61,7 +61,7 @@ class Sampler(threading.Thread):
                 except Exception as exc:  # recorded, asserted on below
                     self.errors.append(str(exc))
                 conn.commit()
-        engine.dispose()
+        backend.dispose()
 
 
 def sources(tmp_path: Path, rows: int = PARTS * 300 + 4):

@@ -33,13 +33,16 @@ def claimed(backend: Backend, state: StateStore, folder: Path, name: str = "a.cs
 
 def staging_tables(backend: Backend) -> list[str]:
     with backend.reading() as conn:
-        return [name for name in backend.tables_in(conn, backend.schema_for(True)) if "__stg_" in name]
+        return [name for name in backend.tables_in(conn, backend.schema_for(True)) if "__stg_" in name
+                or "__merge_" in name]
 
 
-def make_staging(backend: Backend, load_id: int) -> str:
-    name = backend.staging_name("people", load_id)
+def make_staging(backend: Backend, load_id: int, merge: bool = False) -> str:
+    """The staging table a fullload of `load_id` makes (`merge`: a merge's)."""
+    schema = backend.schema_for(True)
+    name = backend.staging_of(schema, "people", load_id).table if merge else backend.staging_name("people", load_id)
     with backend.transaction() as conn:
-        backend.create_table(conn, backend.schema_for(True), name, ["a"])
+        backend.create_table(conn, schema, name, ["a"])
     return name
 
 
@@ -51,6 +54,7 @@ def test_each_end_records_moves_and_drops_the_loads_staging_table(backend, tmp_p
     if source is Status.LOADING:
         state.move(load_id, Status.CLAIMED, Status.LOADING)
     make_staging(backend, load_id)
+    make_staging(backend, load_id, merge=True)
     kept = make_staging(backend, other)
     moved_to = tmp_path / "done" / "a.csv"
     moved_to.parent.mkdir()

@@ -5,10 +5,13 @@ other row loads, in the same transaction."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from requirements import has
 from sqlalchemy.exc import DBAPIError
 
+from monitor.backends import Backend
 from monitor.backends.target import Target
 from monitor.load.read.records import Batch, Reject
 from monitor.load.write.isolation import careful_writer, load_file
@@ -20,7 +23,7 @@ from monitor.load.write.isolation import careful_writer, load_file
 def make_table(backend) -> Target:
     schema = backend.default_schema
     with backend.transaction() as conn:
-        if backend.name == "sqlite":
+        if not has(backend, "typed_columns"):
             conn.exec_driver_sql('CREATE TABLE main.counted (n TEXT CHECK (n GLOB "[0-9]*"), _load_id BIGINT)')
         else:
             backend.create_table(conn, schema, "counted", ["n"], {"n": "integer"})
@@ -31,10 +34,12 @@ class Counting:
     """The real backend, counting the rows of each try careful mode makes: its `bulk_insert`
     calls under savepoints, or (where an error ends the transaction) its probes."""
 
-    def __init__(self, backend) -> None:
-        self.backend, self.tries, self.inserts = backend, [], []
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.tries: list[int] = []
+        self.inserts: list[int] = []
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
 
     def bulk_insert(self, conn, target, batches):
@@ -72,7 +77,7 @@ def test_one_refused_row_in_sixteen_is_found_by_halving(backend):
     values[11] = "eleven"
     counting, rejected = Counting(backend), []
     with backend.transaction() as conn:
-        written = careful_writer(counting, rejected.append)(conn, target, [batch_of(values)])  # type: ignore[arg-type]
+        written = careful_writer(counting, rejected.append)(conn, target, [batch_of(values)])
     assert written == 15
     # depth first: 16 refused -> 8 in, 8 refused -> 4 refused -> 2 in, 2 refused -> 1 in, 1 rejected; 4 in
     assert counting.tries == [16, 8, 8, 4, 2, 2, 1, 1, 4]
@@ -106,7 +111,7 @@ def test_a_refused_batch_loads_again_carefully_and_other_errors_do_not(backend):
                 return careful_writer(backend, lambda reject: None)(conn, target, [batch_of(["1", "bad"])])
             return backend.bulk_insert(conn, target, [[["1"], ["bad"]]])
 
-    assert load_file(attempt, None, backend.is_data_error) == 1  # type: ignore[arg-type]
+    assert load_file(attempt, None, backend.is_data_error) == 1
     assert tries == [False, True]
     assert stored(backend) == ["1"]
 
@@ -114,7 +119,7 @@ def test_a_refused_batch_loads_again_carefully_and_other_errors_do_not(backend):
         raise RuntimeError("not about the rows")
 
     with pytest.raises(RuntimeError):
-        load_file(broken, None, backend.is_data_error)  # type: ignore[arg-type]
+        load_file(broken, None, backend.is_data_error)
 
 
 def test_data_errors_are_told_from_other_database_errors(backend):

@@ -19,7 +19,7 @@ from conftest import cli_env, drop, wait_for, write_csv
 from sqlalchemy.engine import make_url
 from test_web_status import api, free_port, metrics
 
-from monitor.backends import backend_class
+from monitor.backends import backend_class, open_backend
 
 HEADER = ["First Name", "Last Name", "Title", "Email", "Mobile Phone"]
 CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts", "mode": "merge",
@@ -27,11 +27,14 @@ CONTACTS = {"path": "incoming/contacts", "pattern": "*.csv", "table": "contacts"
 
 
 def history_table(ws, reference: bool = False) -> str:
-    """Where the history of `contacts` is (SQLite: beside its table, in the same file)."""
-    schema = "ref" if reference else ("main" if ws.url.startswith("sqlite") else None)
-    if ws.url.startswith("sqlite"):
-        return f"{schema}.contacts__history"
-    return "bkp.contacts__history"
+    """Where the history of `contacts` is, as its backend places it (SQLite: beside its table, in
+    the same file)."""
+    backend = open_backend(ws.url)
+    try:
+        place = backend.history_of(backend.schema_for(reference), "contacts")
+    finally:
+        backend.dispose()
+    return f"{place.schema}.{place.table}"
 
 
 def records(ws) -> dict[str, dict]:

@@ -58,16 +58,16 @@ COLUMNS = ["company_number", "reg_address_post_town", "column 3", "odd]name", "i
 TARGET_HINT = " WITH (TABLOCK)"
 
 
-def parse(sql: str) -> list[exp.Expression]:
+def parse(sql: str) -> list[exp.Expr]:
     """Every statement of `sql` as T-SQL; fails on anything sqlglot cannot parse."""
     parsed = sqlglot.parse(sql, read="tsql", error_level=ErrorLevel.RAISE)
     assert parsed and all(p is not None for p in parsed), sql
     for tree in parsed:
         assert not isinstance(tree, exp.Command), f"not parsed, only passed through: {sql}"
-    return parsed
+    return [tree for tree in parsed if tree is not None]
 
 
-def parse_one(sql: str) -> exp.Expression:
+def parse_one(sql: str) -> exp.Expr:
     trees = parse(sql)
     assert len(trees) == 1, sql
     return trees[0]
@@ -86,6 +86,7 @@ def parse_insert(sql: str, target: str) -> exp.Insert:
 def table_parts(sql_name: str) -> tuple[str, str]:
     """(schema, table) of a quoted `[schema].[table]` name, as T-SQL reads it."""
     table = parse_one(f"SELECT 1 FROM {sql_name}").find(exp.Table)
+    assert table is not None, sql_name
     return table.db, table.name
 
 
@@ -210,7 +211,8 @@ def test_the_backend_sends_only_statements_built_here():
     """Every execute in the backend takes a `MssqlStatements` statement, so the tests above
     cover everything it sends (the catalog DDL and views are covered below)."""
     package = ROOT / "monitor" / "backends" / "mssql"
-    trees = [ast.parse(path.read_text()) for path in (package / "__init__.py", package / "fill.py")]
+    modules = ("__init__.py", "fill.py", "probe.py", "side_tables.py")  # every module that sends SQL
+    trees = [ast.parse((package / name).read_text()) for name in modules]
     sends = ("exec_driver_sql", "execute", "executemany")
     calls = [node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Call)
              and isinstance(node.func, ast.Attribute) and node.func.attr in sends]
@@ -464,3 +466,8 @@ def test_the_probe_table_of_careful_mode_parses_and_keeps_each_type():
     assert [t for _, t in columns] == ["NVARCHAR(max)", "BIGINT", "DECIMAL(38, 10)", "DATETIME2(7)"]
     assert isinstance(parse_one(S.column_definitions("ref", "it's a [big] table.v2")), exp.Select)
     parse_insert(S.insert_row(None, PROBE_TABLE, ["a", "odd]name"], 3), qualified(None, PROBE_TABLE))
+
+
+def test_an_index_is_dropped_on_its_table():
+    tree = parse_one(S.drop_index("dbo", "ingest_files", "ix_ingest_files_set"))
+    assert isinstance(tree, exp.Drop) and "ON [dbo].[ingest_files]" in S.drop_index("dbo", "ingest_files", "ix_x")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from requirements import requires
 
 from monitor.backends.mssql import MssqlBackend
 from monitor.backends.names import table_name_problem
@@ -100,8 +101,7 @@ def test_the_declared_names_and_limits_are_the_databases_own(backend):
 
 
 def test_postgresql_refuses_the_system_names_that_are_renamed(backend):
-    if backend.name != "postgresql":
-        pytest.skip("PostgreSQL's system columns")
+    requires(backend, "reserved_column_names_refused")
     for name in sorted(backend.reserved_column_names - {"oid"}):  # oid is a system column before PostgreSQL 12
         with pytest.raises(Exception, match="conflicts with a system column name"), backend.transaction() as conn:
             backend.create_table(conn, None, "system_names", [name])

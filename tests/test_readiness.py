@@ -23,8 +23,8 @@ def _health(base: str) -> tuple[int, dict]:
 
 
 def _admin(dbname: str | None = None) -> psycopg.Connection:
-    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
-    return psycopg.connect(**{**info, **({"dbname": dbname} if dbname else {})}, autocommit=True)
+    conninfo = psycopg.conninfo.make_conninfo(PG_ADMIN_URL, **({"dbname": dbname} if dbname else {}))
+    return psycopg.connect(conninfo, autocommit=True)
 
 
 def _loaded(base: str, name: str) -> bool:

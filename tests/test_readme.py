@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def quick_start() -> str:
     section = (ROOT / "README.md").read_text().split("\n## Your own folder in five minutes\n", 1)[1]
-    return re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL).group(1)
+    found = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    assert found, "the quick start has a bash block"
+    return found.group(1)
 
 
 def test_the_quick_start_runs_as_written(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor import demo as sd
-from monitor.demo import companies_house as ch
+from monitor.demo import ch_numbers as numbers_of
 
 REFERENCE = Path("/work/shared/reference/companies-house-basic.md")
 CH_NUMBER = re.compile(r"(?:\d{8}|(?:SC|NI|OC)\d{6})")
@@ -131,14 +131,14 @@ def test_company_numbers_unique_and_well_formed():
 def test_company_numbers_unique_across_tier_boundary():
     import random
 
-    params = ch._number_params(random.Random(1))
-    start, stop = ch._TIER1 - 20_000, ch._TIER1 + 20_000
-    numbers = list(ch._company_numbers(params, start, stop))
+    params = numbers_of.number_params(random.Random(1))
+    start, stop = numbers_of._TIER1 - 20_000, numbers_of._TIER1 + 20_000
+    numbers = list(numbers_of.company_numbers(params, start, stop))
     assert len(numbers) == stop - start
     assert len(set(numbers)) == len(numbers)
     assert all(len(n) == 8 and CH_NUMBER.fullmatch(n) for n in numbers)
     with pytest.raises(ValueError):
-        sd.companies_house_rows(ch._MAX_ROWS + 1)
+        sd.companies_house_rows(numbers_of.MAX_ROWS + 1)
 
 
 # --------------------------------------------------------------------------- files

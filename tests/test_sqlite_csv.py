@@ -5,6 +5,8 @@ Python fast path or to the general reader wherever its reading could differ."""
 from __future__ import annotations
 
 import gzip
+import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -78,9 +80,12 @@ def test_only_plain_utf8_files_with_a_usual_delimiter_are_offered(tmp_path):
     latin = write(tmp_path / "l.csv", HEADER + "Müller,1,b,c\n", "cp1252")
     zipped = tmp_path / "g.csv.gz"
     zipped.write_bytes(gzip.compress((HEADER + "a,1,b,c\n").encode()))
+    broken_header = tmp_path / "h.csv.gz"  # the pipe leaves the header out by its line end
+    broken_header.write_bytes(gzip.compress(b'"na\nme",number\na,1\n'))
     assert native_readable(RawSource(utf8, sniff(utf8))) and native_readable(RawSource(tabs, sniff(tabs)))
     assert not native_readable(RawSource(latin, sniff(latin)))
-    assert not native_readable(RawSource(zipped, sniff(zipped)))
+    assert native_readable(RawSource(zipped, sniff(zipped)))  # through a named pipe
+    assert not native_readable(RawSource(broken_header, sniff(broken_header)))
 
 
 # -- through the real command line -----------------------------------------------------------
@@ -142,3 +147,44 @@ def test_the_standard_sqlite3_driver_loads_the_same_through_python(make_workspac
     output = ingest(ws, path)
     assert NATIVE not in output and FALLBACK not in output
     assert table_rows(ws) == sorted(expected_rows(path), key=_key)
+
+
+def _compressed(path: Path, kind: str) -> Path:
+    """`path`'s bytes as a `.zip` (one member) or a `.gz` beside it."""
+    if kind == "gz":
+        out = path.with_name(path.name + ".gz")
+        out.write_bytes(gzip.compress(path.read_bytes()))
+    else:
+        out = path.with_suffix(".zip")
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(path, path.name)
+    return out
+
+
+@SQLITE
+@pytest.mark.parametrize("kind", ["zip", "gz"])
+def test_a_compressed_file_is_read_by_sqlite_through_a_pipe(make_workspace, tmp_path, kind):
+    """Expanded into a named pipe, never onto disk: SQLite reads it itself, every row as the
+    general reader reads the plain file; an Excel `sep=` line and the header stay out."""
+    rule = {**CONTACTS, "pattern": "*.*"}
+    ws = make_workspace(rule)
+    body = CLEAN.replace(HEADER, "sep=,\r\n" + HEADER, 1)
+    plain = write(tmp_path / "clean.csv", body)
+    output = ingest(ws, _compressed(plain, kind))
+    assert NATIVE in output
+    record = ws.status()[-1]
+    assert (record["status"], record["rows_loaded"], record["rows_rejected"]) == ("loaded", 9, 0)
+    assert table_rows(ws) == sorted(expected_rows(plain), key=_key)
+    assert not list(Path(tempfile.gettempdir()).glob("ingest-monitor-fifo-*"))  # the pipe is gone
+
+
+@SQLITE
+def test_a_bad_record_late_in_a_zip_stops_sqlite_and_nothing_loads_twice(make_workspace, tmp_path):
+    ws = make_workspace({**CONTACTS, "pattern": "*.*"})
+    lines = [f'"n{i}","{i}","c{i}","x"\r\n' for i in range(100_000)]
+    lines[99_990] = '"too","few"\r\n'
+    output = ingest(ws, _compressed(write(tmp_path / "bad.csv", HEADER + "".join(lines)), "zip"))
+    assert FALLBACK in output and NATIVE not in output
+    record = ws.status()[-1]
+    assert (record["status"], record["rows_loaded"], record["rows_rejected"]) == ("loaded", 99_999, 1)
+    assert ws.query("SELECT COUNT(*), COUNT(DISTINCT number) FROM contacts") == [(99_999, 99_999)]

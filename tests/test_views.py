@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import COMPANIES, CONTACTS, engine_for, write_csv
+from requirements import backend_of
 
 from monitor.backends.views import VIEW_NAMES
 from monitor.demo.companies_house import write_companies_house
@@ -66,8 +67,7 @@ def test_views_answer_from_real_loads(loaded):
 
 def test_audit_queries_run_as_shipped(loaded):
     ws = loaded
-    folder = next(f for prefix, f in (("sqlite", "sqlite"), ("postgresql", "postgres"), ("mssql", "mssql"))
-                  if ws.url.startswith(prefix))
+    folder = backend_of(ws.url).view_sql.folder
     queries = named_queries(SQL / folder / "audit_queries.sql")
     assert set(queries) == set(named_queries(SQL / "mssql" / "audit_queries.sql"))
     number = ws.query("SELECT MIN(company_number) FROM ref.companies")[0][0]

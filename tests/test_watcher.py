@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CONTACTS, wait_for, write_csv
@@ -17,7 +18,7 @@ from monitor.intake.rules import RuleBook
 from monitor.intake.watcher import FolderWatcher, StabilityTracker
 
 
-def _settings(tmp_path: Path, **rule: object) -> Settings:
+def _settings(tmp_path: Path, **rule: Any) -> Settings:
     folder = tmp_path / "in"
     folder.mkdir(exist_ok=True)
     return Settings(folders=[FolderRule(path=folder, table="t", **rule)])

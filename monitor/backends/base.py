@@ -12,13 +12,15 @@ take a whole file, `load_file`), `supports_leases` (several processes may share 
 work), `fills_in_parallel` (several connections may fill one committed table at once: the
 parts of a snapshot set, or one large file cut at record ends, `load_file_split`) and
 `commits_with_state` (its target tables commit with the daemon's own). So are its limits on
-names and tables (`monitor.backends.names`).
+names and tables (`monitor.backends.names`), and how the database itself behaves where that
+shows (`embedded`, `checks_value_types`, `text_folds_case`, `refuses_reserved_column_names`,
+`reads_files_by`, `feeds_parsed_lines`): code and tests ask these, never the database's name.
 """
 
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar
@@ -29,7 +31,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
-    Identity,
     Index,
     MetaData,
     RootTransaction,
@@ -42,16 +43,17 @@ from sqlalchemy.types import TypeEngine
 
 from monitor import catalog
 from monitor.backends import views
-from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, short_name, staging_name
+from monitor.backends.merge_tables import MergeTables
+from monitor.backends.merging import Place
 from monitor.backends.probes import Probes
 from monitor.backends.target import FileRead, NotThisFile, RawFile, Target
-from monitor.catalog import BKP_SCHEMA, HISTORY_SUFFIX, LOAD_ID_COLUMN, REF_SCHEMA
+from monitor.catalog import BKP_SCHEMA, LOAD_ID_COLUMN, REF_SCHEMA
 
 STAGING_MARK = "__stg_"
 BACKUP_MARK = "__load_"  # older backups: `bkp.<table>__load_<id>` (`monitor.load.write.backups`)
 
 
-class Backend(Probes, ABC):
+class Backend(MergeTables, Probes):
     """A database the daemon loads into and keeps its state in."""
 
     name: ClassVar[str]  # its URL's scheme (`monitor.backends.registry`), and its settings' key in the config
@@ -73,7 +75,13 @@ class Backend(Probes, ABC):
     split_connections = 1  # connections one large fullload file is filled over (`load_file_split`; 1: one)
     split_min_bytes = 64 << 20  # files this large (as stored) are split; smaller ones go over one connection
     write_options: ClassVar[dict[str, str]] = {}
-    merge_sql: ClassVar[type[MergeSql]] = MergeSql
+    # -- how the database behaves, declared --
+    embedded: ClassVar[bool] = False  # runs inside the process, in files (no server to drain or reconnect)
+    checks_value_types: ClassVar[bool] = True  # a column refuses a value not of its type
+    text_folds_case: ClassVar[bool] = False  # text (keys) compares without regard to case (the default collation)
+    refuses_reserved_column_names: ClassVar[bool] = False  # a column of a `reserved_column_names` name fails
+    reads_files_by: ClassVar[str | None] = None  # what reads a file itself (`reads_files`), as its messages say
+    feeds_parsed_lines: ClassVar[bool] = False  # records its reader cannot take as lines go parsed, with the rest
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -323,18 +331,15 @@ class Backend(Probes, ABC):
         """Make `schema.table` into `bkp.<table>` (which does not exist): moved where the
         database can move a table between schemas, else copied and dropped."""
 
-    # -- merge: staged rows applied on a key (`monitor.load.write.merge_steps`) ---------
-    def history_of(self, schema: str | None, table: str) -> Place:
-        """Where a merge target's history table lives: `bkp.<table>__history`."""
-        return Place(BKP_SCHEMA, table + HISTORY_SUFFIX)
-
-    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
-        """Where a merge stages its file: beside the target, dropped in the load's transaction."""
-        return Place(schema, staging_name(table, load_id))
-
+    # -- columns and indexes --------------------------------------------------------
     def column_definitions(self, conn: Connection, schema: str | None, table: str) -> list[tuple[str, TypeEngine]]:
         """The table's columns with their types, in order."""
         return [(col["name"], col["type"]) for col in inspect(conn).get_columns(table, schema=schema)]
+
+    def drop_index(self, conn: Connection, place: Place, name: str) -> None:
+        """Drop a table's index."""
+        qualified = self.qualified(place.schema, name) if place.schema else self.quote(name)
+        conn.execute(text(f"DROP INDEX {qualified}"))
 
     def has_index(self, conn: Connection, place: Place, name: str) -> bool:
         """True when the table has an index of that name."""
@@ -344,45 +349,6 @@ class Backend(Probes, ABC):
         """An index on `columns` of a table."""
         table = Table(place.table, MetaData(), *(Column(c) for c in columns), schema=place.schema)
         Index(name, *(table.c[c] for c in columns), unique=unique).create(conn)
-
-    def add_typed_column(self, conn: Connection, place: Place, name: str, type_: TypeEngine) -> None:
-        """Add a nullable column of a given type."""
-        type_sql = type_.compile(dialect=self.engine.dialect)
-        conn.execute(text(f"ALTER TABLE {self.qualified(place.schema, place.table)} ADD {self.quote(name)} {type_sql}"))
-
-    def create_table_of(self, conn: Connection, place: Place, columns: list[tuple[str, TypeEngine]]) -> None:
-        """A table of these columns and types (a merge target's history table)."""
-        Table(place.table, MetaData(), *(Column(n, t) for n, t in columns), schema=place.schema).create(conn)
-
-    def create_staging(self, conn: Connection, plan: MergePlan) -> None:
-        """The staging table of a merge: the file's columns typed as the target has them, and
-        `_seq` numbering the rows in the order they arrive."""
-        types = dict(self.column_definitions(conn, plan.target.schema, plan.target.table))
-        self.staging_table(plan.staging, [Column(name, types.get(name, self.text_type())) for name in plan.columns],
-                           ).create(conn)
-
-    def staging_table(self, place: Place, columns: list[Column[Any]]) -> Table:
-        """The staging table's definition: `_seq` (an identity column), the columns, `_load_id`."""
-        return Table(place.table, MetaData(), Column(SEQ_COLUMN, BigInteger(), Identity()), *columns,
-                     Column(LOAD_ID_COLUMN, BigInteger()), schema=place.schema)
-
-    def index_staging(self, conn: Connection, plan: MergePlan) -> None:
-        """Make the filled staging table quick to join on the key."""
-        self.create_index(conn, plan.staging, short_name(f"ix_{plan.staging.table}"), [*plan.keys, SEQ_COLUMN],
-                          unique=False)
-
-    def drop_staging(self, conn: Connection, place: Place) -> None:
-        """Drop a merge's staging table (in the load's transaction)."""
-        self.run_sql(conn, f"DROP TABLE {self.qualified(place.schema, place.table)}")
-
-    def merge_statements(self, conn: Connection, plan: MergePlan) -> MergeSql:
-        """The statements of this merge in the backend's dialect."""
-        return self.merge_sql(self.quote, plan)
-
-    def hold_staged_values(self, conn: Connection, plan: MergePlan) -> None:
-        """Make the target (and its history) able to hold every staged value before a merge
-        (nothing by default: text columns have no width)."""
-        return None
 
     def run_sql(self, conn: Connection, sql: str, *, fetch: bool = False) -> Any:
         """Run one statement on the driver's own cursor (names are never read as parameters):

@@ -16,13 +16,13 @@ per-row work is a handful of table look-ups (well over 100k rows/s per core).
 import csv
 import functools
 import io
-import math
 import random
 import zipfile
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+from monitor.demo.ch_numbers import MAX_ROWS, company_numbers, number_params
 from monitor.demo.ch_values import (
     ACCOUNT_CATEGORIES,
     BUILDINGS,
@@ -83,19 +83,6 @@ _LIFE_BITS = 12
 _ADDR_BITS = 12
 _LOC_BITS = 12
 _FIN_BITS = 12
-
-# Company-number space. Tier 1 (the first 17M rows): SC/NI/OC + 6 digits and
-# plain numbers 00100000..16099999, mixed by an affine permutation of the row
-# index, so numbers are unique and look shuffled. Tier 2 (rows beyond that):
-# plain numbers 16100000..99999999, again permuted. Both are bijections, and the
-# two ranges are disjoint, so numbers are unique for every possible row count.
-_PREFIXED = 1_000_000  # SC 0..599999, NI 600000..749999, OC 750000..999999
-_TIER1_DIGITS_BASE = 100_000
-_TIER1 = _PREFIXED + 16_000_000
-_TIER2_BASE = _TIER1_DIGITS_BASE + 16_000_000
-_TIER2 = 100_000_000 - _TIER2_BASE
-_MAX_ROWS = _TIER1 + _TIER2
-
 
 def _fmt(d: date) -> str:
     return f"{d.day:02d}/{d.month:02d}/{d.year}"
@@ -274,52 +261,6 @@ def _lifecycle(rng: random.Random, stems: tuple[str, ...]) -> tuple[str, tuple, 
     return (suffix, mid, (*prev, conf_next, conf_last))
 
 
-def _coprime_step(rng: random.Random, modulus: int) -> int:
-    step = int(modulus * 0.6180339887) + rng.randrange(1000)
-    while math.gcd(step, modulus) != 1:
-        step += 1
-    return step
-
-
-def _number_params(rng: random.Random) -> tuple[int, int, int, int]:
-    return (
-        _coprime_step(rng, _TIER1), rng.randrange(_TIER1),
-        _coprime_step(rng, _TIER2), rng.randrange(_TIER2),
-    )  # fmt: skip
-
-
-def _company_numbers(params: tuple[int, int, int, int], start: int, stop: int) -> Iterator[str]:
-    """Yield the company numbers of row indexes ``start``..``stop - 1`` (all unique)."""
-    if not 0 <= start <= stop <= _MAX_ROWS:
-        raise ValueError(f"row indexes must lie within 0..{_MAX_ROWS}")
-    a1, b1, a2, b2 = params
-    i = start
-    end1 = min(stop, _TIER1)
-    if i < end1:
-        p = (a1 * i + b1) % _TIER1
-        digits_offset = _TIER1_DIGITS_BASE - _PREFIXED
-        for _ in range(end1 - i):
-            if p >= _PREFIXED:
-                yield f"{p + digits_offset:08d}"
-            elif p < 600_000:
-                yield f"SC{p:06d}"
-            elif p < 750_000:
-                yield f"NI{p - 600_000:06d}"
-            else:
-                yield f"OC{p - 750_000:06d}"
-            p += a1
-            if p >= _TIER1:
-                p -= _TIER1
-        i = end1
-    if i < stop:
-        q = (a2 * (i - _TIER1) + b2) % _TIER2
-        for _ in range(stop - i):
-            yield f"{q + _TIER2_BASE:08d}"
-            q += a2
-            if q >= _TIER2:
-                q -= _TIER2
-
-
 def check_rows(rows: int) -> None:
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
         raise ValueError(f"rows must be a non-negative int, got {rows!r}")
@@ -328,8 +269,8 @@ def check_rows(rows: int) -> None:
 def companies_house_rows(rows: int, seed: int = 0) -> Iterator[list[str]]:
     """Yield `rows` data rows (55 str values each) shaped like the real snapshot."""
     check_rows(rows)
-    if rows > _MAX_ROWS:
-        raise ValueError(f"at most {_MAX_ROWS} rows have unique 8-character numbers")
+    if rows > MAX_ROWS:
+        raise ValueError(f"at most {MAX_ROWS} rows have unique 8-character numbers")
     return _companies_house_rows(rows, seed)
 
 
@@ -337,7 +278,7 @@ def companies_house_rows(rows: int, seed: int = 0) -> Iterator[list[str]]:
 def _companies_house_pools(seed: int) -> tuple:
     """Build the per-seed value pools (~0.1 s) once; also return the RNG state after."""
     rng = random.Random(seed)
-    params = _number_params(rng)
+    params = number_params(rng)
     stems = tuple(_name_stem(rng) for _ in range(1 << _STEM_BITS))
     lives = tuple(_lifecycle(rng, stems) for _ in range(1 << _LIFE_BITS))
     addresses = tuple(_address(rng) for _ in range(1 << _ADDR_BITS))
@@ -350,7 +291,7 @@ def _companies_house_rows(rows: int, seed: int) -> Iterator[list[str]]:
     params, stems, lives, addresses, localities, financials, state = _companies_house_pools(seed)
     rng = random.Random()
     rng.setstate(state)
-    numbers = _company_numbers(params, 0, rows)
+    numbers = company_numbers(params, 0, rows)
 
     getrandbits = rng.getrandbits
     total_bits = _STEM_BITS + _LIFE_BITS + _ADDR_BITS + _LOC_BITS + _FIN_BITS

@@ -1,7 +1,8 @@
 """One file's life, stage by stage: hash, claim, take in, load, archive or fail.
 
 `process` takes a stable file from its folder to its end; `resume` re-enters the same
-stages for a file found in flight after a crash or taken over from another instance.
+stages for a file found in flight after a crash or taken over from another instance
+(`monitor.load.recovery` decides how, from the state found).
 The load itself is a `LoadRun`; the moves between folders are `Mover`'s. A fullload older
 than the snapshot loaded now ends `superseded`; a part of a snapshot set takes the set's
 stages (`SetFlow`: it waits for the rest of its set, which then loads as one snapshot).
@@ -35,17 +36,18 @@ from monitor.intake.folders import (
 from monitor.intake.hashing import stable_sha256
 from monitor.intake.rules import RuleBook
 from monitor.load.expand import expand_zip
+from monitor.load.origin import Origin, OriginKind, RecordBatch
 from monitor.load.read.rejects import RejectSink
 from monitor.load.read.snapshots import Superseded, snapshot_date, superseded_reason
+from monitor.load.recovery import Recovery
 from monitor.load.sets.flow import SetFlow
 from monitor.load.state import journal
 from monitor.load.state.inflight import InFlight, Progress
 from monitor.load.state.machine import Claim, ClaimKind, FileFacts, StateStore, Status, TransitionError, utcnow
-from monitor.load.state.moves import locate
 from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.write.batch import load_batch
 from monitor.load.write.isolation import failure_message, is_transient
 from monitor.load.write.run import LoadCancelled, LoadRun, RunContext
-from monitor.load.write.strategies import LoadJob, strategy_for
 from monitor.records import FileRecord
 from monitor.source import SourceError, compression_of, zip_members
 
@@ -69,6 +71,7 @@ class Pipeline:
                                   settings.limits)
         self._target_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self.sets = SetFlow(self)
+        self.recovery = Recovery(self)
 
     def target_lock(self, target: str) -> threading.Lock:
         """The lock a fullload of `target` holds in this process while it loads."""
@@ -172,11 +175,11 @@ class Pipeline:
             return self.state.end(claim.load_id, Status.CLAIMED, Status.FAILED,
                                   error=f"{path.name}: the file disappeared before it could be taken in")
         except OSError as exc:
-            return self._not_taken_in(claim.load_id, path, rule, taken_in, exc, keep_source)
+            return self.not_taken_in(claim.load_id, path, rule, taken_in, exc, keep_source)
         return self.run(claim.load_id, rule, hashed)
 
-    def _not_taken_in(self, load_id: int, path: Path, rule: FolderRule, taken_in: Path, exc: OSError,
-                      keep_source: bool) -> Outcome:
+    def not_taken_in(self, load_id: int, path: Path, rule: FolderRule, taken_in: Path, exc: OSError,
+                     keep_source: bool) -> Outcome:
         """A file that cannot be moved into `processing/` fails, saying why, and goes to
         `failed/` from where it was dropped (when it may be moved at all)."""
         message = (f"{path.name}: cannot be taken in to {taken_in.parent}: {disk_problem(exc, taken_in.parent)}; "
@@ -255,7 +258,7 @@ class Pipeline:
         self.cancel.wait(REFUSED_PAUSE_SECONDS * tries)
         fresh = self.state.get(row.load_id)
         assert fresh is not None
-        return self._resume(fresh, rule, tries + 1)
+        return self.recovery.resume(fresh, rule, tries + 1)
 
     def database_answers(self) -> bool:
         """Whether the database answers a ping now (after an error that may be an outage)."""
@@ -266,45 +269,29 @@ class Pipeline:
         return True
 
     def resume(self, row: FileRecord, rule: FolderRule) -> Outcome:
-        """Re-enter the machine for a file found in flight after a crash or takeover."""
+        """Re-enter the machine for a file found in flight after a crash or takeover
+        (`monitor.load.recovery`, which holds every resume path)."""
         with self.in_flight.holding(row.load_id):
-            return self._resume(row, rule)
+            return self.recovery.resume(row, rule)
 
-    def _resume(self, row: FileRecord, rule: FolderRule, tries: int = 1) -> Outcome:
-        load_id = row.load_id
-        strategy = strategy_for(rule.mode, rule.backups)
-        if row.status == Status.LOADING and row.set_id is not None:
-            return self.sets.resume(row, rule)
-        if row.status == Status.LOADING:
-            job = LoadJob(load_id, row.target_schema, row.target_table)
-            with self.backend.reading() as conn:
-                committed = strategy.is_committed(conn, self.backend, job)
-                counts = strategy.committed_values(conn, self.backend, job) if committed else {}
-            if committed:
-                target = archive_path(rule.path, row.file_name, load_id, utcnow())
-                return self.state.end(load_id, Status.LOADING, Status.LOADED, move_to=target, **counts)
-            self.state.move(load_id, Status.LOADING, Status.CLAIMED, error=None)
-        path = locate(row)
-        if path is None:
-            return self.state.end(load_id, Status.CLAIMED, Status.FAILED,
-                                  error=f"{row.file_name}: the file was not found after a restart")
-        taken_in = processing_path(rule.path, load_id, row.file_name)
-        if path != taken_in:
-            try:
-                self.mover.relocate(load_id, path, taken_in, copy=not self.rules.holds(path))
-            except OSError as exc:
-                return self._not_taken_in(load_id, path, rule, taken_in, exc, not self.rules.holds(path))
-        elif row.current_path != str(taken_in) or row.pending_move_to:  # moved, not yet recorded
-            self.state.update(load_id, current_path=str(taken_in), pending_move_to=None)
-        return self.run(load_id, rule, tries=tries)
+    def load_records(self, batch: RecordBatch, rule: FolderRule) -> Outcome:
+        """Load a batch of records with an origin (a stream's) through the same state and audit
+        path as a file: claimed under its name (its content, loaded into this target before, is a
+        duplicate), written by the rule's strategy, ended (`monitor.load.write.batch`)."""
+        schema = self.backend.schema_for(rule.reference)
+        facts = FileFacts(batch.path, batch.name, batch.sha256(), batch.size(), kind=OriginKind.STREAM)
+        claim = self.state.claim(facts, schema, rule.table, rule.mode)
+        if claim.kind is ClaimKind.BUSY or claim.load_id is None:
+            return Outcome(batch.name, OutcomeKind.BUSY, target=f"{schema}.{rule.table}",
+                           error="the same records are being loaded into this target right now")
+        if claim.kind is ClaimKind.DUPLICATE:
+            return self.state.ended(claim.load_id)
+        with self.in_flight.holding(claim.load_id):
+            return load_batch(self.context, Origin(OriginKind.STREAM, batch.name, claim.load_id), rule, batch)
 
     def load_set(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete snapshot set found waiting (by the daemon's sweep)."""
         return self.sets.load(set_id, rule)
-
-    def finish_move(self, row: FileRecord) -> None:
-        """Carry out the recorded move of a file that reached its end (see `Mover.finish`)."""
-        self.mover.finish(row)
 
     # -- endings -----------------------------------------------------------------------
     def _superseded(self, row: FileRecord, rule: FolderRule, source: Status,

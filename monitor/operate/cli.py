@@ -8,22 +8,20 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 
 from monitor import __version__
+from monitor.backends import dialect_names
 from monitor.config import Settings, load_settings
-from monitor.intake.rules import NoRule
-from monitor.load.state.leases import renewing
 from monitor.load.state.machine import Status
-from monitor.load.state.outcome import Outcome, OutcomeKind
+from monitor.load.state.outcome import Outcome
 from monitor.operate import audit
 from monitor.operate.app import App, build_app, one_off_instance
 from monitor.operate.exits import DEBUG_ENV, Exit, one_line
 from monitor.operate.logs import setup_logging
-from monitor.operate.progress import ProgressBar
-from monitor.operate.reports import describe, fitted_table, outcome_record, parse_since, summary
+from monitor.operate.one_off import ingest_files, keeping_leases, report, with_bar
+from monitor.operate.reports import describe, fitted_table, parse_since
 
 STATUS_COLUMNS = ["load_id", "file_name", "target", "mode", "status", "rows_read", "rows_loaded",
                   "rows_rejected", "rows_inserted", "rows_updated", "finished_at", "error"]
@@ -68,84 +66,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def keeping_leases(app: App) -> AbstractContextManager[None]:
-    """Renew this process's leases while it loads, so a daemon never takes a live load over."""
-    return renewing(lambda: app.state.renew(app.pipeline.in_flight.ids()), app.settings.lease_seconds,
-                    enabled=app.backend.supports_leases)
-
-
-def _sample(app: App) -> tuple[int, str]:
-    """Records read so far by this process's load, and its phase (loading, committing, ...)."""
-    loads = app.pipeline.snapshot().values()
-    phases = [load["phase"] for load in loads]
-    return sum(load["rows"] + load["rejected"] for load in loads), phases[0] if phases else "loading"
-
-
-def _with_bar(app: App, path: Path | None, show: bool, run: Callable[[], Outcome]) -> Outcome:
-    """Run one load, drawing a progress bar on standard error when it is a terminal."""
-    if path is None or not show or not ProgressBar.wanted(sys.stderr, path):
-        return run()
-    bar = ProgressBar(sys.stderr, path.name, path)
-    bar.start(partial(_sample, app))
-    outcome = None
-    try:
-        outcome = run()
-    finally:
-        bar.finish(outcome.rows_read if outcome is not None else 0)
-    return outcome
-
-
-def ingest_files(app: App, paths: list[Path], progress: bool = False, rule_name: str | None = None) -> list[Outcome]:
-    """Run the pipeline once for each path, as if dropped into its rule's folder (`rule_name`:
-    the rule asked for); a file no rule or several rules could take is refused unread. The
-    outcomes are read again at the end (a part waiting at first may have loaded with its set)."""
-    outcomes = []
-    for path in paths:
-        if not path.is_file():
-            outcomes.append(Outcome(str(path), OutcomeKind.FAILED, error=f"{path}: not a file"))
-            continue
-        try:
-            rule = app.pipeline.rules.for_file(path, rule_name)
-        except NoRule as exc:
-            outcomes.append(Outcome(path.name, OutcomeKind.FAILED, error=str(exc)))
-            continue
-        keep = rule.path.resolve() != path.resolve().parent  # from outside its folder: copied in
-        outcomes.append(_with_bar(app, path, progress, partial(app.pipeline.process, path, rule, keep_source=keep)))
-    return [_now(app, outcome) for outcome in outcomes]
-
-
-def _now(app: App, outcome: Outcome) -> Outcome:
-    """A part's outcome read again: `waiting` when it arrived, `loaded` once its set loaded."""
-    if outcome.load_id is None or outcome.status is not OutcomeKind.WAITING:
-        return outcome
-    latest = app.pipeline.outcome_of(outcome.load_id)
-    return outcome if latest.status is OutcomeKind.WAITING else latest
-
-
-NOTED = (OutcomeKind.WAITING, OutcomeKind.SUPERSEDED)
-
-
-def _report(outcomes: list[Outcome], as_json: bool = False) -> int:
-    """Print the summary (or the records as JSON) and each problem once; the exit code: 1 when
-    a file did not load, 4 when every file loaded but rows were rejected, else 0."""
-    if as_json:
-        print(json.dumps([outcome_record(o) for o in outcomes], indent=2))
-    else:
-        print(summary(outcomes))
-    for outcome in outcomes:
-        if outcome.error and not outcome.ok:
-            print(f"error: {outcome.error}", file=sys.stderr)
-        elif outcome.status is OutcomeKind.LOADED and outcome.rows_rejected:
-            where = f"; rejects in {outcome.rejects_file}" if outcome.rejects_file else ""
-            print(f"warning: {outcome.file}: {outcome.rows_rejected} of {outcome.rows_read} row(s) rejected{where}",
-                  file=sys.stderr)
-        elif outcome.error and outcome.status in NOTED:
-            print(f"note: {outcome.file}: {outcome.error}", file=sys.stderr)
-    if not all(o.ok for o in outcomes):
-        return Exit.FAILED
-    return Exit.REJECTS if any(o.rows_rejected for o in outcomes if o.status is OutcomeKind.LOADED) else Exit.OK
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Load the given files now, as if dropped into the folder whose rule matches each;
     print a summary. Exit 0 when every file ended loaded or duplicate, 4 when they did but
@@ -159,7 +79,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                                     rule_name=args.rule)
     finally:
         app.close()
-    return _report(outcomes, as_json=args.json)
+    return report(outcomes, as_json=args.json)
 
 
 def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> int:
@@ -172,7 +92,7 @@ def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> i
         row = app.state.get(args.load_id)
         path = Path(row.current_path) if row is not None and row.current_path else None
         with keeping_leases(app):
-            outcome = _with_bar(app, path, not args.no_progress, partial(action, app, args.load_id))
+            outcome = with_bar(app, path, not args.no_progress, partial(action, app, args.load_id))
     except RerunRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
@@ -180,7 +100,7 @@ def _rerun(args: argparse.Namespace, action: Callable[[App, int], Outcome]) -> i
         app.close()
     if outcome.load_id is not None:
         print(f"load {outcome.load_id}: {outcome.status}")
-    return _report([outcome])
+    return report([outcome])
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -358,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
     command("check-config", cmd_check_config, "validate the config and the database; list every problem")
 
     ddl = command("ddl", cmd_ddl, "print the DDL of the daemon's tables for a dialect")
-    ddl.add_argument("--dialect", choices=["sqlite", "postgresql", "mssql"], default="sqlite")
+    ddl.add_argument("--dialect", choices=dialect_names(), default="sqlite")
     ddl.add_argument("--out", help="write to this file instead of standard output")
 
     demo = command("demo", cmd_demo, "make a demo workspace and load sample files with the daemon")

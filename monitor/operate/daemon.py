@@ -25,13 +25,12 @@ from monitor.load.jobs import FileJob, Job, ResumeJob, SetJob
 from monitor.load.pipeline import is_transient
 from monitor.load.state import journal
 from monitor.load.state.leases import renew_interval
-from monitor.load.state.machine import IN_FLIGHT, TransitionError, utcnow
+from monitor.load.state.machine import TransitionError, utcnow
 from monitor.load.state.outcome import Outcome, OutcomeKind
 from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate, SchemaMissing, WriteRefused
 from monitor.operate.narrator import Narrator, where
 from monitor.operate.notify import Notifier
-from monitor.records import FileRecord
 
 log = logging.getLogger("monitor.daemon")
 TICK_SECONDS = 0.2
@@ -65,7 +64,7 @@ class Daemon:
         self._workers: list[threading.Thread] = []
         self._sweeper: threading.Thread | None = None
         self._next_move_sweep = 0.0
-        self._reported_orphans: set[int] = set()
+        self._swept = False  # a sweep reached the database (the first drops left staging tables)
         self._next_waiting_note = 0.0
         self._next_waiting_count = 0.0
         self._overflow_noted = False
@@ -98,7 +97,7 @@ class Daemon:
             self.gate.failed(exc)
         if self.gate.up:
             self.notifier.status("recovering interrupted loads")
-            self._sweep(moves=True)  # interrupted moves first, and own in-flight files queued
+            self._sweep(moves=True)  # left staging and interrupted moves first, then resumes
         self.watcher.start()
         for index in range(settings.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
@@ -250,48 +249,36 @@ class Daemon:
             self._sweep(moves=moves)
 
     def _sweep(self, *, moves: bool = False) -> None:
-        """Renew our leases; finish interrupted moves; queue in-flight files whose lease is
-        ours (after a restart) or has expired (another instance died)."""
+        """Renew our leases; then recovery's sweep (`monitor.load.recovery`): the first time it
+        reaches the database, staging tables of ended loads dropped; interrupted moves finished;
+        loads in flight whose lease is ours (after a restart) or has expired (another instance
+        died), and complete sets, queued."""
         pipeline, state = self.app.pipeline, self.app.state
         try:
             held = pipeline.in_flight.ids()
             if self.app.backend.supports_leases and held:
                 state.renew(held)
+            for job in pipeline.recovery.sweep(moves=moves, start=not self._swept, queued=self._queued):
+                if not self._offer(job):
+                    break
+            self._swept = True
             if moves:
-                for row in state.unfinished_moves():
-                    if row.load_id not in pipeline.in_flight:
-                        pipeline.finish_move(row)
                 self._next_move_sweep = time.monotonic() + MOVE_SWEEP_SECONDS
-            for row in state.unfinished():
-                with self._lock:
-                    busy = (row.load_id in self.queued_loads or row.load_id in pipeline.in_flight
-                            or Path(row.source_path) in self._processing)
-                if busy:
-                    continue
-                rule = self.app.rule_of(row)
-                if rule is None:
-                    if row.load_id not in self._reported_orphans:
-                        self._reported_orphans.add(row.load_id)
-                        log.error("load %s (%s): no folder rule loads into %s.%s any more; left as %s",
-                                  row.load_id, row.file_name, row.target_schema, row.target_table, row.status)
-                    continue
-                if not self._offer(ResumeJob(rule, row)):
-                    return
-            self._sweep_sets()
         except Exception as exc:
             if not self._database_trouble(exc):
                 log.exception("recovery sweep failed")
 
-    def _sweep_sets(self) -> None:
-        """Queue complete snapshot sets not loaded yet; report sets incomplete past their time."""
-        sets = self.app.pipeline.sets
-        sets.report_overdue()
-        for set_id, rule in sets.ready():
-            with self._lock:
-                if set_id in self.queued_sets:
-                    continue
-            if not self._offer(SetJob(rule, set_id)):
-                return
+    def _queued(self, job: Job) -> bool:
+        """Whether a job is queued or being worked on already (a file being hashed included)."""
+        with self._lock:
+            match job:
+                case FileJob(path=path):
+                    return path in self.queued_paths
+                case ResumeJob(record=record):
+                    return record.load_id in self.queued_loads or Path(record.source_path) in self._processing
+                case SetJob(set_id=set_id):
+                    return set_id in self.queued_sets
+        return False
 
     # -- workers -----------------------------------------------------------------------
     def _work(self) -> None:
@@ -321,8 +308,10 @@ class Daemon:
             match job:
                 case SetJob(rule=rule, set_id=set_id):
                     self._report(self.app.pipeline.load_set(set_id, rule))
-                case ResumeJob(rule=rule, record=record):
-                    self._resume(record, rule)
+                case ResumeJob():
+                    resumed = self.app.pipeline.recovery.resume_job(job)
+                    if resumed is not None:
+                        self._report(resumed)
                 case FileJob(rule=rule, path=path, discovered_at=discovered_at):
                     self._process(path, rule, discovered_at)
         except TransitionError as exc:
@@ -351,17 +340,6 @@ class Daemon:
         self._report(outcome)
         if outcome.status is OutcomeKind.BUSY and path.exists():  # look again later, not at once
             self.tracker.offer(path, rule, delay=BUSY_RETRY_SECONDS)
-
-    def _resume(self, row: FileRecord, rule: FolderRule) -> None:
-        state = self.app.state
-        if row.load_id in self.app.pipeline.in_flight or not state.take_over(row.load_id):
-            return
-        fresh = state.get(row.load_id)
-        if fresh is None or fresh.status not in IN_FLIGHT:
-            return
-        log.info("resuming load %s (%s, %s, attempt %d, last held by %s)", fresh.load_id, fresh.file_name,
-                 row.status, fresh.attempts, row.claimed_by)
-        self._report(self.app.pipeline.resume(fresh, rule))
 
     @staticmethod
     def _report(outcome: Outcome) -> None:

@@ -102,7 +102,7 @@ def committed(put: Put) -> None:
                                  "error": ["too long for PostgreSQL", "allows 63"]},
                   "babelfish": {"status": "failed", "rows_loaded": 0,
                                 "error": ["too long for SQL Server", "allows 63"]}})
-    members = {f"part{i:02}.csv": f"id,v\n{i},member\n" for i in range(60)}
+    members: dict[str, bytes | str] = {f"part{i:02}.csv": f"id,v\n{i},member\n" for i in range(60)}
     put("limits", "many_members.zip", zipped(members), "failed", error=["holds 60 entries", "max_zip_members"])
     # Side files never destroy files: a user's file named like the daemon's side files.
     put("sides", "report.csv", "id,v\n1,a\n2\n", loaded=1, rejected=1)
@@ -199,7 +199,7 @@ def generated(put: Put, expect: Expect) -> None:
     put("fsnames", "c" * 240 + "_one.csv", "id,v\n1,one\n", loaded=1)
     put("fsnames", "c" * 240 + "_two.csv", "id,v\n2,two\n", loaded=1)
     archive = "z" * 200 + ".zip"
-    parts = {"m" * 100 + "_1.csv": "id,v\n1,m1\n", "m" * 100 + "_2.csv": "id,v\n2,m2\n3\n"}
+    parts: dict[str, bytes | str] = {"m" * 100 + "_1.csv": "id,v\n1,m1\n", "m" * 100 + "_2.csv": "id,v\n2,m2\n3\n"}
     put("fsnames", archive, zipped(parts), record=False)
     expect(fit_name(member_file_name(archive, "m" * 100 + "_1.csv")), "fsnames", "loaded", 1, 0)
     expect(fit_name(member_file_name(archive, "m" * 100 + "_2.csv")), "fsnames", "loaded", 1, 1)

@@ -83,6 +83,7 @@ class MssqlBackend(Backend):
     options_model = MssqlOptions
     default_schema = "dbo"
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
+    text_folds_case = True  # the same collation for values: keys that differ only in case are one
     max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)
     babelfish_identifier_bytes = 63  # Babelfish keeps names in PostgreSQL, which cuts longer ones and adds a hash
     max_columns = 1024  # a table that is not a wide table
@@ -347,6 +348,9 @@ class MssqlBackend(Backend):
 
     def create_index(self, conn: Connection, place: Place, name: str, columns: list[str], *, unique: bool) -> None:
         conn.exec_driver_sql(S.create_index(place.schema, place.table, name, columns, unique=unique))
+
+    def drop_index(self, conn: Connection, place: Place, name: str) -> None:
+        conn.exec_driver_sql(S.drop_index(place.schema, place.table, name))
 
     def add_typed_column(self, conn: Connection, place: Place, name: str, type_: TypeEngine) -> None:
         conn.exec_driver_sql(S.add_column(place.schema, place.table, name, type_))

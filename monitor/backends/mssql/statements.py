@@ -231,6 +231,10 @@ class MssqlStatements:
         return f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{qualified(schema, table)}"
 
     @staticmethod
+    def drop_index(schema: str | None, table: str, index: str) -> str:
+        return f"DROP INDEX {quote(index)} ON {qualified(schema, table)}"
+
+    @staticmethod
     def _insert_head(schema: str | None, table: str, columns: Sequence[str], tablock: bool) -> str:
         names = ", ".join(quote(name) for name in [*columns, LOAD_ID_COLUMN])
         return f"INSERT INTO {qualified(schema, table)}{' WITH (TABLOCK)' if tablock else ''} ({names})"

@@ -60,6 +60,9 @@ class PostgresBackend(Backend):
     max_columns = 1600
     reserved_column_names = SYSTEM_COLUMNS
     reads_files = True
+    reads_files_by = "COPY from its lines"
+    feeds_parsed_lines = True  # COPY takes them as text, parsed in Python (`copy_text`)
+    refuses_reserved_column_names = True  # "column name ... conflicts with a system column name"
     fills_in_parallel = True
     view_sql = ViewSql(
         folder="postgres",
@@ -151,8 +154,8 @@ class PostgresBackend(Backend):
                         copy.write(block if utf8 or isinstance(block, str) else block.decode("utf-8"))
                         attempt.read(count)
                         parsed += count if by_line else 0
-                how = f"read by COPY from its lines ({parsed:,} records parsed line by line in Python)" if parsed \
-                    else "read by COPY from its lines"
+                how = f"read by {self.reads_files_by}" + (
+                    f" ({parsed:,} records parsed line by line in Python)" if parsed else "")
                 loaded = FileLoaded(cursor.rowcount, how)
             if restore:
                 cursor.execute(restore)
@@ -218,7 +221,8 @@ class PostgresBackend(Backend):
         conn.execute(text(f"ALTER TABLE {self.qualified(schema, table)} SET SCHEMA {self.quote(BKP_SCHEMA)}"))
 
     # -- merge -------------------------------------------------------------------------
-    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
+    @classmethod
+    def staging_of(cls, schema: str | None, table: str, load_id: int) -> Place:
         """A temporary table (`pg_temp`): the session's own, never written to the WAL."""
         return Place("pg_temp", staging_name(table, load_id))
 

@@ -61,6 +61,9 @@ class SqliteBackend(Backend):
     max_columns = 2000  # SQLITE_MAX_COLUMN as built by default
     supports_leases = False
     reads_files = True
+    reads_files_by = "SQLite's CSV reader"
+    embedded = True
+    checks_value_types = False  # a column's type is an affinity: a value of another type is kept
     options_model = SqliteOptions
     write_options: ClassVar[dict[str, str]] = {"sqlite_begin": "IMMEDIATE"}
     merge_sql = SqliteMergeSql
@@ -174,7 +177,7 @@ class SqliteBackend(Backend):
             if not why_not_native:
                 with attempted(cursor.execute, raw, (NotSimple, NotNative)) as native:
                     return FileLoaded(insert_csv(driver, cursor, into, target.load_id, raw, native),
-                                      "read by SQLite's CSV reader")
+                                      f"read by {self.reads_files_by}")
                 if not isinstance(native.failed, NotNative):
                     return NotThisFile(native.refusal)
                 why_not_native = native.refusal
@@ -215,12 +218,14 @@ class SqliteBackend(Backend):
         self.drop_table(conn, schema, table)
 
     # -- merge -------------------------------------------------------------------------
-    def history_of(self, schema: str | None, table: str) -> Place:
+    @classmethod
+    def history_of(cls, schema: str | None, table: str) -> Place:
         """Beside its table, in the same file (`main.contacts__history`): attached files commit
         one by one, and the replaced versions must commit with the merge that replaced them."""
-        return Place(schema or self.default_schema, table + HISTORY_SUFFIX)
+        return Place(schema or cls.default_schema, table + HISTORY_SUFFIX)
 
-    def staging_of(self, schema: str | None, table: str, load_id: int) -> Place:
+    @classmethod
+    def staging_of(cls, schema: str | None, table: str, load_id: int) -> Place:
         """In `temp`: the connection's own file, never journalled with the data."""
         return Place("temp", staging_name(table, load_id))
 

@@ -18,12 +18,14 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 from monitor.backends.rawfile.attempt import Attempt
 from monitor.backends.rawfile.blocks import record_blocks
 from monitor.backends.rawfile.proof import Proof, prove
-from monitor.backends.rawfile.scan import BLOCK_CHARS, Scan, scanning, too_long
+from monitor.backends.rawfile.scan import BLOCK_CHARS, NotSimple, Scan, scanning, too_long
+from monitor.backends.sqlite import fifo_feed
 from monitor.backends.target import RawFile
 
 CSV_MODULE = "vsv"
@@ -59,11 +61,15 @@ NATIVE_PROGRESS_LINES = 20_000
 
 
 def native_readable(source: RawFile) -> bool:
-    """Whether a database may read the file itself: plain (not compressed) UTF-8 text with
-    one of the usual delimiters."""
+    """Whether SQLite may read the file itself: UTF-8 text with one of the usual delimiters,
+    plain, or compressed where a named pipe can hand it over (`fifo_feed`) and its header
+    is one line (the pipe leaves the header out)."""
+    if source.fmt.compression != "none" and not (
+        fifo_feed.available() and not any("\n" in name or "\r" in name for name in source.fmt.header)
+    ):
+        return False
     return (
-        source.fmt.compression == "none"
-        and codecs.lookup(source.fmt.encoding).name in NATIVE_ENCODINGS
+        codecs.lookup(source.fmt.encoding).name in NATIVE_ENCODINGS
         and source.fmt.delimiter in NATIVE_DELIMITERS
     )
 
@@ -113,19 +119,21 @@ def _string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def csv_table_sql(raw: RawFile) -> str:
-    """`CREATE VIRTUAL TABLE` reading the file's records as columns c0..cN (text, '' when empty)."""
+def csv_table_sql(raw: RawFile, pipe: Path | None = None) -> str:
+    """`CREATE VIRTUAL TABLE` reading the file's records as columns c0..cN (text, '' when empty);
+    from `pipe` instead of the file when given (its records only: no header, nothing to skip)."""
     fmt = raw.fmt
     fields = ", ".join(f"c{i}" for i in range(raw.width))
     separator = "\\t" if fmt.delimiter == "\t" else fmt.delimiter
     options = [
-        f"filename={_string(str(raw.path))}",
-        "header=yes",  # the header line, or an Excel `sep=` line with `skip=1` for the header
+        f"filename={_string(str(pipe or raw.path))}",
+        # the header line, or an Excel `sep=` line with `skip=1` for the header
+        "header=no" if pipe else "header=yes",
         f"columns={raw.width}",
         f"schema={_string(f'CREATE TABLE x({fields})')}",
         f"fsep={_string(separator)}",  # text is not validated here: the check decodes it strictly
     ]
-    if fmt.skip:
+    if fmt.skip and not pipe:
         options.append(f"skip={int(fmt.skip)}")
     return f"CREATE VIRTUAL TABLE {CSV_TABLE} USING {CSV_MODULE}({', '.join(options)})"
 
@@ -174,9 +182,22 @@ def insert_csv(
     Every `CHECK_EVERY` records the insert asks whether to go on (a function of ours, in
     SQL), which waits until the check has proven the next `CHECK_EVERY`: a failed check, or
     the load cancelled, fails the statement, never the transaction (which `sqlite3_interrupt`
-    would roll back whole)."""
+    would roll back whole). A compressed file reaches SQLite through a named pipe (`fifo_feed`)."""
+    if raw.fmt.compression == "none":
+        return _insert_csv(driver, cursor, into, load_id, raw, attempt, None)
+    with fifo_feed.records_pipe(raw) as (pipe, feeder):
+        inserted = _insert_csv(driver, cursor, into, load_id, raw, attempt, pipe)
+    if feeder.error is not None:
+        raise NotSimple(f"{type(feeder.error).__name__}: {feeder.error}") from feeder.error
+    return inserted
+
+
+def _insert_csv(
+    driver: sqlite3.Connection, cursor: sqlite3.Cursor, into: str, load_id: int, raw: RawFile, attempt: Attempt,
+    pipe: Path | None,
+) -> int:
     try:
-        cursor.execute(csv_table_sql(raw))
+        cursor.execute(csv_table_sql(raw, pipe))
     except Exception as exc:
         raise NotNative(f"SQLite's CSV reader cannot open the file: {exc}") from exc
     check = _Check(raw, attempt)

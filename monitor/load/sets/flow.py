@@ -6,9 +6,8 @@ as one snapshot; a set found in flight after a crash resumes whole or is loaded 
 - `load`: a complete waiting set: newest wins (older than the snapshot loaded now: every part
   ends `superseded`), then `SetRun` fills one staging table and swaps it in; a failure fails
   the set and its parts, a stop rolls it back to waiting.
-- `resume`: a part found `loading` after a crash: its set's swap committed (every part marked
-  `loaded`), or the set waits again and is loaded again whole.
-- `ready` and `report_overdue`: for the daemon's sweep, sets complete but not loaded (a crash
+- a part found `loading` after a crash is resumed by `monitor.load.recovery` (`resume_set`).
+- `ready` and `report_overdue`: for the recovery sweep, sets complete but not loaded (a crash
   between the last arrival and the load), and sets still incomplete past their `set_timeout`.
 """
 
@@ -55,7 +54,7 @@ class SetFlow:
         return found if origin is not None and origin.set_id is not None else None
 
     @contextmanager
-    def _only_one(self, set_id: int) -> Iterator[bool]:
+    def handling(self, set_id: int) -> Iterator[bool]:
         """True for the one worker of this process that handles the set now."""
         with self._lock:
             mine = set_id not in self._busy
@@ -94,7 +93,7 @@ class SetFlow:
     # -- the set's load ------------------------------------------------------------------
     def load(self, set_id: int, rule: FolderRule) -> Outcome:
         """Load a complete waiting set as one snapshot (unless another worker has it)."""
-        with self._only_one(set_id) as mine:
+        with self.handling(set_id) as mine:
             found = self.store.get(set_id)
             if found is None:
                 return Outcome(f"set {set_id}", OutcomeKind.VANISHED, error="no such set")
@@ -142,47 +141,19 @@ class SetFlow:
                 message = failure_message(exc, name) if is_transient(exc) else f"{name}: {exc}"
                 log.error("failed %s", message, extra=journal.set_fields(found, "failed", error=message))
                 self.store.fail(set_id, rule, message, None)
-        self._finish_moves(set_id)
+        self.finish_moves(set_id)
 
     def _supersede(self, found: SetRecord, rule: FolderRule, reason: str) -> None:
         log.warning("%s into %s.%s: %s", describe_set(found), found.target_schema, found.target_table, reason,
                     extra=journal.set_fields(found, "superseded", error=reason))
         self.store.supersede(found.set_id, rule, reason)
-        self._finish_moves(found.set_id)
+        self.finish_moves(found.set_id)
 
-    def _finish_moves(self, set_id: int) -> None:
+    def finish_moves(self, set_id: int) -> None:
+        """Make the moves recorded for a set's parts."""
         for part in self.store.parts(set_id):
             if part.pending_move_to:
                 self.pipeline.mover.finish(part)
-
-    # -- after a crash -------------------------------------------------------------------
-    def resume(self, row: FileRecord, rule: FolderRule) -> Outcome:
-        """A part found `loading` after a crash or takeover: its set's swap committed (every
-        part is marked `loaded`), or the set waits again and is loaded again whole."""
-        again = False
-        assert row.set_id is not None, "a part of a set"
-        with self._only_one(row.set_id) as mine:
-            found = self.store.get(row.set_id)
-            if mine and found is not None and found.status == SetStatus.LOADING:
-                with self.pipeline.backend.reading() as conn:
-                    committed = self.store.committed(conn, found.set_id)
-                if committed:
-                    log.info("%s: its swap had committed; marking its parts loaded", describe_set(found))
-                    self.store.finish_committed(found.set_id, rule)
-                    self._finish_moves(found.set_id)
-                elif self._take_over(found):
-                    self.store.release(found.set_id)
-                    log.info("%s: not committed; loading it again whole", describe_set(found))
-                    again = True
-        if again:
-            self.load(row.set_id, rule)
-        return self.pipeline.outcome_of(row.load_id)
-
-    def _take_over(self, found: SetRecord) -> bool:
-        """Hold every loading part of the set (this instance's, or with an expired lease)."""
-        state = self.pipeline.state
-        return all(state.take_over(part.load_id) for part in self.store.parts(found.set_id)
-                   if part.status == Status.LOADING)
 
     # -- for the daemon's sweep ----------------------------------------------------------
     def ready(self) -> list[tuple[int, FolderRule]]:

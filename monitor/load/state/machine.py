@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor.backends import Backend
 from monitor.catalog import events, files
+from monitor.load.origin import OriginKind
 from monitor.load.state import journal
 from monitor.load.state.moves import Mover
 from monitor.load.state.outcome import Outcome
@@ -63,6 +64,11 @@ class FileFacts:
     size: int
     discovered_at: datetime | None = None
     snapshot_date: date | None = None  # fullload: the date in its name
+    kind: OriginKind = OriginKind.FILE  # a stream's batch has no file to look for (`monitor.load.origin`)
+
+    def gone(self) -> bool:
+        """A file that left its folder (another instance took it); never a stream's batch."""
+        return self.kind is OriginKind.FILE and not Path(self.path).exists()
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class StateStore:
                 loaded = self._loaded_copy(facts.sha256, schema, table)
                 if loaded is not None:
                     return self._record_duplicate(facts, schema, table, mode, loaded, archive_to)
-            if not Path(facts.path).exists():
+            if facts.gone():
                 return Claim(ClaimKind.VANISHED)
             try:
                 with self.backend.transaction() as conn:
@@ -139,7 +145,7 @@ class StateStore:
             # under a lock on the path, the file must still be there and not already be
             # on its way to the archive as another duplicate.
             self.backend.lock_target(conn, None, f"file:{facts.path}")
-            if not Path(facts.path).exists():
+            if facts.gone():
                 return Claim(ClaimKind.VANISHED)
             moving = conn.execute(
                 select(files.c.load_id).where(
@@ -241,21 +247,24 @@ class StateStore:
         journal.ended(record)
         return Outcome.from_row(record)
 
-    def staging_of(self, record: FileRecord) -> str:
-        """The staging table a load makes in its target's schema (a fullload's, a merge's)."""
-        return self.backend.staging_name(record.target_table, record.load_id)
+    def staging_tables(self, record: FileRecord) -> list[str]:
+        """The staging tables a load may make in its target's schema: a fullload's (or its set's,
+        named after its first part), a merge's."""
+        table, load_id = record.target_table, record.load_id
+        return [self.backend.staging_name(table, load_id),
+                self.backend.staging_of(record.target_schema, table, load_id).table]
 
-    def drop_staging(self, conn: Connection, load_id: int) -> str | None:
-        """Drop the staging table a load made and no longer needs (its name, when there was one)."""
+    def drop_staging(self, conn: Connection, load_id: int) -> list[str]:
+        """Drop the staging tables a load made and no longer needs; their names."""
         row = conn.execute(select(files).where(files.c.load_id == load_id)).first()
         if row is None:
-            return None
+            return []
         record = FileRecord.of(row)
-        staging = self.staging_of(record)
-        if not self.backend.table_exists(conn, record.target_schema, staging):
-            return None
-        self.backend.drop_table(conn, record.target_schema, staging)
-        return staging
+        dropped = [name for name in self.staging_tables(record)
+                   if self.backend.table_exists(conn, record.target_schema, name)]
+        for name in dropped:
+            self.backend.drop_table(conn, record.target_schema, name)
+        return dropped
 
     def move(self, load_id: int, source: Status, target: Status, **values: Any) -> None:
         """A transition in a transaction of its own."""
@@ -276,6 +285,11 @@ class StateStore:
                 instance=self.instance,
             )
         )
+
+    def note(self, conn: Connection, load_id: int, detail: str) -> None:
+        """An event in a load's history that changes nothing of its state."""
+        status = conn.execute(select(files.c.status).where(files.c.load_id == load_id)).scalar_one()
+        self._event(conn, load_id, Status(status), detail)
 
     def update(self, load_id: int, **values: Any) -> None:
         """Set non-state fields (paths, counts) of one file."""

@@ -97,14 +97,6 @@ class Mover:
             self.finish(row)
 
 
-def locate(row: FileRecord) -> Path | None:
-    """Where a file in flight is now: where it was recorded, on its way to, or dropped."""
-    for candidate in (row.current_path, row.pending_move_to, row.source_path):
-        if candidate and Path(candidate).exists():
-            return Path(candidate)
-    return None
-
-
 def _same(first: Path, second: Path) -> bool:
     return os.path.lexists(first) and os.path.samefile(first, second)
 
