@@ -32,6 +32,7 @@ from monitor.backends.mssql.json_rows import STAND_INS, JsonForm, json_ready
 from monitor.backends.mssql.odbc_bcp import OdbcBulkCopy
 from monitor.backends.target import Target
 from monitor.catalog import files
+from monitor.load import setup
 from monitor.load.state.machine import utcnow
 
 pytestmark = pytest.mark.mssql
@@ -75,16 +76,17 @@ def backend(request: pytest.FixtureRequest, mssql_database: str) -> Iterator[Mss
         url = urls[request.param]
     opened = open_backend(url)
     assert isinstance(opened, MssqlBackend)
-    opened.init_db()
+    setup.init_db(opened)
     yield opened
     opened.dispose()
 
 
-def load(backend: MssqlBackend, table: str, columns: list[str], rows: list[list[str]], **target: bool) -> list:
+def load(backend: MssqlBackend, table: str, columns: list[str], rows: list[list[str]], *,
+         ordered: bool = False) -> list:
     """Rows in through `bulk_insert` (one transaction), read back in order of their first column."""
     with backend.transaction() as conn:
         backend.create_table(conn, "dbo", table, columns)  # with its _load_id column
-        assert backend.bulk_insert(conn, Target("dbo", table, columns, 7, **target), [rows]) == len(rows)
+        assert backend.bulk_insert(conn, Target("dbo", table, columns, 7, ordered=ordered), [rows]) == len(rows)
     with backend.reading() as conn:
         names = ", ".join(f"[{c}]" for c in columns)
         return [list(r) for r in conn.exec_driver_sql(f"SELECT {names} FROM dbo.[{table}] ORDER BY [{columns[0]}]")]
