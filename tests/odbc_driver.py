@@ -41,7 +41,7 @@ def drivers_in(folder: Path) -> configparser.ConfigParser:
 def driver_library() -> Path | None:
     """The driver library in the installed mssql-python-odbc for this machine's family."""
     try:
-        import mssql_python_odbc  # type: ignore[import-untyped]  # ships no type hints
+        import mssql_python_odbc  # type: ignore[import-untyped]
     except ImportError:
         return None
     release = {}

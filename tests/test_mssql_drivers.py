@@ -81,11 +81,12 @@ def backend(request: pytest.FixtureRequest, mssql_database: str) -> Iterator[Mss
     opened.dispose()
 
 
-def load(backend: MssqlBackend, table: str, columns: list[str], rows: list[list[str]], fresh: bool = False) -> list:
+def load(backend: MssqlBackend, table: str, columns: list[str], rows: list[list[str]], *,
+         ordered: bool = False) -> list:
     """Rows in through `bulk_insert` (one transaction), read back in order of their first column."""
     with backend.transaction() as conn:
         backend.create_table(conn, "dbo", table, columns)  # with its _load_id column
-        assert backend.bulk_insert(conn, Target("dbo", table, columns, 7, fresh=fresh), [rows]) == len(rows)
+        assert backend.bulk_insert(conn, Target("dbo", table, columns, 7, ordered=ordered), [rows]) == len(rows)
     with backend.reading() as conn:
         names = ", ".join(f"[{c}]" for c in columns)
         return [list(r) for r in conn.exec_driver_sql(f"SELECT {names} FROM dbo.[{table}] ORDER BY [{columns[0]}]")]
