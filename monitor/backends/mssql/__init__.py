@@ -4,19 +4,13 @@ Every statement this backend sends is built by `MssqlStatements` (pure functions
 each one as T-SQL without a server), in the subset that SQL Server, Azure SQL and Babelfish all
 accept: `sp_rename ..., 'OBJECT'`, no `ALTER SCHEMA ... TRANSFER`, no `MERGE`, no `READPAST`.
 
-How rows travel (`insert_path`; the paths in `insert_paths`):
-
-- pyodbc with Microsoft's ODBC driver: `fast_executemany`, `setinputsizes` from the column types.
-- pyodbc with FreeTDS, and mssql-python's direct path: 1,000 rows per statement as one JSON text
-  (`OPENJSON`); rows JSON cannot carry as they are, by `INSERT ... VALUES` or `executemany`.
-- mssql-python: its TDS bulk copy first (on Babelfish only with `bulk_copy: always`), probed once
-  per target; on any failure, Rust panics included, the direct path for good.
-- `bcp` (when `mssql_bcp` is set and `bcp` is on the PATH): bulk load per batch.
-
-Bulk copy and `bcp` open connections of their own, outside the load's transaction, so they fill
-a side table (`<table>__bulk_<load_id>`) that the load's transaction then moves into the target
-(`INSERT ... SELECT`) and drops: the rows, the file's state and its audit row commit together.
-Staging tables of a fullload are written `WITH (TABLOCK)` (minimal logging where allowed).
+How rows travel (`insert_path`; the paths in `insert_paths`, JSON forms in `json_rows`):
+- pyodbc with Microsoft's ODBC driver on SQL Server: `fast_executemany` with sized parameters.
+- Otherwise (FreeTDS, mssql-python, Microsoft's driver on Babelfish): 1,000 rows per statement as
+  one JSON text (`OPENJSON`), in the form the engine's OPENJSON reads (asked once per target).
+- mssql-python's TDS bulk copy (`bulk_copy`, off by default) and `bcp` (`mssql_bcp`) fill a side
+  table (`<table>__bulk_<load_id>`) on their own connection, which the load's transaction moves
+  into the target and drops: rows, state and audit row commit together.
 """
 
 from __future__ import annotations
