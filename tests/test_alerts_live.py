@@ -15,13 +15,21 @@ import shutil
 import subprocess
 import time
 import urllib.parse
+from datetime import datetime
+from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import COMPANIES, CONTACTS, PG_ADMIN_URL, drop, wait_for, write_csv
+from conftest import COMPANIES, CONTACTS, PG_ADMIN_URL, DaemonProcess, cli_env, drop, wait_for, write_csv
+from psycopg.conninfo import make_conninfo
 from test_deploy import RULES, _tool
+from test_stream_daemon import snapshot_file
 from test_web_status import free_port, get, started
 
+from bench.stream_server import KEY, StreamServer, history
+
+GUARD_AND_STREAM_RULES = {"IngestShrinkRefused", "IngestSwapWaitingForReaders", "IngestStreamDisconnected",
+                          "IngestStreamLagging"}  # fired by the second test
 ORDERS = {"path": "incoming/orders", "pattern": "*.csv", "table": "orders", "mode": "append"}
 
 
@@ -40,6 +48,7 @@ def _shortened(tmp_path):
     text = re.sub(r"for: \d+[smh]", "for: 1s", RULES.read_text())
     text = text.replace("ingest_load_in_flight_seconds_max > 3600", "ingest_load_in_flight_seconds_max > 2")
     text = text.replace("ingest_queue_depth[15m]", "ingest_queue_depth[6s]")
+    text = text.replace("ingest_swap_waiting_seconds > 60", "ingest_swap_waiting_seconds > 1")
     short = tmp_path / "short.rules.yml"
     short.write_text(text)
     return short
@@ -121,4 +130,61 @@ def test_each_new_rule_fires_live_and_the_first_failure_alerts(make_workspace, b
     assert fired["IngestSetOverdue"][0]["labels"]["target"] == "ref.companies"
     assert fired["IngestFolderUnavailable"][0]["labels"]["folder"] == str(ws.folder("orders"))
     assert all(fired.values())
-    assert set(fired) | {"IngestSchemaMissing"} == set(re.findall(r"- alert: (\w+)", RULES.read_text()))
+    assert set(fired) | {"IngestSchemaMissing"} | GUARD_AND_STREAM_RULES == set(
+        re.findall(r"- alert: (\w+)", RULES.read_text()))
+
+
+def _prometheus(tmp_path: Path, port: int, prom_port: int) -> subprocess.Popen:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(_shortened(tmp_path))],
+        "scrape_configs": [{"job_name": "ingest-monitor", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
+    }))
+    log = (tmp_path / "prometheus.log").open("w")
+    return subprocess.Popen([_tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_the_guard_swap_and_stream_rules_fire_live(make_workspace, backend_url, tmp_path):
+    """A stream whose events were published weeks ago (lagging), then stopped (disconnected); a
+    snapshot far smaller than the table (the shrink guard); a reader holding `ref.companies` in
+    an open transaction while a snapshot waits to swap (its threshold shortened to a second)."""
+    port, prom_port = free_port(), free_port()
+    rows = {f"{n:08d}": {"name": f"C{n}", "status": "Active", "post_code": "", "next_due": ""} for n in range(20)}
+    fired: dict[str, list[dict]] = {}
+    with StreamServer(history(5, 10, start=datetime(2026, 11, 2, 9, 0, 0), deletes=False)) as server:
+        stream = {"name": "companies", "url": server.url, "batch_events": 5, "batch_seconds": 0.2,
+                  "backoff_initial": 0.2, "backoff_max": 1.0, "idle_timeout": 5.0, "breaker_seconds": 1.0}
+        ws = make_workspace(COMPANIES, streams=[stream], http_port=port, rescan_seconds=1.0)
+        daemon = DaemonProcess(ws, [], env=cli_env(CH_STREAM_API_KEY=KEY))
+        prometheus, server_process = f"http://127.0.0.1:{prom_port}/", _prometheus(tmp_path, port, prom_port)
+        try:
+            with daemon:
+                fired["IngestStreamLagging"] = wait_for(lambda: _firing(prometheus, "IngestStreamLagging"),
+                                                        timeout=180)
+                drop(snapshot_file(tmp_path / "a", "BasicCompanyDataAsOneFile-2026-11-01.csv", rows),
+                     ws.folder("companies"))
+                wait_for(lambda: any(r["mode"] == "fullload" and r["status"] == "loaded" for r in ws.status()),
+                         timeout=180)
+                drop(snapshot_file(tmp_path / "b", "BasicCompanyDataAsOneFile-2026-11-02.csv",
+                                   dict(list(rows.items())[:2])), ws.folder("companies"))
+                fired["IngestShrinkRefused"] = wait_for(lambda: _firing(prometheus, "IngestShrinkRefused"),
+                                                        timeout=180)
+                with psycopg.connect(make_conninfo(PG_ADMIN_URL, dbname=backend_url.rsplit("/", 1)[1])) as reader:
+                    reader.execute("SELECT COUNT(*) FROM ref.companies").fetchone()  # its transaction stays open
+                    drop(snapshot_file(tmp_path / "c", "BasicCompanyDataAsOneFile-2026-11-03.csv", rows),
+                         ws.folder("companies"))
+                    fired["IngestSwapWaitingForReaders"] = wait_for(
+                        lambda: _firing(prometheus, "IngestSwapWaitingForReaders"), timeout=180)
+                server.stop()
+                fired["IngestStreamDisconnected"] = wait_for(lambda: _firing(prometheus, "IngestStreamDisconnected"),
+                                                             timeout=180)
+        finally:
+            server_process.terminate()
+            server_process.wait(timeout=30)
+    assert set(fired) == GUARD_AND_STREAM_RULES and all(fired.values())
+    assert fired["IngestShrinkRefused"][0]["labels"]["target"] == "ref.companies"
+    assert fired["IngestStreamLagging"][0]["labels"]["stream"] == "companies"
