@@ -147,6 +147,13 @@ def _prometheus(tmp_path: Path, port: int, prom_port: int) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT)
 
 
+def _widened(path: Path) -> Path:
+    """`path` with one more column (`Extra`), in place."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([lines[0] + ",Extra", *(line + ",x" for line in lines[1:])]) + "\n", encoding="utf-8")
+    return path
+
+
 @pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
 def test_the_guard_swap_and_stream_rules_fire_live(make_workspace, backend_url, tmp_path):
     """A stream whose events were published weeks ago (lagging), then stopped (disconnected); a
@@ -175,8 +182,8 @@ def test_the_guard_swap_and_stream_rules_fire_live(make_workspace, backend_url, 
                                                         timeout=180)
                 with psycopg.connect(make_conninfo(PG_ADMIN_URL, dbname=backend_url.rsplit("/", 1)[1])) as reader:
                     reader.execute("SELECT COUNT(*) FROM ref.companies").fetchone()  # its transaction stays open
-                    drop(snapshot_file(tmp_path / "c", "BasicCompanyDataAsOneFile-2026-11-03.csv", rows),
-                         ws.folder("companies"))
+                    drop(_widened(snapshot_file(tmp_path / "c", "BasicCompanyDataAsOneFile-2026-11-03.csv", rows)),
+                         ws.folder("companies"))  # a new column: the swap must wait for the reader's lock
                     fired["IngestSwapWaitingForReaders"] = wait_for(
                         lambda: _firing(prometheus, "IngestSwapWaitingForReaders"), timeout=180)
                 server.stop()
