@@ -5,14 +5,21 @@ and one transaction spans every schema."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from monitor.backends.merging import Place
 
-if TYPE_CHECKING:
-    from monitor.backends.base import Backend
+
+class SwapBackend(Protocol):
+    """What the swap's forms use of their backend."""
+
+    def qualified(self, schema: str | None, table: str) -> str: ...
+
+    def quote(self, name: str) -> str: ...
+
+    def dbapi_connection(self, conn: Connection) -> Any: ...
 
 SWAP_MARK = "__swap_"  # bkp.<t>__swap_<id>: the previous rows, copied by the swap of load <id>
 
@@ -22,7 +29,7 @@ class SwapForms:
 
     commits_in_steps = False  # the target's file and `bkp` commit one by one (`commit_step`)
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: SwapBackend) -> None:
         self.backend = backend
 
     def try_lock(self, conn: Connection, schema: str, table: str, *, exclusive: bool) -> None:
