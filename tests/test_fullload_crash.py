@@ -141,7 +141,7 @@ def test_at_start_staging_tables_of_ended_loads_are_dropped_and_said(make_worksp
     engine = engine_for(backend_url)
     with engine.begin() as conn:
         if backend_url.startswith("sqlite"):
-            db = Path(engine.url.database)
+            db = Path(str(engine.url.database))
             conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
         for name in (f"firms__stg_{done}", "firms__stg_9999"):
             conn.exec_driver_sql(f"CREATE TABLE ref.{name} (number bigint)")

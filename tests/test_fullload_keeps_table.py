@@ -55,7 +55,7 @@ class Built:
         try:
             with engine.begin() as conn:
                 if self.kind == "sqlite":
-                    db = Path(engine.url.database or "")
+                    db = Path(str(engine.url.database))
                     conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
                 for statement in statements:
                     conn.exec_driver_sql(statement)

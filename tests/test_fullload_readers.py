@@ -33,7 +33,7 @@ class Samplers:
         engine = engine_for(self.url)
         with engine.connect() as conn:
             if self.url.startswith("sqlite"):
-                db = Path(engine.url.database or "")
+                db = Path(str(engine.url.database))
                 conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
             elif self.url.startswith("postgresql"):
                 conn.exec_driver_sql("SET lock_timeout = '1s'")
@@ -66,7 +66,7 @@ class Reader:
         self.engine = engine_for(url)
         self.conn = self.engine.connect()
         if url.startswith("sqlite"):
-            db = Path(self.engine.url.database or "")
+            db = Path(str(self.engine.url.database))
             self.conn.exec_driver_sql(f"ATTACH DATABASE '{db.with_name(db.stem + '.ref.db')}' AS ref")
             self.conn.commit()
             self.conn.exec_driver_sql("BEGIN")

@@ -12,15 +12,15 @@ from sqlalchemy import Connection
 from monitor.backends.merging import Place
 
 
-class Naming(Protocol):
-    """What the swap's forms use of their backend (`Backend` is one), named here so that the
-    backend imports its forms and the forms never import the backend back."""
+class SwapBackend(Protocol):
+    """What the swap's forms use of their backend."""
 
     def qualified(self, schema: str | None, table: str) -> str: ...
 
     def quote(self, name: str) -> str: ...
 
     def dbapi_connection(self, conn: Connection) -> Any: ...
+
 
 SWAP_MARK = "__swap_"  # bkp.<t>__swap_<id>: the previous rows, copied by the swap of load <id>
 
@@ -30,7 +30,7 @@ class SwapForms:
 
     commits_in_steps = False  # the target's file and `bkp` commit one by one (`commit_step`)
 
-    def __init__(self, backend: Naming) -> None:
+    def __init__(self, backend: SwapBackend) -> None:
         self.backend = backend
 
     def try_lock(self, conn: Connection, schema: str, table: str, *, exclusive: bool) -> None:
