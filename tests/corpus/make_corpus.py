@@ -46,7 +46,7 @@ FOLDERS: dict[str, dict[str, Any]] = {
     "refdata": {"table": "refdata", "mode": "fullload", "reference": True},
     "utf8strict": {"table": "utf8_contacts", "mode": "append", "encoding": "utf-8"},
     "latin1": {"table": "latin1_contacts", "mode": "append", "encoding": "latin-1"},
-    "hostile": {"table": 'x"; DROP TABLE ref.companies; --', "mode": "append"},
+    "hostile": {"table": 'x"; DROP TABLE companies; --', "mode": "append"},
     **round_two.FOLDERS,
 }
 
