@@ -14,7 +14,7 @@ import pytest
 from conftest import drop, engine_for, is_babelfish, wait_for, write_csv
 from sqlalchemy.engine import make_url
 
-FIRMS = {"path": "incoming/firms", "pattern": "firms-*.csv", "table": "firms", "mode": "fullload",
+FIRMS = {"path": "incoming/firms", "pattern": "firms-*.csv", "table": "firms", "mode": "fullload", "min_row_share": 0,
          "reference": True, "columns": {"number": {"type": "integer"}}}
 HEADER = ["number", "name", "town"]
 

@@ -94,8 +94,8 @@ def test_exports_merge_through_ingest_and_the_daemon(make_workspace, tmp_path):
 
     shown = ws.cli("show", str(ids[2])).stdout
     assert "merged        inserted 1, updated 1, unchanged 1, superseded 1" in shown
-    listed = ws.cli("status", "--target", "contacts").stdout
-    assert "rows_inserted" in listed.splitlines()[0] and "rows_updated" in listed.splitlines()[0]
+    listed = json.loads(ws.cli("status", "--target", "contacts", "--json").stdout)  # the table fits 100 columns
+    assert [(r["rows_inserted"], r["rows_updated"]) for r in listed if r["load_id"] == ids[2]] == [(1, 1)]
     assert ws.query("SELECT rows_inserted, rows_updated FROM ingest_recent_loads WHERE load_id = :l",
                     l=ids[2]) == [(1, 1)]
 
