@@ -53,6 +53,8 @@ def check_shrink(conn: Connection, backend: Backend, schema: str, table: str, st
                  allowed: str | None) -> str | None:
     """Raise `ShrinkRefused` when `staged` rows would shrink the target below `share` of it;
     `allowed` (why it is on purpose), and it loads with a note that says so."""
+    if staged == 0:  # no rows at all: the empty-table guard refuses it, saying why (header only, all rejected)
+        return None
     found = shrink_reason(conn, backend, schema, table, staged, share)
     if found is None:
         return None
