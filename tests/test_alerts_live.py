@@ -60,17 +60,7 @@ def test_each_new_rule_fires_live_and_the_first_failure_alerts(make_workspace, b
     ws = make_workspace({**CONTACTS, "expected_every_hours": 0.0003}, ORDERS, {**COMPANIES, "set_timeout": 1},
                         http_port=port, workers=1)
     daemon, _ = started(ws, port)
-    config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(_shortened(tmp_path))],
-        "scrape_configs": [{"job_name": "ingest-monitor", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
-    }))
-    log = (tmp_path / "prometheus.log").open("w")
-    server = subprocess.Popen([_tool("prometheus"), f"--config.file={config}",
-                               f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                               f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = _prometheus(tmp_path, port, prom_port)
     prometheus = f"http://127.0.0.1:{prom_port}/"
     name = backend_url.rsplit("/", 1)[1]
     info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
@@ -119,7 +109,6 @@ def test_each_new_rule_fires_live_and_the_first_failure_alerts(make_workspace, b
     finally:
         server.terminate()
         server.wait(timeout=60)
-        log.close()
         with psycopg.connect(**info, autocommit=True) as admin:  # as it was, for the fixture to drop
             if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
