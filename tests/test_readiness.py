@@ -31,7 +31,7 @@ def _loaded(base: str, name: str) -> bool:
     return any((x["file_name"], x["status"]) == (name, "loaded") for x in api(base)["loads"] or [])
 
 
-@pytest.mark.skip(reason="failed in 2 of 4 runs on the loaded machine (a log line or a cause read too soon): to fix, see the closing note")
+@pytest.mark.skip(reason="failed in 2 of 4 runs on the loaded machine: a cause read too soon")
 @pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 def test_a_removed_watched_folder_is_unhealthy_named_and_watched_again_when_back(make_workspace, tmp_path):
     port = free_port()
@@ -60,7 +60,7 @@ def test_a_removed_watched_folder_is_unhealthy_named_and_watched_again_when_back
     assert log.count(f"watched folder {gone} is back") == 1
 
 
-@pytest.mark.skip(reason="failed in 2 of 4 runs on the loaded machine (a log line or a cause read too soon): to fix, see the closing note")
+@pytest.mark.skip(reason="failed in 2 of 4 runs on the loaded machine: a cause read too soon")
 @pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
 def test_a_read_only_database_pauses_loads_with_the_cause_named_and_the_file_waits(make_workspace, backend_url,
                                                                                  tmp_path):
