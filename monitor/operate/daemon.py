@@ -31,6 +31,7 @@ from monitor.operate.app import App
 from monitor.operate.gate import DatabaseGate, SchemaMissing, WriteRefused
 from monitor.operate.narrator import Narrator, where
 from monitor.operate.notify import Notifier
+from monitor.operate.reload import install_signals
 from monitor.stream.runner import Streams
 
 log = logging.getLogger("monitor.daemon")
@@ -77,8 +78,6 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask for a clean stop; a second one rolls back loads at once."""
-        from monitor.operate.reload import install_signals
-
         install_signals(self, None)
 
     def request_stop(self) -> None:
@@ -177,8 +176,9 @@ class Daemon:
             refused = backend.write_refusal(exc)
             if refused is None:
                 raise
+        if refused is not None or self.gate.refused:  # sessions keep the settings they started with:
+            backend.dispose()  # the next check, and the loads after a refusal, open new ones
         if refused is not None:
-            backend.dispose()  # sessions keep the settings they started with: the next check opens new ones
             raise WriteRefused(refused)
 
     def _database_trouble(self, exc: BaseException) -> bool:
