@@ -133,6 +133,8 @@ def test_health_is_503_when_the_database_goes_away(make_workspace, backend_url):
     with daemon:
         drop(write_csv(ws.root / "kept.csv", ["id"], [["1"]]), ws.folder("contacts"))
         wait_for(lambda: [load["status"] for load in api(base)["loads"]] == ["loaded"], timeout=120)
+        load_id = api(base)["loads"][0]["load_id"]
+        assert get(base + f"api/load/{load_id}")[0] == 200  # read once: the load page keeps it
         before = metrics(base)
         name = backend_url.rsplit("/", 1)[1]
         info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
@@ -149,12 +151,25 @@ def test_health_is_503_when_the_database_goes_away(make_workspace, backend_url):
         status = api(base)
         assert "does not answer" in status["error"] and status["stale_since"] is not None
         assert [load["file_name"] for load in status["loads"]] == ["kept.csv"], "the last known loads stand"
+        code, _, kept = get(base + f"api/load/{load_id}")
+        unknown_code, _, unknown = get(base + "api/load/999")
+        browser = chromium()
+        kept_page, unknown_page = dump_dom(browser, base + f"load/{load_id}"), dump_dom(browser, base + "load/999")
+    kept_load = json.loads(kept)
+    assert code == 200 and kept_load["file_name"] == "kept.csv" and kept_load["stale_since"] is not None
+    assert kept_load["unavailable"].startswith("the database does not answer")
+    assert f"shown as read at {kept_load['stale_since']} UTC" in kept_load["unavailable"]
+    assert "kept.csv" in kept_page and "shown as read at" in kept_page and "not loaded yet" not in kept_page
+    assert unknown_code == 503
+    assert "load 999 cannot be read until it does" in json.loads(unknown)["error"]
+    assert "load 999 cannot be read until it does" in unknown_page and "load ?" not in unknown_page
 
 
 
 @pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
 def test_a_load_in_flight_shows_with_its_progress(make_workspace, backend_url, tmp_path):
-    """A lock held on the target keeps the load in flight for as long as the test looks."""
+    """A lock held on the target keeps the load in flight for as long as the test looks; the
+    API and the page (headless Chromium) name the lock, who holds it and how long it waits."""
     port = free_port()
     ws = make_workspace(CONTACTS, http_port=port)
     daemon, base = started(ws, port)
@@ -162,15 +177,22 @@ def test_a_load_in_flight_shows_with_its_progress(make_workspace, backend_url, t
     with daemon, psycopg.connect(**{**info, "dbname": backend_url.rsplit("/", 1)[1]}) as holder:
         holder.execute("CREATE TABLE contacts (id text, _load_id bigint)")
         holder.commit()
+        holder_pid = holder.info.backend_pid
         holder.execute("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE")
         drop(write_csv(tmp_path / "held.csv", ["id"], [[str(i)] for i in range(10)]), ws.folder("contacts"))
-        status = wait_for(lambda: (s := api(base))["in_flight"] and s, timeout=120)
+        status = wait_for(lambda: (s := api(base))["in_flight"] and s["in_flight"][0]["blocked"] and s, timeout=120)
         samples = metrics(base)
+        dom = dump_dom(chromium(), base)
         holder.rollback()
         wait_for(lambda: any(x["status"] == "loaded" for x in api(base)["loads"]), timeout=120)
     [load] = status["in_flight"]
     assert (load["file"], load["target"]) == ("held.csv", "public.contacts")
     assert 0 <= load["rows"] <= 10 and load["fraction"] is not None and load["elapsed_seconds"] >= 0
+    held_by = f"for a lock on public.contacts held by session {holder_pid} (postgres, "
+    assert held_by in load["blocked"] and "LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE" in load["blocked"]
+    row = dom.split('data-file="held.csv"')[1].split("</tr>")[0]
+    assert 'class="error-text blocked"' in row and "blocked: waiting " in row and held_by in row
+    assert re.search(r"<td>\d\d:\d\d</td>$", row), row  # the time it has been in flight
     assert [(x["file_name"], x["status"]) for x in status["loads"]] == [("held.csv", "loading")]
     assert samples[("ingest_loads_in_flight", ())] == 1
     assert samples[("ingest_files_in_progress", (("status", "loading"), ("target", "public.contacts")))] == 1

@@ -185,6 +185,7 @@ class Live:
         for gone in set(self._estimates) - set(snapshot):
             self._estimates.pop(gone, None)
         now = utcnow()
+        blocked = self._lock_waits([p["session"] for p in snapshot.values() if p.get("session")])
         loads = []
         for load_id, progress in sorted(snapshot.items()):
             if load_id not in self._estimates:
@@ -199,8 +200,18 @@ class Live:
                 "mb_per_s": reading.mb_per_s, "eta_seconds": reading.eta_seconds,
                 "swap_waiting_seconds": round((now - progress["waiting_since"]).total_seconds(), 1)
                 if progress.get("waiting_since") else 0.0,
+                "blocked": blocked.get(progress.get("session") or ""),
             })
         return loads
+
+    def _lock_waits(self, sessions: list[str]) -> dict[str, str]:
+        """Which of these sessions wait for a lock, and on whom (best effort: {} when unknown)."""
+        if not sessions or not self.daemon.gate.up:
+            return {}
+        try:
+            return self.daemon.app.backend.lock_waits(sessions)
+        except Exception:  # the page says what it can; the load reports its own errors
+            return {}
 
     def _estimate(self, load_id: int) -> Estimate | None:
         try:

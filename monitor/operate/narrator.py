@@ -60,6 +60,8 @@ class Narrator:
     @staticmethod
     def _how_far(load: dict) -> str:
         rows = f"{load['rows']:,} rows"
+        if load.get("blocked"):
+            return f"{rows}, blocked: {load['blocked']}"
         if load["phase"] != "loading":
             return f"{rows}, {load['phase']}"
         return rows if load["fraction"] is None else f"{rows}, {load['fraction'] * 100:.0f}%"
@@ -77,7 +79,8 @@ class Narrator:
             for load in self.live.in_flight():
                 if load["elapsed_seconds"] >= self.progress_seconds:
                     journal.progress(load["load_id"], load["file"], load["target"], load["rows"],
-                                     load["elapsed_seconds"], load["phase"], load["fraction"], load["mb_per_s"])
+                                     load["elapsed_seconds"], f"blocked: {load['blocked']}" if load.get("blocked")
+                                     else load["phase"], load["fraction"], load["mb_per_s"])
 
 
 def where(thread: threading.Thread) -> str:

@@ -126,6 +126,9 @@ def hints(item: dict[str, Any]) -> list[str]:
     return found
 
 
+KEPT_LOADS = 200  # loads whose last reading the load page shows while the database is away
+
+
 class Pages:
     """The payloads of the status page, for one running daemon."""
 
@@ -137,6 +140,7 @@ class Pages:
         self._lock = threading.Lock()
         self._last: dict[str, Any] | None = None  # the last overview read from the database
         self._last_at: str | None = None
+        self._loads: dict[int, dict[str, Any]] = {}  # the last loads read, shown during an outage
 
     def overview(self, query: dict[str, str] | None = None) -> dict[str, Any]:
         """Everything the overview shows; `query` filters the loads (target, status, since)."""
@@ -222,7 +226,25 @@ class Pages:
         item["rejects_download"] = f"/load/{load_id}/rejects.csv" if side else None
         item["resolved_by"] = resolution(self.live.backend, load_id) if item["status"] == Status.FAILED else None
         item["hints"] = hints(item)
+        with self._lock:
+            self._loads.pop(load_id, None)
+            self._loads[load_id] = {**item, "read_at": utcnow().isoformat(sep=" ", timespec="seconds")}
+            while len(self._loads) > KEPT_LOADS:
+                self._loads.pop(next(iter(self._loads)))
         return item
+
+    def load_in_outage(self, load_id: int) -> tuple[bool, dict[str, Any]]:
+        """While the database does not answer: (True, the load as last read, with the outage
+        named) when it was read before, else (False, an error naming the outage)."""
+        outage = _outage(self.live)
+        away = "the database does not answer" + (
+            f" (since {outage['since']} UTC, next try in {outage['next_try_seconds']:.0f} s)" if outage else "")
+        with self._lock:
+            kept = self._loads.get(load_id)
+        if kept is None:
+            return False, {"error": f"{away}: load {load_id} cannot be read until it does", "outage": outage}
+        return True, {**kept, "stale_since": kept["read_at"], "outage": outage,
+                      "unavailable": f"{away}: shown as read at {kept['read_at']} UTC"}
 
     @staticmethod
     def rejects_file(item: dict[str, Any]) -> Path | None:

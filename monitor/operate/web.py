@@ -120,7 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _load(self, load_id: int, head: bool) -> None:
         if not self.server.live.database_up():
-            self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the database does not answer"}, head)
+            kept, body = self.server.pages.load_in_outage(load_id)
+            self._json(HTTPStatus.OK if kept else HTTPStatus.SERVICE_UNAVAILABLE, body, head)
             return
         item = self.server.pages.load(load_id)
         if item is None:

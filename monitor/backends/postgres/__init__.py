@@ -19,7 +19,7 @@ from monitor.backends.base import Backend
 from monitor.backends.idle_ping import ping_when_idle
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, staging_name
 from monitor.backends.names import SYSTEM_COLUMNS
-from monitor.backends.postgres import writable
+from monitor.backends.postgres import lock_waits, writable
 from monitor.backends.postgres.copy_text import copy_blocks
 from monitor.backends.postgres.options import PostgresOptions
 from monitor.backends.postgres.parallel_copy import copy_in_parallel
@@ -122,6 +122,15 @@ class PostgresBackend(Backend):
         """A standby, a read-only database, or a role that may not create tables or write ours."""
         with self.reading() as conn:
             return writable.problem(conn, (self.default_schema, REF_SCHEMA, BKP_SCHEMA), "ingest_files")
+
+    def session_of(self, conn: Connection) -> str | None:
+        """The backend process id of `conn`'s session."""
+        return str(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+
+    def lock_waits(self, sessions: list[str]) -> dict[str, str]:
+        """Each session waiting for a lock, with the lock and its holder (`lock_waits`)."""
+        with self.reading() as conn:
+            return lock_waits.lock_waits(conn, sessions)
 
     def is_data_error(self, exc: BaseException) -> bool:
         """PEP 249's data errors, and a row over a limit of the server (SQL state 54000,

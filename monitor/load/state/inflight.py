@@ -30,6 +30,7 @@ class Progress:
     phase: str = "loading"
     started: datetime = field(default_factory=utcnow)
     waiting_since: datetime | None = None  # the swap waits for readers of the target (`phase` says so)
+    session: str | None = None  # the database session loading it (`Backend.session_of`), when known
 
     def swap_waits(self, message: str | None, since: datetime | None) -> None:
         """The swap waits for readers since `since` (`message` the phase), or no longer (None)."""

@@ -205,6 +205,7 @@ class LoadRun:
         backend, job = self.ctx.backend, self.job
         together = backend.commits_with_state(self.schema)
         with backend.transaction() as conn:
+            self.progress.session = backend.session_of(conn)  # to name a lock it waits for
             loaded = self.strategy.load(conn, backend, job,
                                         lambda conn, target: self.write_into(conn, target, fmt, careful))
             self._finish(conn, loaded, mark=together)

@@ -128,15 +128,17 @@ function render(data) {
     if (load.fraction !== null) meter.value = load.fraction;
     const phase = load.phase === "loading" ? "" : ` ${load.phase}`;
     bar.append(meter, el("span", (load.fraction === null ? " ?" : ` ${Math.round(load.fraction * 100)}%`) + phase));
+    if (load.blocked) bar.append(el("div", `blocked: ${load.blocked}`, { class: "error-text blocked" }));
     return row([loadLink(load.load_id), load.file, load.target, bar, num(load.rows), num(load.rejected),
-      load.mb_per_s === null ? "" : load.mb_per_s.toFixed(1), load.phase === "loading" ? clock(load.eta_seconds) : "",
-      load.started_at], { "data-load-id": load.load_id, "data-file": load.file });
+      load.mb_per_s === null ? "" : load.mb_per_s.toFixed(1),
+      load.phase === "loading" && !load.blocked ? clock(load.eta_seconds) : "", load.started_at,
+      clock(load.elapsed_seconds)], { "data-load-id": load.load_id, "data-file": load.file });
   }, elsewhere.length ? "" : "nothing loading");
   const body = document.querySelector("#in-flight tbody");
   if (elsewhere.length && !data.in_flight.length) body.replaceChildren();
   elsewhere.forEach((load) => body.append(row([loadLink(load.load_id), load.file, load.target,
     el("td", `${load.phase} in another process (${load.claimed_by}), ${clock(load.elapsed_seconds)}`),
-    "", "", "", "", load.started_at], { "data-load-id": load.load_id, "data-file": load.file,
+    "", "", "", "", load.started_at, clock(load.elapsed_seconds)], { "data-load-id": load.load_id, "data-file": load.file,
     "data-elsewhere": "yes" })));
 
   chart(data.throughput);

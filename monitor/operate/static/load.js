@@ -10,8 +10,11 @@ const LINKED = new Set(["duplicate_of", "replay_of"]);
 function render(item) {
   document.title = `ingest-monitor: load ${item.load_id}`;
   document.getElementById("title").textContent = `load ${item.load_id}: ${item.file_name} (${item.status})`;
-  document.getElementById("updated").textContent = `updated ${new Date().toISOString().slice(0, 19)} UTC`;
-  document.getElementById("error").hidden = true;
+  document.getElementById("updated").textContent = item.stale_since ? `as read at ${item.stale_since} UTC`
+    : `updated ${new Date().toISOString().slice(0, 19)} UTC`;
+  const away = document.getElementById("error");
+  away.hidden = !item.stale_since;
+  away.textContent = item.stale_since ? item.unavailable : "";
   const warning = document.getElementById("warning");
   const partial = item.status === "loaded" && item.rows_rejected > 0;
   warning.hidden = !partial;
@@ -54,11 +57,15 @@ async function poll() {
       throw new Error(data.error || response.status);
     }
     render(data);
-    again = data.status === "claimed" || data.status === "loading";
+    again = Boolean(data.stale_since) || data.status === "claimed" || data.status === "loading";
   } catch (err) {
     const error = document.getElementById("error");
     error.hidden = false;
     error.textContent = `cannot show load ${LOAD_ID}: ${err.message || err}`;
+    if (document.getElementById("updated").textContent === "not loaded yet") {
+      document.getElementById("title").textContent = `load ${LOAD_ID}`;
+      document.getElementById("updated").textContent = "not read";
+    }
   } finally {
     if (again) setTimeout(poll, 2000);
   }
