@@ -83,6 +83,15 @@ class Reader:
         self.engine.dispose()
 
 
+def reader_of_the_first(ws, first: Path, backend_url: str) -> Reader:
+    """`first` (30 rows) loaded by the running daemon, and a reader's transaction open on it."""
+    drop(first, ws.folder("firms"))
+    wait_for(loaded(ws, [first.name]))
+    reader = Reader(backend_url)
+    assert reader.count() == 30
+    return reader
+
+
 def wider(tmp_path: Path, day: int, rows: int) -> Path:
     """A snapshot with one more column (`postcode`): the swap changes the table's columns."""
     return write_csv(tmp_path / "source" / f"firms-2026-01-{day:02}.csv", [*HEADER, "postcode"],
@@ -96,10 +105,7 @@ def test_a_reader_in_an_open_transaction_stops_neither_the_swap_nor_other_reader
     first, second = snapshot(tmp_path, 1, rows=30), snapshot(tmp_path, 2, rows=50)
     with ws.daemon() as daemon:
         wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
-        drop(first, ws.folder("firms"))
-        wait_for(loaded(ws, [first.name]))
-        reader = Reader(backend_url)
-        assert reader.count() == 30
+        reader = reader_of_the_first(ws, first, backend_url)
         with Samplers(backend_url) as samplers:
             drop(second, ws.folder("firms"))
             wait_for(loaded(ws, [second.name]), timeout=120)  # while the reader's transaction is open
@@ -121,10 +127,7 @@ def test_a_swap_that_changes_the_table_waits_for_its_reader_and_nobody_queues(ma
     first, second = snapshot(tmp_path, 1, rows=30), wider(tmp_path, 2, rows=50)
     with ws.daemon() as daemon:
         wait_for(lambda: get(base + "health")[0] == 200, timeout=120)
-        drop(first, ws.folder("firms"))
-        wait_for(loaded(ws, [first.name]))
-        reader = Reader(backend_url)
-        assert reader.count() == 30
+        reader = reader_of_the_first(ws, first, backend_url)
         with Samplers(backend_url) as samplers:
             drop(second, ws.folder("firms"))
             waiting = wait_for(lambda: [load for load in api(base)["in_flight"]
@@ -155,10 +158,7 @@ def test_a_swap_that_waits_past_its_limit_fails_the_load_and_the_reader_goes_on(
     first, second = snapshot(tmp_path, 1, rows=30), wider(tmp_path, 2, rows=50)
     with ws.daemon() as daemon:
         wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
-        drop(first, ws.folder("firms"))
-        wait_for(loaded(ws, [first.name]))
-        reader = Reader(backend_url)
-        assert reader.count() == 30
+        reader = reader_of_the_first(ws, first, backend_url)
         drop(second, ws.folder("firms"))
         failed = wait_for(lambda: ws.query("SELECT error FROM ingest_files WHERE file_name = :n AND status = 'failed'",
                                            n=second.name), timeout=120)
@@ -182,10 +182,7 @@ def test_sql_server_a_reader_in_an_open_transaction_and_others_reading_during_th
     first, second = snapshot(tmp_path, 1, rows=30), snapshot(tmp_path, 2, rows=50)
     with ws.daemon() as daemon:
         wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=180)
-        drop(first, ws.folder("firms"))
-        wait_for(loaded(ws, [first.name]))
-        reader = Reader(backend_url)
-        assert reader.count() == 30
+        reader = reader_of_the_first(ws, first, backend_url)
         with Samplers(backend_url) as samplers:
             drop(second, ws.folder("firms"))
             answered = len(samplers.answers)

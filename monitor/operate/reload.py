@@ -15,20 +15,31 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from monitor.config import ConfigError, FolderRule, Settings
 from monitor.errors import first_line
 from monitor.intake.rules import RuleBook, describe_rule
+from monitor.intake.watcher import FolderWatcher
+from monitor.operate.app import App
 from monitor.operate.checks import missing_folder
-
-if TYPE_CHECKING:
-    from monitor.operate.daemon import Daemon
+from monitor.operate.narrator import Narrator
 
 log = logging.getLogger("monitor.daemon")
 # Read once at start: a change to these is said and waits for a restart.
 AT_START = ("database_url", "instance", "workers", "queue_size", "batch_rows", "lease_seconds", "log_format",
             "backend", "limits", "http_host", "http_port", "base_dir")
+
+
+class Daemon(Protocol):
+    """What a reload and the signals touch of a running daemon (`monitor.operate.daemon.Daemon`
+    is one): named here so that the daemon imports this module, and it never imports it back."""
+
+    app: App
+    settings: Settings
+    stop_event: threading.Event
+    watcher: FolderWatcher
+    narrator: Narrator
 
 
 def _one_line(exc: BaseException) -> str:
