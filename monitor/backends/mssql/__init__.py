@@ -32,6 +32,7 @@ from monitor.backends import views
 from monitor.backends.base import Backend
 from monitor.backends.idle_ping import ping_when_idle
 from monitor.backends.merging import SEQ_COLUMN, MergePlan, MergeSql, Place, short_name
+from monitor.backends.mssql import lock_waits, writable
 from monitor.backends.mssql.column_types import KIND_TYPES, sql_type
 from monitor.backends.mssql.connect import mssql_engine
 from monitor.backends.mssql.fill import TableFill
@@ -79,6 +80,7 @@ class MssqlBackend(Backend):
     default_driver = "mssql+pyodbc"
     options_model = MssqlOptions
     default_schema = "dbo"
+    default_port = 1433
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
     text_folds_case = True  # the same collation for values: keys that differ only in case are one
     max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)
@@ -88,10 +90,10 @@ class MssqlBackend(Backend):
     side_table_mark = BULK_MARK  # bulk copy and bcp fill a side table
     view_sql = VIEW_SQL
     swap_forms = MssqlSwapForms
-    schema_prologue = (
-        "IF SCHEMA_ID(N'ref') IS NULL EXEC(N'CREATE SCHEMA ref');\nGO\n"
-        "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n"
-    )
+    schema_prologue = ("IF SCHEMA_ID(N'ref') IS NULL EXEC(N'CREATE SCHEMA ref');\nGO\n"
+                       "IF SCHEMA_ID(N'bkp') IS NULL EXEC(N'CREATE SCHEMA bkp');\nGO\n")
+    write_refusal = staticmethod(writable.refusal)
+    session_of = staticmethod(lock_waits.session_of)
 
     def __init__(self, engine: Engine, *, bcp: bool = False, bulk_copy: str = "never") -> None:
         super().__init__(engine)
@@ -162,9 +164,8 @@ class MssqlBackend(Backend):
                                   describes=not self.is_babelfish(conn))  # Babelfish 4.2: 4,000 characters
 
     def end_failed(self, conn: Connection, trans: RootTransaction) -> None:
-        """Roll back only if the server still has the transaction (`XACT_ABORT` and
-        Babelfish end it on many errors), so the original error is the one reported;
-        then drop the load's side tables."""
+        """Roll back only if the server still has the transaction (`XACT_ABORT` and Babelfish end it on
+        many errors), so the original error is the one reported; then drop the load's side tables."""
         try:
             if conn.invalidated or not trans.is_active:
                 trans.close()
@@ -177,6 +178,15 @@ class MssqlBackend(Backend):
             if not conn.invalidated:
                 conn.invalidate()
         self.side_tables.drop_left_by(conn)
+
+    def identity(self) -> str | None:
+        return writable.identity(self.engine)
+
+    def write_problem(self) -> str | None:
+        return writable.problem(self.engine, self.default_schema)
+
+    def lock_waits(self, sessions: list[str]) -> dict[str, str]:
+        return lock_waits.lock_waits(self.engine, sessions)
 
     def objects_exist(self) -> bool:
         sql = S.initialised((REF_SCHEMA, BKP_SCHEMA), list(catalog.metadata.tables), views.VIEW_NAMES)
@@ -243,18 +253,14 @@ class MssqlBackend(Backend):
         """SQL Server types for declared kinds (DECIMAL(38, 10): NUMERIC alone is (18, 0))."""
         return KIND_TYPES[kind] if kind in KIND_TYPES else self.text_type()
 
-    def create_table(
-        self, conn: Connection, schema: str | None, table: str, columns: list[str],
-        types: Mapping[str, str] | None = None,
-    ) -> None:
+    def create_table(self, conn: Connection, schema: str | None, table: str, columns: list[str],
+                     types: Mapping[str, str] | None = None) -> None:
         kinds = types or {}
         column_types = [self.column_type(kinds.get(name, "text")) for name in columns]
         conn.exec_driver_sql(S.create_table(schema, table, columns, column_types))
 
-    def add_columns(
-        self, conn: Connection, schema: str | None, table: str, columns: list[str],
-        types: Mapping[str, str] | None = None,
-    ) -> None:
+    def add_columns(self, conn: Connection, schema: str | None, table: str, columns: list[str],
+                    types: Mapping[str, str] | None = None) -> None:
         kinds = types or {}
         for name in columns:
             conn.exec_driver_sql(S.add_column(schema, table, name, self.column_type(kinds.get(name, "text"))))
@@ -304,9 +310,8 @@ class MssqlBackend(Backend):
 
     # -- fullload ----------------------------------------------------------------------
     def rename_table(self, conn: Connection, schema: str, table: str, new_name: str) -> None:
-        """`sp_rename ..., 'OBJECT'`; on Babelfish, whose `sp_rename` finds no table whose name
-        needs quoting, such a table is copied under the new name (SELECT INTO) and dropped,
-        in the same transaction."""
+        """`sp_rename ..., 'OBJECT'`; on Babelfish, whose `sp_rename` finds no table whose name needs
+        quoting, such a table is copied under the new name (SELECT INTO) and dropped, in the same transaction."""
         if self.is_babelfish(conn) and not (renamable(schema) and renamable(table) and renamable(new_name)):
             conn.exec_driver_sql(S.select_into(schema, table, schema, new_name))
             conn.exec_driver_sql(S.drop_table(schema, table))
@@ -320,10 +325,9 @@ class MssqlBackend(Backend):
             yield probe
 
     def value_errors_end_transactions(self, conn: Connection) -> bool:
-        """SQL Server keeps the transaction after a refused value (XACT_ABORT is off);
-        Babelfish ends it on the errors it passes on from PostgreSQL (a value that does not
-        convert, a date or number out of range), though not on constraint errors (seen on
-        Babelfish 4.2)."""
+        """SQL Server keeps the transaction after a refused value (XACT_ABORT is off); Babelfish ends it
+        on the errors it passes on from PostgreSQL (a value that does not convert, a date or number out
+        of range), though not on constraint errors (seen on Babelfish 4.2)."""
         return self.is_babelfish(conn)
 
     def is_data_error(self, exc: BaseException) -> bool:
@@ -384,15 +388,13 @@ class MssqlBackend(Backend):
         return MssqlMergeSql(plan, {name for name, width in chars.items() if width})
 
     def hold_staged_values(self, conn: Connection, plan: MergePlan) -> None:
-        """Widen the target's (and its history's) text columns where the staged rows needed
-        NVARCHAR(max)."""
+        """Widen the target's (and its history's) text columns where the staged rows needed NVARCHAR(max)."""
         staged_chars = self.column_chars(conn, plan.staging.schema, plan.staging.table)
         for place in (plan.target, plan.history):
             chars = self.column_chars(conn, place.schema, place.table)
             for name in plan.columns:
                 if staged_chars.get(name) == -1 and chars.get(name, 0) > 0:
                     conn.exec_driver_sql(S.widen_column(place.schema, place.table, name))
-
 
 
 register(MssqlBackend)
