@@ -20,6 +20,7 @@ import pytest
 from odbc_driver import register as register_odbc_driver_18
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from monitor.backends import Backend, open_backend
 from monitor.backends.mssql.connect import drop_database, mssql_engine
@@ -84,6 +85,20 @@ def pg_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _create_database(admin: Engine, name: str, tries: int = 5) -> None:
+    """CREATE DATABASE, tried again when Babelfish reports a catalog race with another test
+    creating one at the same moment ("tuple concurrently updated")."""
+    for attempt in range(tries):
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"CREATE DATABASE [{name}]")
+            return
+        except DBAPIError as exc:
+            if "tuple concurrently updated" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.5 + attempt)
+
+
 @pytest.fixture
 def mssql_database() -> Iterator[str]:
     """A fresh, empty SQL Server database on the server of `MSSQL_URL`; its URL.
@@ -96,8 +111,7 @@ def mssql_database() -> Iterator[str]:
     name = f"im_test_{uuid.uuid4().hex[:12]}"
     admin = mssql_engine(url, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE [{name}]")
+        _create_database(admin, name)
         yield url.set(database=name).render_as_string(hide_password=False)
         with admin.connect() as conn:
             drop_database(conn, name)
