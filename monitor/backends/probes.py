@@ -1,6 +1,7 @@
 """What a backend can say about the database beyond loading: whether it lets this loader
-write, which database it is whatever the URL's spelling, and which lock a load waits for. These are the answers every
-backend gives by default (it cannot tell); a backend that can tell overrides them."""
+write, which database it is whatever the URL's spelling, and which lock a load waits for.
+These are the answers every backend gives by default (it cannot tell); a backend that can
+tell overrides them."""
 
 from __future__ import annotations
 
