@@ -311,8 +311,9 @@ class StateStore:
 
     def release(self, load_id: int) -> None:
         """Give back a load that was rolled back (`loading` -> `claimed`), its lease expired
-        at once so that this or another instance resumes it without waiting."""
-        self.move(load_id, Status.LOADING, Status.CLAIMED, error=None, lease_expires=utcnow())
+        at once so that this or another instance resumes it without waiting (a second ago: a
+        `DATETIME` column rounds to 1/300 s, which could put "now" a moment ahead)."""
+        self.move(load_id, Status.LOADING, Status.CLAIMED, error=None, lease_expires=utcnow() - timedelta(seconds=1))
 
     def take_over(self, load_id: int) -> bool:
         """Claim an in-flight file whose lease is ours or has expired; True if we won."""
