@@ -5,7 +5,7 @@ tell overrides them."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, SupportsFloat
 
 from sqlalchemy import Connection
 
@@ -39,3 +39,14 @@ class Probes:
         and the session holding it (who, what, since when). Empty when none waits or the
         backend cannot tell."""
         return {}
+
+
+def lock_wait_line(waited: SupportsFloat | None, tables: str | None, holder: object, user: str | None, app: str | None,
+                   state: str | None, held: SupportsFloat | None, statement: str | None) -> str:
+    """One waiting session in one line: for how long, on which table, held by which session
+    (who, which program, in what state and for how long, its statement's first 80 characters)."""
+    what = f"a lock on {tables}" if tables else "a lock"
+    who = ", ".join(part for part in (user, app, f"{state} for {float(held or 0):.0f} s" if state else None) if part)
+    said = " ".join(str(statement or "").split())[:80]
+    return (f"waiting {float(waited or 0):.0f} s for {what} held by session {holder} ({who})"
+            + (f": {said}" if said else ""))

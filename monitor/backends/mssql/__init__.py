@@ -183,10 +183,10 @@ class MssqlBackend(Backend):
         return writable.identity(self.engine)
 
     def write_problem(self) -> str | None:
-        return writable.problem(self.engine, self.default_schema)
+        return writable.problem(self.engine, self.default_schema, self.is_babelfish)
 
     def lock_waits(self, sessions: list[str]) -> dict[str, str]:
-        return lock_waits.lock_waits(self.engine, sessions)
+        return lock_waits.lock_waits(self.engine, sessions, self.is_babelfish)
 
     def objects_exist(self) -> bool:
         sql = S.initialised((REF_SCHEMA, BKP_SCHEMA), list(catalog.metadata.tables), views.VIEW_NAMES)

@@ -6,7 +6,11 @@ backend's process id there), the schema named as T-SQL names it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Connection, Engine
+
+from monitor.backends.probes import lock_wait_line
 
 SQL_SERVER = """
 SELECT r.session_id, r.wait_time / 1000.0,
@@ -45,7 +49,7 @@ def session_of(conn: Connection) -> str:
     return str(conn.exec_driver_sql("SELECT @@SPID").scalar())
 
 
-def lock_waits(engine: Engine, sessions: list[str]) -> dict[str, str]:
+def lock_waits(engine: Engine, sessions: list[str], is_babelfish: Callable[[Connection], bool]) -> dict[str, str]:
     """For each of `sessions` (session ids) blocked by another: the table, for how long, and
     the first session holding it (login, program, status and for how long, its statement)."""
     ids = [int(session) for session in sessions if session.isdigit()]
@@ -53,16 +57,8 @@ def lock_waits(engine: Engine, sessions: list[str]) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     with engine.connect() as conn:
-        babelfish = conn.exec_driver_sql("SELECT CAST(SERVERPROPERTY('babelfish') AS int)").scalar() == 1
-        sql = (BABELFISH if babelfish else SQL_SERVER).format(sessions=", ".join(str(i) for i in ids))
+        sql = (BABELFISH if is_babelfish(conn) else SQL_SERVER).format(sessions=", ".join(str(i) for i in ids))
         rows = conn.exec_driver_sql(sql).all()
     for sid, waited, table, holder, login, program, status, held, query in rows:
-        if str(sid) in found:
-            continue
-        what = f"a lock on {table}" if table else "a lock"
-        who = ", ".join(part for part in (login, program, f"{status} for {float(held or 0):.0f} s" if status else None)
-                        if part)
-        statement = " ".join(str(query or "").split())[:80]
-        found[str(sid)] = (f"waiting {float(waited or 0):.0f} s for {what} held by session {holder} ({who})"
-                           + (f": {statement}" if statement else ""))
+        found.setdefault(str(sid), lock_wait_line(waited, table, holder, login, program, status, held, query))
     return found

@@ -11,6 +11,7 @@ asked. A question the engine cannot answer (an error, NULL) says nothing."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, text
@@ -88,11 +89,11 @@ def refusal(exc: BaseException) -> str | None:
     return None
 
 
-def problem(engine: Engine, default_schema: str) -> str | None:
+def problem(engine: Engine, default_schema: str, is_babelfish: Callable[[Connection], bool]) -> str | None:
     """Why the loader may not write now, named; None when it may (or the engine cannot tell)."""
     with engine.connect() as conn:
         database, user, login = conn.execute(text("SELECT DB_NAME(), USER_NAME(), SUSER_SNAME()")).one()
-        babelfish = _asked(conn, "SELECT CAST(SERVERPROPERTY('babelfish') AS int)") == 1
+        babelfish = is_babelfish(conn)
         ask = BABELFISH if babelfish else SQL_SERVER
         who, where = f"the loader's user {user} (login {login})", f"in the database {database}"
         grant = f"in {database}: GRANT {{}} TO {_bracket(user)}"

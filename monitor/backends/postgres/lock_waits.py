@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from monitor.backends.probes import lock_wait_line
+
 WAITS = text("""
 SELECT w.pid,
        (SELECT string_agg(DISTINCT format('%I.%I', n.nspname, c.relname), ', ') FROM pg_locks l
@@ -14,7 +16,7 @@ SELECT w.pid,
                                              WHERE l.pid = w.pid AND NOT l.granted), w.query_start)),
        b.pid, b.usename, nullif(b.application_name, ''), b.state,
        extract(epoch FROM now() - coalesce(b.xact_start, b.query_start)),
-       left(regexp_replace(b.query, '\\s+', ' ', 'g'), 80)
+       left(b.query, 200)
 FROM pg_stat_activity w
 CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) WITH ORDINALITY AS blocker(pid, n)
 JOIN pg_stat_activity b ON b.pid = blocker.pid
@@ -31,10 +33,5 @@ def lock_waits(conn: Connection, sessions: list[str]) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     for pid, tables, waited, holder, user, app, state, held, query in conn.execute(WAITS, {"pids": pids}):
-        if str(pid) in found:
-            continue
-        what = f"a lock on {tables}" if tables else "a lock"
-        who = ", ".join(part for part in (user, app, f"{state} for {held or 0:.0f} s" if state else None) if part)
-        found[str(pid)] = (f"waiting {waited or 0:.0f} s for {what} held by session {holder} ({who})"
-                           + (f": {query}" if query else ""))
+        found.setdefault(str(pid), lock_wait_line(waited, tables, holder, user, app, state, held, query))
     return found
