@@ -12,6 +12,8 @@ from sqlalchemy import Connection, Engine
 
 from monitor.backends.probes import lock_wait_line
 
+SPID = "monitor.spid"  # where a pooled connection keeps its session id
+
 SQL_SERVER = """
 SELECT r.session_id, r.wait_time / 1000.0,
        (SELECT TOP 1 OBJECT_SCHEMA_NAME(l.resource_associated_entity_id, l.resource_database_id) + '.'
@@ -45,8 +47,12 @@ ORDER BY w.pid, h.pid
 
 
 def session_of(conn: Connection) -> str:
-    """The server's id of `conn`'s session (`@@SPID`)."""
-    return str(conn.exec_driver_sql("SELECT @@SPID").scalar())
+    """The server's id of `conn`'s session (`@@SPID`), asked once per pooled connection (a
+    reset between uses keeps the session)."""
+    info = conn.connection.info
+    if SPID not in info:
+        info[SPID] = str(conn.exec_driver_sql("SELECT @@SPID").scalar())
+    return str(info[SPID])
 
 
 def lock_waits(engine: Engine, sessions: list[str], is_babelfish: Callable[[Connection], bool]) -> dict[str, str]:
