@@ -8,6 +8,8 @@ Defined once with SQLAlchemy Core; every backend creates them from here and
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -189,10 +191,12 @@ meta = Table(
 MERGES_TABLE = "ingest_merges"
 
 
+@cache
 def merges_table(schema: str | None) -> Table:
     """The record of every merge, kept beside its targets (in their schema, so that on SQLite
     it commits in the same file as the merge): the proof after a crash that a merge committed,
-    and its counts."""
+    and its counts. One object per schema: a new one for each merge would be a new statement to
+    compile and keep in the engine's cache, batch after batch of a stream."""
     return Table(
         MERGES_TABLE,
         MetaData(),

@@ -3,8 +3,9 @@
 Every backend package registers its class when imported (`register`); the class declares its
 own settings (`options_model`, read from `backend.<name>` in the config), the driver a URL
 naming none gets (`default_driver`), other spellings of its scheme (`url_aliases`) and how it
-opens from a URL (`Backend.from_url`). Nothing here names a database: `PACKAGES` only says
-where the backends live.
+opens from a URL (`Backend.from_url`). `PACKAGES` says where each database's backend lives,
+so that a daemon imports its own database's backend and driver only (SQLite's daemon never
+loads psycopg); a scheme it does not name (an alias) imports them all to find its owner.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sqlalchemy.engine import make_url
 from monitor.backends.base import Backend
 from monitor.config import ConfigError
 
-PACKAGES = ("monitor.backends.sqlite", "monitor.backends.postgres", "monitor.backends.mssql")
+PACKAGES = {"sqlite": "monitor.backends.sqlite", "postgresql": "monitor.backends.postgres",
+            "mssql": "monitor.backends.mssql"}
 PASSWORD_ENV = "INGEST_DATABASE_PASSWORD"
 _BY_SCHEME: dict[str, type[Backend]] = {}
 
@@ -33,12 +35,14 @@ def register(cls: type[Backend]) -> type[Backend]:
 
 
 def _import_all() -> None:
-    for package in PACKAGES:
+    for package in PACKAGES.values():
         importlib.import_module(package)
 
 
 def backend_class(scheme: str) -> type[Backend]:
     """The backend of a URL scheme (`sqlite`, `postgresql`, `mssql`, ...), imported on demand."""
+    if scheme not in _BY_SCHEME and scheme in PACKAGES:
+        importlib.import_module(PACKAGES[scheme])
     if scheme not in _BY_SCHEME:
         _import_all()
     try:
@@ -49,9 +53,8 @@ def backend_class(scheme: str) -> type[Backend]:
 
 
 def dialect_names() -> tuple[str, ...]:
-    """The name of every registered backend, sorted."""
-    _import_all()
-    return tuple(sorted({cls.name for cls in _BY_SCHEME.values()}))
+    """The name of every backend, sorted (none imported)."""
+    return tuple(sorted(PACKAGES))
 
 
 def _problems(name: str, error: ValidationError) -> list[str]:

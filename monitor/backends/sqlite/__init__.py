@@ -99,6 +99,7 @@ class SqliteBackend(Backend):
         super().__init__(engine)
         self._write_lock = threading.Lock()
         self._csv_reader: bool | None = None
+        self.heap_limit = SqliteOptions().heap_limit_mb << 20
         database = engine.url.database
         if not database or database == ":memory:":
             raise ValueError("SQLite needs a database file, e.g. sqlite:///data/ingest.db")
@@ -111,13 +112,16 @@ class SqliteBackend(Backend):
     def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> SqliteBackend:
         """On the driver of `backend.sqlite.driver` (one file: no pool to size)."""
         assert isinstance(options, SqliteOptions)
-        return cls(create_engine(url, module=driver_module(options.driver),
-                                 connect_args={"check_same_thread": False, "timeout": 60}))
+        backend = cls(create_engine(url, module=driver_module(options.driver),
+                                    connect_args={"check_same_thread": False, "timeout": 60}))
+        backend.heap_limit = options.heap_limit_mb << 20
+        return backend
 
     def _on_connect(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # transactions are ours, DDL included
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA soft_heap_limit = {self.heap_limit}")  # the process's: each connection has 4 caches
         for schema in (REF_SCHEMA, BKP_SCHEMA):
             cursor.execute(f"ATTACH DATABASE ? AS {schema}", (str(attached_path(self.path, schema)),))
         for schema in ("main", REF_SCHEMA, BKP_SCHEMA):
