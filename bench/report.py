@@ -9,9 +9,18 @@ from bench.daemon_runs import Burst, Latency
 from bench.loads import LoadResult
 from bench.merge import MergeResult
 
-# issue 19's acceptance: ingest-monitor's rows/s over the database's own loader's, per file
-TARGETS = {"postgresql": ("psql \\copy", 1.0), "sqlite": ("sqlite3 .import", 0.9)}
-SHAPE_TARGETS = {"postgresql": ("psql \\copy", 0.9), "sqlite": ("sqlite3 .import", 0.9)}
+# ingest-monitor's rows/s over the database's own loader's, per file: at or past it on a quiet
+# machine whatever the file's shape, 0.9 with a core busy (`--busy`), a .zip against `unzip -p`
+TARGETS = {"postgresql": ("psql \\copy", 1.0), "sqlite": ("sqlite3 .import", 1.0)}
+BUSY_TARGETS = {"postgresql": ("psql \\copy", 0.9), "sqlite": ("sqlite3 .import", 0.9)}
+ZIP_TARGETS = {"postgresql": ("psql \\copy", 1.0), "sqlite": ("sqlite3 .import", 0.9)}
+
+
+def goals_for(shape: str | None, busy: int) -> dict[str, tuple[str, float]]:
+    """The targets of a load table: the plain or mixed-shape file (`shape` None or "mixed"), or the .zip."""
+    if shape == "zip":
+        return ZIP_TARGETS
+    return BUSY_TARGETS if busy else TARGETS
 RSS_LIMIT_MB = 300
 SNAPSHOT_RSS_MB = 150  # issue 19: the full-size snapshot, plain and zipped
 

@@ -73,11 +73,12 @@ def results_markdown(bench: Bench, command: str, started: datetime, seconds: flo
         repeat = bench.args.repeat
         best = f"best of {repeat} interleaved runs per tool" if repeat > 1 else "one run per tool"
         parts += ["", f"## Loads: {bench.args.rows:,} rows, 55 columns ({best})", "",
-                  report.loads_table(bench.loads), "", *[f"- {line}" for line in report.targets(bench.loads)]]
+                  report.loads_table(bench.loads), "",
+                  *[f"- {line}" for line in report.targets(bench.loads, report.goals_for(None, bench.args.busy))]]
     for shape, results in bench.shape_loads.items():
         parts += ["", f"## Loads: {bench.args.rows:,} rows, {SHAPES[shape]} (the same run)", "",
                   report.loads_table(results), "",
-                  *[f"- {line}" for line in report.targets(results, report.SHAPE_TARGETS)]]
+                  *[f"- {line}" for line in report.targets(results, report.goals_for(shape, bench.args.busy))]]
     if bench.mssql_loads:
         assert bench.mssql is not None
         repeat = bench.args.repeat
