@@ -152,6 +152,7 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@pytest.mark.timeout(900)  # its own waits allow 600 s for a slow server (SQL Server on a shared machine)
 def test_corpus_through_the_daemon(make_workspace, tmp_path, generated_cases, small_disk):
     rules = [{"path": f"incoming/{folder}", "pattern": "*", **rule} for folder, rule in SPEC["folders"].items()]
     ws = make_workspace(*rules, workers=2, rescan_seconds=2, settle_seconds=0.3, **SPEC["settings"])

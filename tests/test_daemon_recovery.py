@@ -8,6 +8,7 @@ import random
 import time
 from pathlib import Path
 
+import pytest
 from conftest import drop, wait_for, write_csv
 
 SNAPSHOTS = {"path": "incoming/snapshots", "pattern": "snap-*.csv", "table": "snapshot", "mode": "fullload",
@@ -45,6 +46,7 @@ def _files_under(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
+@pytest.mark.timeout(900)  # twenty kills and restarts, then up to 240 s to settle on a slow server
 def test_kill_9_at_random_moments_never_loses_or_doubles_a_file(make_workspace, tmp_path):
     rng = random.Random()
     seed = rng.randrange(1 << 30)
