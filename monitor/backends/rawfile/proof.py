@@ -18,23 +18,9 @@ lines with the `csv` module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from monitor.backends.rawfile.proven import RECORD_LINES, Proof
 
-from monitor.config import Limits
-
-RECORD_LINES = Limits().max_record_lines  # the default bound on the lines of one record
-
-
-@dataclass(frozen=True)
-class Proof:
-    """Records proven: `data`, the text to hand on (UTF-8 when proven here; empty unless asked
-    for), how many, `tail`, the text after the last record end (a record that goes on past the
-    block), and `eol`, what ends each record in `data`."""
-
-    data: str | bytes
-    records: int
-    tail: str | bytes
-    eol: str = "\n"
+__all__ = ["RECORD_LINES", "Proof", "prove"]
 
 
 def prove(text: str | bytes, delimiter: str, limit: int, max_lines: int = RECORD_LINES, *, width: int = 0,

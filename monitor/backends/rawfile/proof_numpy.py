@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.backends.rawfile.proof import RECORD_LINES, Proof
+from monitor.backends.rawfile.proven import RECORD_LINES, Proof
 
 QUOTE, LF, CR, BACKSLASH, DOT = 34, 10, 13, 92, 46
 
