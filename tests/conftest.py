@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from odbc_driver import register as register_odbc_driver_18
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -85,13 +85,13 @@ def pg_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _create_database(admin: Engine, name: str, tries: int = 5) -> None:
-    """CREATE DATABASE, tried again when Babelfish reports a catalog race with another test
-    creating one at the same moment ("tuple concurrently updated")."""
+def _in_catalog_race(admin: Engine, change: Callable[[Connection], object], tries: int = 5) -> None:
+    """CREATE or DROP DATABASE, tried again when Babelfish reports a catalog race with another
+    test creating or dropping one at the same moment ("tuple concurrently updated")."""
     for attempt in range(tries):
         try:
             with admin.connect() as conn:
-                conn.exec_driver_sql(f"CREATE DATABASE [{name}]")
+                change(conn)
             return
         except DBAPIError as exc:
             if "tuple concurrently updated" not in str(exc) or attempt == tries - 1:
@@ -111,10 +111,9 @@ def mssql_database() -> Iterator[str]:
     name = f"im_test_{uuid.uuid4().hex[:12]}"
     admin = mssql_engine(url, isolation_level="AUTOCOMMIT")
     try:
-        _create_database(admin, name)
+        _in_catalog_race(admin, lambda conn: conn.exec_driver_sql(f"CREATE DATABASE [{name}]"))
         yield url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            drop_database(conn, name)
+        _in_catalog_race(admin, lambda conn: drop_database(conn, name))
     finally:
         admin.dispose()
 
