@@ -14,6 +14,8 @@ from bench.merge import MergeResult
 TARGETS = {"postgresql": ("psql \\copy", 1.0), "sqlite": ("sqlite3 .import", 1.0)}
 BUSY_TARGETS = {"postgresql": ("psql \\copy", 0.9), "sqlite": ("sqlite3 .import", 0.9)}
 ZIP_TARGETS = {"postgresql": ("psql \\copy", 1.0), "sqlite": ("sqlite3 .import", 0.9)}
+RSS_LIMIT_MB = 300
+SNAPSHOT_RSS_MB = 150  # issue 19: the full-size snapshot, plain and zipped
 
 
 def goals_for(shape: str | None, busy: int) -> dict[str, tuple[str, float]]:
@@ -21,8 +23,6 @@ def goals_for(shape: str | None, busy: int) -> dict[str, tuple[str, float]]:
     if shape == "zip":
         return ZIP_TARGETS
     return BUSY_TARGETS if busy else TARGETS
-RSS_LIMIT_MB = 300
-SNAPSHOT_RSS_MB = 150  # issue 19: the full-size snapshot, plain and zipped
 
 
 def _num(value: float, digits: int = 0) -> str:
