@@ -175,6 +175,8 @@ def report(runs: Sequence[StreamRun], idle: dict[str, float] | None = None) -> s
         "| database | rate offered | events | sent/s | applied/s | latency median (s) | latency p99 (s) | "
         "db ms/event | batches | peak RSS (MB) | all applied |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| target | | | | {TARGETS['events_per_minute'] / 60:.0f}+ | < {TARGETS['latency_s']:g} | "
+        f"< {TARGETS['latency_s']:g} | < {TARGETS['db_ms_per_event']} | | < {TARGETS['rss_mb']} | |",
     ]
     for r in runs:
         lines.append(f"| {r.backend} | {r.rate} | {r.events:,} | {r.sent_per_s:,.0f} | {r.applied_per_s:,.0f} | "
