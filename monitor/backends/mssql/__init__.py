@@ -80,7 +80,7 @@ class MssqlBackend(Backend):
     default_driver = "mssql+pyodbc"
     options_model = MssqlOptions
     default_schema = "dbo"
-    default_port = 1433
+    default_port = writable.DEFAULT_PORT
     names_fold_case = True  # SQL Server's default collation, and Babelfish's
     text_folds_case = True  # the same collation for values: keys that differ only in case are one
     max_identifier_bytes = 128  # sysname: 128 characters (the names made from headers are ASCII)

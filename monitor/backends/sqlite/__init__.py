@@ -95,11 +95,11 @@ class SqliteBackend(Backend):
         "-- ATTACH DATABASE 'data/ingest.ref.db' AS ref; ATTACH DATABASE 'data/ingest.bkp.db' AS bkp;\n"
     )
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, heap_limit_mb: int = SqliteOptions().heap_limit_mb) -> None:
         super().__init__(engine)
         self._write_lock = threading.Lock()
         self._csv_reader: bool | None = None
-        self.heap_limit = SqliteOptions().heap_limit_mb << 20
+        self.heap_limit = heap_limit_mb << 20
         database = engine.url.database
         if not database or database == ":memory:":
             raise ValueError("SQLite needs a database file, e.g. sqlite:///data/ingest.db")
@@ -112,10 +112,9 @@ class SqliteBackend(Backend):
     def from_url(cls, url: URL, options: BaseModel, *, pool_size: int) -> SqliteBackend:
         """On the driver of `backend.sqlite.driver` (one file: no pool to size)."""
         assert isinstance(options, SqliteOptions)
-        backend = cls(create_engine(url, module=driver_module(options.driver),
-                                    connect_args={"check_same_thread": False, "timeout": 60}))
-        backend.heap_limit = options.heap_limit_mb << 20
-        return backend
+        return cls(create_engine(url, module=driver_module(options.driver),
+                                 connect_args={"check_same_thread": False, "timeout": 60}),
+                   heap_limit_mb=options.heap_limit_mb)
 
     def _on_connect(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # transactions are ours, DDL included
