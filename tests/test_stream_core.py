@@ -18,6 +18,7 @@ from monitor.stream.applier import Applier
 from monitor.stream.client import Backoff, retry_after
 from monitor.stream.framing import Event, Framer
 from monitor.stream.mapping import basic_company_data
+from monitor.stream.runner import Streams
 
 EXAMPLE = {
     "company_name": "EXAMPLE UK LIMITED", "company_number": "07687209", "company_status": "active", "type": "ltd",
@@ -147,6 +148,21 @@ def test_applier_matches_the_model_over_many_events(backend: Backend) -> None:
     for start in range(0, len(parsed), 97):
         applier.apply(parsed[start:start + 97])
     assert table_rows(backend, applier) == model(items)
+
+
+def test_recovery_settles_the_batches_a_kill_left_applying_before_the_streams_start(backend: Backend) -> None:
+    applier = Applier(backend, source(), "crashed")
+    applier.start()
+    items = events_of(history(5, 12, seed=4))
+    committed = applier.audit.open("companies@committed", items[0].timepoint, items[5].timepoint, 100)
+    with backend.transaction() as conn:  # the batch committed; the kill came before its audit row's end
+        applier.record(conn, committed, applier.apply_events(conn, items[:6], committed))
+    lost = applier.audit.open("companies@lost", items[6].timepoint, items[-1].timepoint, 100)  # killed in it
+    Streams(backend, [source()], "restarted").recover()  # what the daemon does before it says it runs
+    with backend.reading() as conn:
+        audit = {row.load_id: row for row in conn.execute(select(files).where(files.c.mode == "stream"))}
+    assert (audit[committed].status, audit[committed].rows_read) == ("loaded", 6)
+    assert audit[lost].status == "failed" and "read again" in audit[lost].error
 
 
 def test_backoff_grows_with_full_jitter_honours_retry_after_and_opens_the_circuit() -> None:

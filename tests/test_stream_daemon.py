@@ -120,7 +120,8 @@ def test_kill_9_at_random_moments_applies_every_event_once(make_workspace: Calla
             time.sleep(rng.uniform(2.0, 5.0))
             daemon.kill()
             kills += 1
-        with start(ws):
+        with start(ws) as daemon:  # running: what the kills left `applying` is settled by then
+            wait_for(lambda: "ingest-monitor running" in daemon.output(), timeout=120)
             wait_for(reached(ws, items[-1]["event"]["timepoint"]), timeout=300)
     assert kills >= 3
     assert table(ws) == model(items)

@@ -100,6 +100,7 @@ class Daemon:
             self.notifier.status("recovering interrupted loads")
             self._clear_leftovers()
             self._sweep(moves=True)  # left staging and interrupted moves first, then resumes
+            self.streams.recover()
         self.watcher.start()
         for index in range(settings.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)

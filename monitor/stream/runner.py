@@ -206,6 +206,16 @@ class Streams:
     def __init__(self, backend: Backend, sources: list[StreamSource], instance: str) -> None:
         self.tasks = [StreamTask(backend, source, instance) for source in sources]
 
+    def recover(self) -> None:
+        """Settle the batches a stop or a crash left `applying`, before the daemon says it runs
+        (as the files' recovery does); a stream whose database fails here settles them when its
+        thread connects."""
+        for task in self.tasks:
+            try:
+                task.applier.start()
+            except Exception as exc:  # the database: its thread tries again
+                log.warning("stream %s: interrupted batches not settled yet: %s", task.source.name, exc)
+
     def start(self) -> None:
         """Start every stream."""
         for task in self.tasks:
