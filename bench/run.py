@@ -50,7 +50,7 @@ from bench.daemon_runs import Burst, Latency, burst, detection_latency
 from bench.databases import DEFAULT_PG_URL, PgServer
 from bench.generate import companies, mixed
 from bench.loads import LoadResult
-from bench.mssql import MssqlServer, round_of_loads
+from bench.mssql import DEFAULT_PANDAS_TIMEOUT, MssqlServer, round_of_loads
 from bench.results_file import SHAPES, loadavg, results_markdown
 from monitor.demo.ch_parts import PARTS, write_companies_house_parts
 
@@ -77,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mssql-pg-url", default=os.environ.get("INGEST_BENCH_MSSQL_PG", ""),
                    help="the PostgreSQL port of the same engine (Babelfish), for the psql \\copy floor")
     p.add_argument("--mssql-rows", type=int, default=50_000, help="rows of the SQL Server loads (default 50000)")
+    p.add_argument("--pandas-timeout", type=float, default=DEFAULT_PANDAS_TIMEOUT,
+                   help="seconds a SQL Server pandas.to_sql run may take; one stopped then is reported as a bound "
+                        "on its rows/s (default 7200)")
     p.add_argument("--pg-url", default=os.environ.get("INGEST_BENCH_PG", DEFAULT_PG_URL),
                    help="PostgreSQL server the bench creates (and drops) its databases on")
     p.add_argument("--settle", type=float, default=None, help="daemon settle time for the latency run (1.0)")
@@ -190,7 +193,7 @@ class Bench:
         for attempt in range(self.args.repeat):
             _say(f"loads: mssql, {rows} rows, run {attempt + 1} of {self.args.repeat}")
             for result in round_of_loads(self.mssql, self.args.mssql_pg_url or None, self.work / "mssql", files,
-                                         rows, "pandas" in self.skip):
+                                         rows, "pandas" in self.skip, self.args.pandas_timeout):
                 runs.setdefault((result.backend, result.tool), []).append(result)
         self.mssql_loads = [loads.best(results) for results in runs.values()]
 
