@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -58,6 +59,7 @@ BACKENDS = ("sqlite", "postgresql")
 OPTIONAL_BACKENDS = ("mssql",)  # with --mssql-url (MSSQL_URL): SQL Server or Babelfish
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GIGABYTE = 1_000_000_000
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")  # user:password@ in a URL
 T = TypeVar("T")
 
 
@@ -314,10 +316,15 @@ class Bench:
         with self.server.scratch() as dbname:
             return fn(self._url(backend, name, dbname), work)
 
+def _without_passwords(argv: Sequence[str]) -> list[str]:
+    """The arguments as the results file shows them: a URL's password as `***`."""
+    return [_URL_PASSWORD.sub(r"\1***@", arg) for arg in argv]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bench`."""
     args = parser().parse_args(argv)
-    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    command = "python -m bench " + shlex.join(_without_passwords(sys.argv[1:] if argv is None else list(argv)))
     started, clock, before = datetime.now(UTC), time.monotonic(), loadavg()
     temporary = None
     if args.workdir:

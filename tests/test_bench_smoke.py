@@ -10,6 +10,8 @@ from pathlib import Path
 
 from conftest import PG_ADMIN_URL, cli_env
 
+from bench.run import _without_passwords
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,3 +49,10 @@ def test_bench_quick_run_prints_the_table_and_writes_the_results(tmp_path):
     merge = text[text.index("## Merge: a 2,000-row export into a 2,000-row table"):]
     merged = [r for r in merge.splitlines() if r.startswith(("| sqlite ", "| postgresql "))]
     assert len(merged) == 4 and all(r.rstrip(" |").endswith("ok") for r in merged), merged  # 200 in, 200 updated
+
+
+def test_the_results_file_shows_urls_without_their_passwords() -> None:
+    shown = _without_passwords(["--mssql-url", "mssql+pyodbc://loader:s3cr:et@127.0.0.1/master?driver=FreeTDS",
+                                "--pg-url", "postgresql://postgres@127.0.0.1/test", "--rows", "2000"])
+    assert shown == ["--mssql-url", "mssql+pyodbc://loader:***@127.0.0.1/master?driver=FreeTDS",
+                     "--pg-url", "postgresql://postgres@127.0.0.1/test", "--rows", "2000"]
