@@ -17,7 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,16 +172,16 @@ def engine_floor(pg_url: str, data: Path, rows: int) -> LoadResult:
 
 
 def round_of_loads(server: MssqlServer, pg_url: str | None, work: Path, files: dict[str, Path], rows: int,
-                   skip_pandas: bool, pandas_timeout: float = DEFAULT_PANDAS_TIMEOUT) -> list[LoadResult]:
+                   pandas_drivers: Collection[str], pandas_timeout: float = DEFAULT_PANDAS_TIMEOUT) -> list[LoadResult]:
     """One run of every SQL Server tool through each driver on each file (`""`: the benchmark's
-    file); the engine floor counted for each driver's group; `pandas.to_sql` stopped after
-    `pandas_timeout` seconds."""
+    file); the engine floor counted for each driver's group; `pandas.to_sql` through the
+    drivers in `pandas_drivers` (`MssqlServer.drivers` names), stopped after `pandas_timeout` seconds."""
     results: list[LoadResult] = []
     for shape, data in files.items():
         floor = engine_floor(pg_url, data, rows) if pg_url else None
         for driver in server.drivers():
             results.append(ingest_monitor(server, driver, work / f"im-{driver}", data, rows, shape))
-            if not skip_pandas:
+            if driver in pandas_drivers:
                 results.append(pandas_to_sql(server, driver, work, data, rows, shape=shape, timeout=pandas_timeout))
                 if driver == "pyodbc":
                     results.append(pandas_to_sql(server, driver, work, data, rows, fast_executemany=True, shape=shape,

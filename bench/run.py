@@ -79,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mssql-pg-url", default=os.environ.get("INGEST_BENCH_MSSQL_PG", ""),
                    help="the PostgreSQL port of the same engine (Babelfish), for the psql \\copy floor")
     p.add_argument("--mssql-rows", type=int, default=50_000, help="rows of the SQL Server loads (default 50000)")
+    p.add_argument("--mssql-pandas", default="pyodbc,odbc18,mssqlpython",
+                   help="the SQL Server drivers pandas.to_sql runs through (default pyodbc,odbc18,mssqlpython; "
+                        "pyodbc is the URL's ODBC driver)")
     p.add_argument("--pandas-timeout", type=float, default=DEFAULT_PANDAS_TIMEOUT,
                    help="seconds a SQL Server pandas.to_sql run may take; one stopped then is reported as a bound "
                         "on its rows/s (default 7200)")
@@ -192,10 +195,11 @@ class Bench:
         if "mixed" not in self.skip:
             files["mixed-shape"] = self.shape_file(rows, "mixed")
         runs: dict[tuple[str, str], list[LoadResult]] = {}
+        pandas = set() if "pandas" in self.skip else set(self.args.mssql_pandas.split(","))
         for attempt in range(self.args.repeat):
             _say(f"loads: mssql, {rows} rows, run {attempt + 1} of {self.args.repeat}")
             for result in round_of_loads(self.mssql, self.args.mssql_pg_url or None, self.work / "mssql", files,
-                                         rows, "pandas" in self.skip, self.args.pandas_timeout):
+                                         rows, pandas, self.args.pandas_timeout):
                 runs.setdefault((result.backend, result.tool), []).append(result)
         self.mssql_loads = [loads.best(results) for results in runs.values()]
 
