@@ -85,16 +85,20 @@ def pg_database() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+RACES = ("tuple concurrently updated", "currently in use")
+
+
 def _in_catalog_race(admin: Engine, change: Callable[[Connection], object], tries: int = 5) -> None:
     """CREATE or DROP DATABASE, tried again when Babelfish reports a catalog race with another
-    test creating or dropping one at the same moment ("tuple concurrently updated")."""
+    test creating or dropping one at the same moment ("tuple concurrently updated"), or a
+    session `KILL` ended is not gone yet when the DROP comes ("currently in use")."""
     for attempt in range(tries):
         try:
             with admin.connect() as conn:
                 change(conn)
             return
         except DBAPIError as exc:
-            if "tuple concurrently updated" not in str(exc) or attempt == tries - 1:
+            if not any(race in str(exc) for race in RACES) or attempt == tries - 1:
                 raise
             time.sleep(0.5 + attempt)
 
