@@ -320,6 +320,7 @@ class Bench:
         with self.server.scratch() as dbname:
             return fn(self._url(backend, name, dbname), work)
 
+
 def _without_passwords(argv: Sequence[str]) -> list[str]:
     """The arguments as the results file shows them: a URL's password as `***`."""
     return [_URL_PASSWORD.sub(r"\1***@", arg) for arg in argv]
